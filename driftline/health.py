@@ -1,0 +1,45 @@
+"""`worker.py health`: is a worker alive here and can it reach Redis, PostgreSQL and S3?"""
+
+from __future__ import annotations
+
+from config import Settings
+
+
+def check_health(settings: Settings, max_heartbeat_age_s: float | None = None) -> str | None:
+    """None when healthy, else one line saying what is wrong."""
+    from driftline.queue import REDIS_ERRORS, RedisQueue
+    from driftline.storage import make_s3_client
+    from driftline.store import MissionStore
+
+    try:
+        queue = RedisQueue(settings)
+        queue.r.ping()
+    except REDIS_ERRORS as e:
+        return f"Redis unreachable at {settings.redis_url.split('@')[-1]}: {e}"
+    try:
+        settings.require_services()
+        MissionStore(settings.database_url).check_schema()
+    except Exception as e:  # noqa: BLE001 - any failure is the one-line answer
+        return f"PostgreSQL: {e}"
+    try:
+        make_s3_client(settings, connect_timeout_s=3, read_timeout_s=5).head_bucket(Bucket=settings.results_bucket)
+    except Exception as e:  # noqa: BLE001
+        return f"S3: {type(e).__name__}: {e}"
+    if settings.worker_id_explicit:
+        return _heartbeat_problem(queue, settings.worker_id, max_heartbeat_age_s or settings.heartbeat_ttl_s)
+    # Default ids are "{hostname}-{pid}": look for a worker of this host (this container).
+    host = settings.worker_id.rsplit("-", 1)[0] + "-"
+    local = [w for w in queue.stats()["workers"] if w.startswith(host)]
+    problems = [_heartbeat_problem(queue, w, max_heartbeat_age_s or settings.heartbeat_ttl_s) for w in local]
+    if local and None in problems:
+        return None
+    return problems[0] if problems else f"no worker of host {host[:-1]} has a heartbeat (is the worker running?)"
+
+
+def _heartbeat_problem(queue, worker_id: str, max_age_s: float) -> str | None:
+    age = queue.heartbeat_age_s(worker_id)
+    if age is None:
+        return f"worker {worker_id} has no heartbeat (not running, or stopped)"
+    if age > max_age_s:
+        return f"worker {worker_id} heartbeat is {age:.0f} s old"
+    return None

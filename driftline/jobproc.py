@@ -1,0 +1,120 @@
+"""The job process: one mission in a child forked from the warm forkserver.
+
+It opens its own PostgreSQL, Redis and S3 clients (nothing is inherited), runs
+the pipeline, records completion (or parks it in the Redis outbox when
+PostgreSQL is down), reports one message to the supervisor and exits.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+
+from config import Settings
+from driftline.errors import DatabaseUnavailable, DriftError, RetryableError
+from driftline.jobs import Job, parse_job
+from driftline.logs import mission_var, setup_logging
+from driftline.pipeline import MissionContext, MissionOutcome, describe_error, run_mission
+
+log = logging.getLogger("driftline.job")
+
+
+def job_main(raw: bytes, settings: Settings, attempt: int, supervisor_pid: int, report) -> None:
+    """Entry point of the job process; `report` is the write end of a Pipe to the supervisor."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the supervisor decides
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    setup_logging(settings.log_level, settings.log_format)
+    _exit_with_supervisor(supervisor_pid)
+    started = time.monotonic()
+    try:
+        job = parse_job(raw, settings)
+        mission_var.set(job.mission_id)
+        outcome = _run(job, settings, attempt)
+        report.send({"ok": True, "seconds": time.monotonic() - started, "timings": outcome.summary["timings_s"],
+                     "warnings": outcome.warnings})
+    except DriftError as e:
+        log.debug("Mission failed", exc_info=True)
+        report.send(_failure(e, isinstance(e, RetryableError)))
+    except Exception as e:  # noqa: BLE001 - unexpected: keep the traceback in the log, retry within MAX_ATTEMPTS
+        log.exception("Unexpected error in job process")
+        report.send(_failure(e, True))
+    finally:
+        report.close()
+
+
+def _run(job: Job, settings: Settings, attempt: int) -> MissionOutcome:
+    from driftline.forcing import ForcingContext
+    from driftline.queue import RedisQueue
+    from driftline.storage import S3Store, make_s3_client
+    from driftline.store import MissionStore
+
+    store = MissionStore(settings.database_url)
+    queue = RedisQueue(settings)
+    s3 = make_s3_client(settings)
+    ctx = MissionContext(
+        settings=settings,
+        objects=S3Store(settings, s3),
+        forcing=ForcingContext(settings=settings, s3=s3, db=store.connect),
+        progress=_progress_writer(store, job.mission_id),
+        attempt=attempt,
+        worker_id=settings.worker_id,
+    )
+    outcome = run_mission(job, ctx)
+    update = {
+        "op": "completed",
+        "mission_id": job.mission_id,
+        "stored": [s.__dict__ for s in outcome.stored],
+        "location": ctx.objects.location(job.mission_id),
+        "params": job.params.as_record(),
+    }
+    try:
+        store.apply(update)
+    except DatabaseUnavailable as e:
+        queue.push_status(update)  # applied by a supervisor when PostgreSQL is back; never dropped
+        log.warning("%s: completion of mission %s kept in the Redis status outbox", e, job.mission_id)
+    warn = f" with warnings: {'; '.join(outcome.warnings)}" if outcome.warnings else ""
+    log.info("Mission %s completed successfully%s", job.mission_id, warn)
+    return outcome
+
+
+def _progress_writer(store, mission_id: str):
+    """Write missions.progress at every 10 % step (best effort: progress must not fail a mission)."""
+    last = [-1]
+
+    def write(fraction: float) -> None:
+        decile = int(fraction * 10)
+        if decile <= last[0]:
+            return
+        last[0] = decile
+        try:
+            store.set_progress(mission_id, round(fraction, 3))
+        except DriftError as e:
+            log.debug("progress not written: %s", e)
+
+    return write
+
+
+def _failure(e: BaseException, retryable: bool) -> dict:
+    return {"ok": False, "retryable": retryable, "reason": getattr(e, "reason", "internal"),
+            "error": describe_error(e)}
+
+
+def noop() -> None:
+    """Target of the supervisor's first child: returning proves the forkserver preload finished."""
+
+
+def _exit_with_supervisor(supervisor_pid: int) -> None:
+    """A job whose supervisor was killed must not live on and finish a mission another worker now owns."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            try:
+                os.kill(supervisor_pid, 0)
+            except ProcessLookupError:
+                os._exit(70)
+
+    threading.Thread(target=watch, name="supervisor-watch", daemon=True).start()

@@ -1,0 +1,255 @@
+"""One mission from validated job to stored files: forcing → simulation → products → uploads.
+
+The same function serves the daemon's job process and `worker.py run` (local
+directory instead of S3), so there is one pipeline, not two.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import tempfile
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timezone
+from pathlib import Path
+from typing import Callable
+
+from config import Settings
+from driftline import __version__
+from driftline.errors import DriftError, InvalidJob
+from driftline.jobs import Job, MissionParams
+from driftline.storage import ObjectStore, StoredObject
+
+log = logging.getLogger(__name__)
+
+# mission_results.kind for each file, and its key below {mission_id}/.
+PRODUCT_KINDS = {
+    "density.nc": "density",
+    "search_area.geojson": "search_area",
+    "search_area.kml": "search_area_kml",
+    "animation.mp4": "animation",
+    "preview.png": "preview",
+    "summary.json": "summary",
+}
+
+
+@dataclass
+class MissionContext:
+    settings: Settings
+    objects: ObjectStore
+    forcing: object  # driftline.forcing.ForcingContext
+    progress: Callable[[float], None] | None = None
+    attempt: int = 1
+    worker_id: str = "local"
+
+
+@dataclass
+class MissionOutcome:
+    stored: list[StoredObject]
+    summary: dict
+    warnings: list[str] = field(default_factory=list)
+
+
+def run_mission(job: Job, ctx: MissionContext) -> MissionOutcome:
+    """Run the whole mission; raise DriftError subclasses for failures users should see."""
+    timings: dict[str, float] = {}
+    p = job.params
+    with tempfile.TemporaryDirectory(prefix=f"drift-{job.mission_id}-") as tmp, ThreadPoolExecutor(3) as pool:
+        work = Path(tmp)
+        clock = time.perf_counter()
+        plans, member_names = _forcing_plans(p, ctx)
+        _check_area_not_on_land(p)
+        timings["forcing"] = time.perf_counter() - clock
+
+        from driftline.simulation import simulate
+
+        clock = time.perf_counter()
+        sim = simulate(p, plans, progress=_scaled(ctx.progress, 0.0, 0.85), member_names=member_names)
+        timings["simulate"] = time.perf_counter() - clock
+
+        warnings = _unique([w for plan in plans for w in plan.warnings])
+        uploads: list[Future] = []
+        put = _uploader(pool, uploads, ctx.objects, job.mission_id)
+        clock = time.perf_counter()
+        particles = work / "particles.nc"
+        _write_particles(sim, particles, job, plans, warnings)
+        put("particles", "raw/particles.nc", particles)
+        timings["write_particles"] = time.perf_counter() - clock
+
+        report = _products(job, sim, plans, work / "products", put, ctx)
+        timings.update({f"products.{k}": v for k, v in report.timings_s.items()})
+        warnings = _unique(warnings + report.warnings)
+        if ctx.progress:
+            ctx.progress(0.95)
+
+        clock = time.perf_counter()
+        stored = [f.result() for f in uploads]  # re-raises upload errors
+        timings["upload_wait"] = time.perf_counter() - clock
+        summary = build_summary(job, ctx, sim, plans, report, stored, timings, warnings)
+        summary_path = work / "summary.json"
+        summary_path.write_text(json.dumps(summary, indent=2, sort_keys=False, default=str))
+        stored.append(ctx.objects.put("summary", f"{job.mission_id}/products/summary.json", summary_path))
+    return MissionOutcome(stored=stored, summary=summary, warnings=warnings)
+
+
+def _forcing_plans(p: MissionParams, ctx: MissionContext):
+    from driftline.forcing import resolve_forcing
+
+    common = dict(lat=p.latitude, lon=p.longitude, start_time=p.start_time, end_time=p.end_of_run)
+    if not p.ensemble:
+        plan = resolve_forcing(ctx.forcing, wind=p.wind, current=p.current, forcing_uris=p.forcing, **common)
+        return [plan], ["main"]
+    plans = [
+        resolve_forcing(ctx.forcing, wind=m.wind, current=m.current, forcing_uris=m.forcing, **common)
+        for m in p.ensemble
+    ]
+    return plans, [f"member-{i + 1}" for i in range(len(plans))]
+
+
+def _check_area_not_on_land(p: MissionParams) -> None:
+    if p.area is None:
+        return
+    from driftline.geometry import polygon_on_land
+
+    if polygon_on_land(p.area):
+        raise InvalidJob("area lies entirely on land")
+
+
+def _uploader(pool: ThreadPoolExecutor, uploads: list[Future], objects: ObjectStore, mission_id: str):
+    def put(kind: str, relative_key: str, path: Path) -> None:
+        uploads.append(pool.submit(objects.put, kind, f"{mission_id}/{relative_key}", path))
+
+    return put
+
+
+def _write_particles(sim, path: Path, job: Job, plans, warnings: list[str]) -> None:
+    from driftline.simulation import write_trajectory_file
+
+    p = job.params
+    attrs = {
+        "title": ("Origin estimate (backward Leeway run)" if p.backward else "Leeway drift prediction")
+        + f" for mission {job.mission_id}",
+        "history": f"Created by Driftline drift worker {__version__} with OpenDrift Leeway",
+        "driftline_mission_id": job.mission_id,
+        "driftline_direction": p.direction,
+        "driftline_scenario": sim.seed_description,
+        "driftline_object_type": _objects_text(p),
+        "driftline_random_seed": p.random_seed,
+        "driftline_forcing": " | ".join(plan.describe() for plan in plans),
+        "driftline_warnings": "; ".join(warnings) if warnings else "none",
+    }
+    write_trajectory_file(sim.members, path, attrs)
+
+
+def _products(job: Job, sim, plans, out_dir: Path, put, ctx: MissionContext):
+    from driftline.products import ProductMeta, build_products
+
+    p = job.params
+    out_dir.mkdir()
+    meta = ProductMeta(
+        mission_id=job.mission_id,
+        direction=p.direction,
+        object_description=_objects_text(p),
+        start_time=p.start_time,
+        lkp_lat=p.latitude,
+        lkp_lon=p.longitude,
+        forcing_description=" | ".join(plan.describe() for plan in plans),
+        scenario_description=sim.seed_description,
+        grid_resolution_m=p.grid_resolution_m,
+        search_area_interval_hours=p.search_area_interval_hours,
+        density_min_cells=ctx.settings.density_min_cells,
+        software_versions=software_versions(),
+    )
+
+    def on_file(name: str, path: Path) -> None:
+        put(PRODUCT_KINDS[name], f"products/{name}", path)
+
+    return build_products(sim.trajectories, meta, out_dir, on_file=on_file)
+
+
+def build_summary(job, ctx, sim, plans, report, stored, timings, warnings) -> dict:
+    """The machine-readable digest of a finished mission (summary.json)."""
+    from driftline.forcing import domain_fractions
+
+    p = job.params
+    traj = sim.trajectories
+    return {
+        "mission_id": job.mission_id,
+        "title": "Origin probability (backward run)" if p.backward else "Drift prediction",
+        "direction": p.direction,
+        "scenario": sim.seed_description,
+        "params": p.as_record(),
+        "random_seed": p.random_seed,
+        "random_seed_source": "job" if p.seed_was_given else "derived from mission_id",
+        "object_types": [
+            {"key": s.obj.key, "number": s.obj.number, "description": s.obj.description, "weight": s.weight,
+             "particles": int((traj.object_number == s.obj.number).sum())}
+            for s in p.objects
+        ],
+        "forcing": [
+            {"member": name, "sources": plan.sources, "domain_fraction": domain_fractions(plan, traj)}
+            for name, plan in zip(traj.member_names, plans)
+        ],
+        "counts": traj.counts(-1),
+        "time_start": _iso64(traj.times[0]),
+        "time_end": _iso64(traj.times[-1]),
+        "search_areas": report.search_areas,
+        "members": report.members,
+        "grid": report.grid,
+        "products": [
+            {"kind": s.kind, "key": s.key, "uri": s.uri, "size_bytes": s.size_bytes, "sha256": s.sha256}
+            for s in stored
+        ],
+        "timings_s": {k: round(v, 3) for k, v in timings.items()},
+        "attempt": ctx.attempt,
+        "worker_id": ctx.worker_id,
+        "software": software_versions(),
+        "warnings": warnings,
+    }
+
+
+def software_versions() -> dict[str, str]:
+    import numpy
+    import opendrift
+
+    return {
+        "driftline": __version__,
+        "opendrift": getattr(opendrift, "__version__", "unknown"),
+        "numpy": numpy.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def _objects_text(p: MissionParams) -> str:
+    return ", ".join(
+        f"{s.obj.key}: {s.obj.description}" + (f" ({s.weight:.0%})" if len(p.objects) > 1 else "") for s in p.objects
+    )
+
+
+def _scaled(progress, low: float, high: float):
+    if progress is None:
+        return None
+    return lambda f: progress(low + (high - low) * f)
+
+
+def _unique(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def _iso64(t) -> str:
+    import numpy as np
+
+    return str(np.datetime_as_string(t, unit="s")) + "Z"
+
+
+def describe_error(e: BaseException) -> str:
+    """One readable line for users; never a traceback."""
+    if isinstance(e, DriftError):
+        return str(e)
+    return f"internal error: {type(e).__name__}: {' '.join(str(e).split())[:300]}"
+
+
+_ = timezone  # re-exported for callers formatting times

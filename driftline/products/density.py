@@ -1,0 +1,165 @@
+"""Probability density map: particle fractions per grid cell and output time, and its CF-1.8 NetCDF writer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import netCDF4
+import numpy as np
+
+from driftline.products.grid import Grid, present_positions
+from driftline.trajectory import STRANDED, Trajectories
+
+if TYPE_CHECKING:
+    from driftline.products import ProductMeta
+    from driftline.products.areas import MemberStats
+
+FILL = np.float32(netCDF4.default_fillvals["f4"])
+
+
+@dataclass
+class Density:
+    """Per-time cell fractions; `cells` keeps each particle's flat cell index (-1 when not counted)."""
+
+    grid: Grid
+    times: np.ndarray  # (T,) datetime64[s]
+    probability: np.ndarray  # (T, nlat, nlon) float32, each slice sums to 1 (or is all zero)
+    stranded: np.ndarray  # (T, nlat, nlon) float32, the stranded part of probability
+    present: np.ndarray  # (T,) int, particles counted per time
+    centre_lat: np.ndarray  # (T,) density-weighted centre, NaN when nothing is present
+    centre_lon: np.ndarray
+    cells: np.ndarray  # (N, T) int64
+
+
+def compute_density(traj: Trajectories, grid: Grid) -> Density:
+    """Bin the floating and stranded particles of every output time (one bincount per time, no particle loop)."""
+    lon, lat = present_positions(traj)
+    cells = grid.index(lon, lat)
+    ncell, nt = grid.nlat * grid.nlon, traj.num_times
+    present = (cells >= 0).sum(axis=0)
+    prob = np.zeros((nt, grid.nlat, grid.nlon), np.float32)
+    strand = np.zeros_like(prob)
+    for t in np.flatnonzero(present):
+        c = cells[:, t]
+        prob[t] = (np.bincount(c[c >= 0], minlength=ncell) / present[t]).reshape(grid.nlat, grid.nlon)
+        s = c[(c >= 0) & (traj.state[:, t] == STRANDED)]
+        if s.size:
+            strand[t] = (np.bincount(s, minlength=ncell) / present[t]).reshape(grid.nlat, grid.nlon)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        py, px = prob.sum(axis=2, dtype=np.float64), prob.sum(axis=1, dtype=np.float64)
+        clat = np.where(present > 0, py @ grid.lat / py.sum(axis=1), np.nan)
+        clon = np.where(present > 0, px @ grid.lon / px.sum(axis=1), np.nan)
+    return Density(grid, traj.times, prob, strand, present, clat, clon, cells)
+
+
+def time_seconds(times: np.ndarray) -> np.ndarray:
+    """datetime64 times as float seconds since 1970-01-01 (CF time values)."""
+    return times.astype("datetime64[s]").astype(np.int64).astype(np.float64)
+
+
+def global_attrs(meta: ProductMeta, dens: Density, traj: Trajectories) -> dict[str, object]:
+    """Global attributes: CF/ACDD basics plus the mission context a coordinator needs."""
+    backward = meta.direction == "backward"
+    what = "Origin probability (backward run)" if backward else "Drift probability"
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    g = dens.grid
+    attrs: dict[str, object] = {k: str(v) for k, v in meta.extra_attrs.items()}
+    attrs.update({f"software_{k}": str(v) for k, v in meta.software_versions.items()})
+    attrs.update(
+        Conventions="CF-1.8",
+        title=f"{what} map, mission {meta.mission_id}",
+        summary=(
+            f"{what}: fraction of the simulated particles (floating or stranded) in each grid cell at each "
+            f"output time. Object: {meta.object_description}. Scenario: {meta.scenario_description}"
+        ),
+        source="OpenDrift Leeway simulation",
+        mission_id=meta.mission_id,
+        direction=meta.direction,
+        object_type=meta.object_description,
+        start_time=meta.start_time.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        last_known_position_kind="found_position" if backward else "last_known_position",
+        last_known_position_lat=float(meta.lkp_lat),
+        last_known_position_lon=float(meta.lkp_lon),
+        forcing=meta.forcing_description,
+        scenario=meta.scenario_description,
+        software_versions=", ".join(f"{k} {v}" for k, v in meta.software_versions.items()),
+        grid_resolution_m=float(g.resolution_m),
+        num_particles=int(traj.num_particles),
+        geospatial_lat_min=float(g.lat0),
+        geospatial_lat_max=float(g.lat0 + g.nlat * g.dlat),
+        geospatial_lon_min=float(g.lon0),
+        geospatial_lon_max=float(g.lon0 + g.nlon * g.dlon),
+        date_created=now,
+        history=f"{now} created by driftline products from {traj.num_particles} particles x {traj.num_times} times",
+    )
+    return attrs
+
+
+def _var(nc: netCDF4.Dataset, name: str, dtype: str, dims: tuple[str, ...], **attrs: object) -> netCDF4.Variable:
+    fill = attrs.pop("_FillValue", None)
+    v = nc.createVariable(name, dtype, dims, zlib=True, complevel=4, fill_value=fill)
+    v.setncatts(attrs)
+    return v
+
+
+def write_density_nc(
+    path: Path, dens: Density, meta: ProductMeta, traj: Trajectories, members: MemberStats | None = None
+) -> Path:
+    """Write density.nc (CF-1.8): probability and stranded_probability on (time, lat, lon), plus member stats."""
+    g, backward = dens.grid, meta.direction == "backward"
+    noun = "origin" if backward else "object location"
+    with netCDF4.Dataset(path, "w", format="NETCDF4") as nc:
+        nc.setncatts(global_attrs(meta, dens, traj))
+        nc.createDimension("time", len(dens.times))
+        nc.createDimension("lat", g.nlat)
+        nc.createDimension("lon", g.nlon)
+        nc.createDimension("nv", 2)
+        t = _var(nc, "time", "f8", ("time",), standard_name="time", long_name="time", axis="T")
+        t.setncatts({"units": "seconds since 1970-01-01 00:00:00", "calendar": "standard"})
+        t[:] = time_seconds(dens.times)
+        for name, std, units, axis, centres, edges in (
+            ("lat", "latitude", "degrees_north", "Y", g.lat, g.lat_edges),
+            ("lon", "longitude", "degrees_east", "X", g.lon, g.lon_edges),
+        ):
+            v = _var(nc, name, "f8", (name,), standard_name=std, long_name=std, units=units, axis=axis)
+            v.bounds = f"{name}_bnds"
+            v[:] = centres
+            _var(nc, f"{name}_bnds", "f8", (name, "nv"))[:] = np.stack([edges[:-1], edges[1:]], axis=1)
+        area = _var(nc, "cell_area", "f4", ("lat", "lon"), standard_name="cell_area", units="m2")
+        area.long_name = "area of grid cell"
+        area[:] = np.repeat(g.cell_area_km2()[:, None] * 1e6, g.nlon, axis=1)
+        common = dict(units="1", _FillValue=FILL, cell_measures="area: cell_area", grid_mapping_note="regular lat/lon")
+        common.pop("grid_mapping_note")
+        p = _var(nc, "probability", "f4", ("time", "lat", "lon"), long_name=f"probability of {noun} in grid cell", **common)
+        p.comment = "fraction of the particles present (floating or stranded) at this time; each time sums to 1"
+        p[:] = dens.probability
+        s = _var(nc, "stranded_probability", "f4", ("time", "lat", "lon"), long_name="probability of stranded object in grid cell", **common)
+        s.comment = "stranded part of probability (fraction of the particles present that are stranded in this cell)"
+        s[:] = dens.stranded
+        n = _var(nc, "particles_present", "i4", ("time",), long_name="number of particles floating or stranded", units="1")
+        n[:] = dens.present
+        for name, coord, std, units in (("centre_lat", dens.centre_lat, "latitude", "degrees_north"),
+                                        ("centre_lon", dens.centre_lon, "longitude", "degrees_east")):
+            c = _var(nc, name, "f8", ("time",), long_name=f"density-weighted centre {std}", units=units, _FillValue=np.nan)
+            c[:] = coord
+        if members is not None:
+            write_members(nc, members)
+    return path
+
+
+def write_members(nc: netCDF4.Dataset, members: MemberStats) -> None:
+    """Per-ensemble-member centre and 90 % area on (member, time)."""
+    nc.createDimension("member", len(members.names))
+    names = nc.createVariable("member", str, ("member",))
+    names.long_name = "ensemble member name"
+    names[:] = np.array(members.names, dtype=object)
+    for name, data, long_name, units in (
+        ("member_centre_lat", members.centre_lat, "density-weighted centre latitude of member", "degrees_north"),
+        ("member_centre_lon", members.centre_lon, "density-weighted centre longitude of member", "degrees_east"),
+        ("member_area_90_km2", members.area_90_km2, "area of the smallest region holding 90 % of member", "km2"),
+    ):
+        v = _var(nc, name, "f8", ("member", "time"), long_name=long_name, units=units, _FillValue=np.nan)
+        v[:] = data

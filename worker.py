@@ -1,0 +1,466 @@
+"""Driftline drift worker: the queue daemon (`python worker.py`) and its command line.
+
+The supervising process holds the Redis/PostgreSQL connections and never runs
+OpenDrift itself. Each job runs in a child forked from a forkserver whose
+preload imported OpenDrift and built the landmask, so children start warm,
+share the landmask copy-on-write and inherit no threads or sockets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import multiprocessing
+import os
+import random
+import signal
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from multiprocessing.connection import wait
+from pathlib import Path
+
+from config import ConfigError, Settings, redact_url
+from driftline.errors import DatabaseUnavailable, DriftError, InvalidJob, JobCrashed, JobTimeout, QueueUnavailable
+from driftline.jobs import extract_mission_id, parse_job
+from driftline.logs import setup_logging
+from driftline.metrics import Metrics
+from driftline.queue import REDIS_ERRORS, RedisQueue
+from driftline.store import MissionStore
+
+log = logging.getLogger("driftline.worker")
+MAINTENANCE_INTERVAL_S = 1.0
+
+
+@dataclass
+class RunningJob:
+    process: multiprocessing.process.BaseProcess
+    report: object  # read end of the Pipe
+    raw: bytes
+    mission_id: str
+    attempt: int
+    deadline: float
+    started: float = field(default_factory=time.monotonic)
+
+
+class DriftWorker:
+    """Claim → run (in a warm child) → finish, with heartbeats, reaping, retries and a clean stop."""
+
+    def __init__(self, settings: Settings, metrics: Metrics | None = None):
+        self.s = settings
+        self.metrics = metrics or Metrics()
+        self.running: dict[int, RunningJob] = {}
+        self.signals = 0
+        self.queue: RedisQueue | None = None
+        self.store = MissionStore(settings.database_url)
+        self._next_maintenance = 0.0
+        self._next_reap = 0.0
+        self._mp = multiprocessing.get_context("forkserver")
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    def run(self) -> int:
+        self._install_signal_handlers()
+        self._start_forkserver()  # first: no threads, no sockets yet
+        self._connect_services()
+        self.metrics.serve(self.s.metrics_port)
+        log.info("Worker %s listening on queue %s (max %d concurrent jobs)", self.s.worker_id, self.s.queue_name,
+                 self.s.max_concurrent_jobs)
+        backoff = Backoff(self.s.retry_base_s / 2 or 0.5, 30)
+        while self.signals == 0:
+            try:
+                self._step()
+                backoff.reset()
+            except REDIS_ERRORS as e:
+                log.error("Redis connection error: %s (retrying in %.1f s)", e, backoff.peek())
+                self.metrics.up.set(0)
+                self._wait_children(backoff.next())
+        self._shutdown()
+        return 0
+
+    def _step(self) -> None:
+        self._maintain()
+        self._collect_finished()
+        if len(self.running) < self.s.max_concurrent_jobs:
+            raw = self.queue.claim(0 if self.running else self.s.poll_interval_s)
+            if raw is not None:
+                self._start_job(raw)
+            elif self.running:
+                self._wait_children(0.05)
+        else:
+            self._wait_children(MAINTENANCE_INTERVAL_S)
+
+    def _install_signal_handlers(self) -> None:
+        def handler(signum, _frame):
+            self.signals += 1
+            what = "stopping at once" if self.signals > 1 else f"draining (grace {self.s.shutdown_grace_s:g} s)"
+            log.warning("Received %s: %s", signal.Signals(signum).name, what)
+
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+
+    def _start_forkserver(self) -> None:
+        started = time.monotonic()
+        self._mp.set_forkserver_preload(["driftline.warm"])
+        from driftline.jobproc import noop
+
+        proc = self._mp.Process(target=noop)  # starts the forkserver and waits for its preload
+        proc.start()
+        proc.join()
+        log.info("OpenDrift loaded and landmask built in %.1f s", time.monotonic() - started)
+
+    def _connect_services(self) -> None:
+        backoff = Backoff(1, 30)
+        while self.signals == 0:
+            try:
+                self.queue = RedisQueue(self.s)
+                self.queue.r.ping()
+                log.info("Connected to Redis at %s", redact_url(self.s.redis_url))
+                break
+            except REDIS_ERRORS as e:
+                log.error("Redis connection error: %s (retrying in %.1f s)", e, backoff.peek())
+                time.sleep(backoff.next())
+        if self.signals:
+            raise SystemExit(0)
+        self.store.check_schema()
+        log.info("Connected to PostgreSQL at %s", redact_url(self.s.database_url))
+        from driftline.storage import ensure_buckets, make_s3_client
+
+        ensure_buckets(make_s3_client(self.s), [self.s.results_bucket, self.s.forcing_bucket])
+        log.info("Connected to S3 at %s", self.s.s3_endpoint or "AWS")
+        self.queue.heartbeat()
+        self.metrics.up.set(1)
+
+    # --- one job -----------------------------------------------------------------------------
+    def _start_job(self, raw: bytes) -> None:
+        claimed = time.monotonic()
+        self.metrics.received.inc()
+        mission_id = _peek_mission_id(raw, self.s.max_job_bytes)
+        log.info("Received job from queue (mission %s, %d bytes)", mission_id or "unknown", len(raw))
+        try:
+            job = parse_job(raw, self.s)
+        except InvalidJob as e:
+            self._give_up(raw, getattr(e, "mission_id", mission_id), e.reason, str(e), attempts=1)
+            return
+        if self._already_completed(job.mission_id):
+            log.warning("Mission %s is already completed: duplicate delivery acknowledged", job.mission_id)
+            self.queue.ack(raw, job.mission_id)
+            return
+        attempt = self.queue.count_attempt(job.mission_id)
+        self._record(job.mission_id, {"op": "processing", "mission_id": job.mission_id,
+                                      "params": job.params.as_record(), "worker_id": self.s.worker_id})
+        reader, writer = self._mp.Pipe(duplex=False)
+        from driftline.jobproc import job_main
+
+        proc = self._mp.Process(target=job_main, args=(raw, self.s, attempt, os.getpid(), writer),
+                                name=f"job-{job.mission_id}", daemon=False)
+        proc.start()
+        writer.close()
+        self.running[proc.pid] = RunningJob(proc, reader, raw, job.mission_id, attempt,
+                                            deadline=claimed + self.s.job_timeout_s)
+        self.metrics.in_progress.set(len(self.running))
+        log.debug("Mission %s started in job process %d (attempt %d)", job.mission_id, proc.pid, attempt)
+
+    def _already_completed(self, mission_id: str) -> bool:
+        try:
+            return self.store.status(mission_id) == "completed"
+        except DatabaseUnavailable:
+            return False  # cannot tell; at-least-once is safe because every write is idempotent
+
+    def _collect_finished(self) -> None:
+        now = time.monotonic()
+        for pid, job in list(self.running.items()):
+            message = _read_report(job.report)
+            if message is None and job.process.is_alive():
+                if now > job.deadline:
+                    self._kill(job)
+                    self._finish_failed(job, JobTimeout(f"mission exceeded its time limit of "
+                                                        f"{self.s.job_timeout_s:g} s and was stopped"), retry=False)
+                    del self.running[pid]
+                continue
+            job.process.join(timeout=5)
+            if message is None:
+                message = _read_report(job.report)
+            del self.running[pid]
+            self._finish(job, message)
+        self.metrics.in_progress.set(len(self.running))
+
+    def _finish(self, job: RunningJob, message: dict | None) -> None:
+        if message is None:
+            code = job.process.exitcode
+            how = f"signal {signal.Signals(-code).name}" if code and code < 0 else f"exit code {code}"
+            self._finish_failed(job, JobCrashed(f"job process died ({how}) before finishing"), retry=True)
+        elif message["ok"]:
+            self.queue.ack(job.raw, job.mission_id)
+            self.metrics.completed.inc()
+            self.metrics.observe_timings(message.get("timings", {}))
+            self.metrics.duration.labels(stage="total").observe(time.monotonic() - job.started)
+        else:
+            error = DriftError(message["error"])
+            error.reason = message["reason"]
+            self._finish_failed(job, error, retry=message["retryable"])
+
+    def _finish_failed(self, job: RunningJob, error: DriftError, retry: bool) -> None:
+        self.metrics.failed.labels(reason=error.reason).inc()
+        if retry and job.attempt < self.s.max_attempts:
+            delay = Backoff(self.s.retry_base_s, self.s.retry_max_s).delay(job.attempt)
+            log.warning("Mission %s attempt %d/%d failed: %s; retrying in %.1f s", job.mission_id, job.attempt,
+                        self.s.max_attempts, error, delay)
+            self.queue.retry_later(job.raw, delay)
+            self.metrics.retried.inc()
+            return
+        suffix = f" (after {job.attempt} attempts)" if retry else ""
+        self._give_up(job.raw, job.mission_id, error.reason, f"{error}{suffix}", job.attempt)
+
+    def _give_up(self, raw: bytes, mission_id: str | None, reason: str, error: str, attempts: int) -> None:
+        """Dead-letter the job and mark the mission failed (when its id is valid)."""
+        self.queue.dead_letter(raw, reason, error, attempts, mission_id)
+        self.metrics.dead.inc()
+        if mission_id:
+            self._record(mission_id, {"op": "failed", "mission_id": mission_id, "error": error,
+                                      "worker_id": self.s.worker_id})
+        log.error("Mission %s failed: %s", mission_id or "(no valid mission_id)", error)
+
+    def _record(self, mission_id: str, update: dict) -> None:
+        """Apply a status update now, or park it in the Redis outbox while PostgreSQL is down."""
+        try:
+            self.store.apply(update)
+        except DatabaseUnavailable as e:
+            log.warning("%s: %s update for mission %s kept in the Redis status outbox", e, update["op"], mission_id)
+            self.queue.push_status(update)
+
+    # --- housekeeping ------------------------------------------------------------------------
+    def _maintain(self) -> None:
+        now = time.monotonic()
+        if now < self._next_maintenance:
+            return
+        self._next_maintenance = now + MAINTENANCE_INTERVAL_S
+        self.queue.heartbeat()
+        self.queue.promote_due()
+        self.metrics.queue_length.set(self.queue.r.llen(self.s.queue_name))
+        self.metrics.up.set(1)
+        if now >= self._next_reap:
+            self._next_reap = now + self.s.reaper_interval_s
+            self.queue.reap()
+            self._drain_outbox()
+
+    def _drain_outbox(self) -> None:
+        try:
+            applied = self.queue.drain_status(self.store.apply)
+            if applied:
+                log.info("Applied %d status update(s) from the outbox to PostgreSQL", applied)
+        except DatabaseUnavailable as e:
+            log.warning("Status outbox waiting: %s", e)
+
+    def _wait_children(self, timeout_s: float) -> None:
+        handles = [j.process.sentinel for j in self.running.values()] + [j.report for j in self.running.values()]
+        if handles:
+            wait(handles, timeout=timeout_s)
+        else:
+            time.sleep(timeout_s)
+
+    def _kill(self, job: RunningJob) -> None:
+        job.process.kill()
+        job.process.join(timeout=10)
+
+    # --- shutdown ----------------------------------------------------------------------------
+    def _shutdown(self) -> None:
+        deadline = time.monotonic() + self.s.shutdown_grace_s
+        log.info("Stopped claiming; waiting up to %.0f s for %d running job(s)", self.s.shutdown_grace_s,
+                 len(self.running))
+        while self.running and self.signals < 2 and time.monotonic() < deadline:
+            self._wait_children(0.5)
+            self._guarded(self._collect_finished)
+            self._guarded(self.queue.heartbeat)
+        for job in list(self.running.values()):
+            self._kill(job)
+            log.warning("Mission %s interrupted by shutdown: returned to the head of the queue", job.mission_id)
+            self._guarded(self.queue.requeue_front, job.raw)
+        self.running.clear()
+        self._guarded(self.queue.unregister)
+        self.metrics.up.set(0)
+        log.info("Worker %s stopped", self.s.worker_id)
+
+    def _guarded(self, fn, *args) -> None:
+        try:
+            fn(*args)
+        except REDIS_ERRORS as e:
+            log.error("Redis connection error during shutdown: %s", e)
+
+
+class Backoff:
+    """Capped exponential backoff with full jitter."""
+
+    def __init__(self, base_s: float, cap_s: float):
+        self.base_s, self.cap_s, self.n = base_s, cap_s, 0
+        self._peek: float | None = None
+
+    def delay(self, attempt: int) -> float:
+        ceiling = min(self.cap_s, self.base_s * 2 ** max(0, attempt - 1))
+        return random.uniform(ceiling / 2, ceiling)
+
+    def peek(self) -> float:
+        if self._peek is None:
+            self.n += 1
+            self._peek = self.delay(self.n)
+        return self._peek
+
+    def next(self) -> float:
+        value = self.peek()
+        self._peek = None
+        return value
+
+    def reset(self) -> None:
+        self.n, self._peek = 0, None
+
+
+def _read_report(conn) -> dict | None:
+    try:
+        return conn.recv() if conn.poll() else None
+    except (EOFError, OSError):
+        return None
+
+
+def _peek_mission_id(raw: bytes, limit: int) -> str | None:
+    if len(raw) > limit:
+        return None
+    try:
+        return extract_mission_id(json.loads(raw))
+    except ValueError:
+        return None
+
+
+# --- command line ----------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except ConfigError as e:
+        print(f"configuration error: {e}", file=sys.stderr)
+        return 2
+    setup_logging(settings.log_level, settings.log_format)
+    command = args.command or "daemon"
+    try:
+        return COMMANDS[command](args, settings)
+    except ConfigError as e:
+        print(f"configuration error: {e}", file=sys.stderr)
+        return 2
+    except DriftError as e:
+        log.error("%s", e)
+        return 1
+
+
+def cmd_daemon(args, settings: Settings) -> int:
+    settings.require_services()
+    return DriftWorker(settings).run()
+
+
+def cmd_run(args, settings: Settings) -> int:
+    """One mission locally: no Redis, PostgreSQL or S3; files land in OUT/{mission_id}/."""
+    from driftline.forcing import ForcingContext
+    from driftline.pipeline import MissionContext, run_mission
+    from driftline.storage import LocalStore
+
+    params = {k: v for k, v in {
+        "latitude": args.latitude, "longitude": args.longitude, "start_time": args.start_time,
+        "duration_hours": args.duration_hours, "num_particles": args.num_particles,
+        "object_type": _int_or_key(args.object_type), "radius_m": args.radius_m, "random_seed": args.seed,
+        "wind": _vector(args.wind, "from_deg"), "current": _vector(args.current, "to_deg"),
+    }.items() if v is not None}
+    if args.params:
+        params.update(json.loads(Path(args.params).read_text()) if Path(args.params).exists() else
+                      json.loads(args.params))
+    params.setdefault("start_time", time.strftime("%Y-%m-%dT%H:00:00Z", time.gmtime()))
+    body = json.dumps({"mission_id": args.mission_id or str(uuid.uuid4()), "params": params})
+    job = parse_job(body, settings)
+    from driftline.simulation import warm_up
+
+    warm_up()
+    out = Path(args.out)
+    ctx = MissionContext(settings=settings, objects=LocalStore(out),
+                         forcing=ForcingContext(settings=settings, s3=None, db=None,
+                                                local_files=[Path(f) for f in args.forcing]),
+                         progress=_print_progress)
+    started = time.monotonic()
+    outcome = run_mission(job, ctx)
+    print(f"\nMission {job.mission_id} completed in {time.monotonic() - started:.1f} s: {out / job.mission_id}")
+    for item in outcome.stored:
+        print(f"  {item.key:60s} {item.size_bytes:>10,d} bytes")
+    for warning in outcome.warnings:
+        print(f"  warning: {warning}")
+    return 0
+
+
+def cmd_health(args, settings: Settings) -> int:
+    from driftline.health import check_health
+
+    problem = check_health(settings, max_heartbeat_age_s=args.max_age)
+    print(problem or "ok")
+    return 1 if problem else 0
+
+
+def cmd_forcing(args, settings: Settings) -> int:
+    from driftline import forcing
+
+    if args.forcing_command == "add":
+        row = forcing.forcing_add(settings, Path(args.file), args.name)
+        print(json.dumps(row, indent=2, default=str))
+    else:
+        print(forcing.format_catalog(forcing.forcing_list(settings)))
+    return 0
+
+
+COMMANDS = {"daemon": cmd_daemon, "run": cmd_run, "health": cmd_health, "forcing": cmd_forcing}
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="worker.py", description="Driftline drift worker (OpenDrift Leeway)")
+    sub = p.add_subparsers(dest="command")
+    sub.add_parser("daemon", help="run the queue worker (the default)")
+    run = sub.add_parser("run", help="run one mission locally, without Redis, PostgreSQL or S3")
+    run.add_argument("--latitude", type=float, required=True)
+    run.add_argument("--longitude", type=float, required=True)
+    run.add_argument("--start-time", default=None, help="ISO 8601, default now (UTC)")
+    run.add_argument("--duration-hours", type=float)
+    run.add_argument("--num-particles", type=int)
+    run.add_argument("--object-type", help="Leeway number 1..85 or key, e.g. PIW-1 or LIFE-RAFT-NB-1")
+    run.add_argument("--radius-m", type=float)
+    run.add_argument("--seed", type=int, help="random seed (reproducible runs)")
+    run.add_argument("--wind", help="on-scene wind SPEED_MS,FROM_DEG (meteorological)")
+    run.add_argument("--current", help="on-scene current SPEED_MS,TO_DEG (oceanographic)")
+    run.add_argument("--forcing", action="append", default=[], help="local forcing NetCDF file (repeatable)")
+    run.add_argument("--params", help="extra job params as JSON text or a JSON file (scenarios)")
+    run.add_argument("--mission-id", help="UUID (default: a new one)")
+    run.add_argument("--out", default="out", help="output directory (default ./out)")
+    health = sub.add_parser("health", help="exit 0 if the worker and its services are healthy")
+    health.add_argument("--max-age", type=float, default=None, help="max heartbeat age in s (default: TTL)")
+    forcing = sub.add_parser("forcing", help="manage the forcing catalog")
+    fsub = forcing.add_subparsers(dest="forcing_command", required=True)
+    add = fsub.add_parser("add", help="upload a NetCDF file to the forcing bucket and register it")
+    add.add_argument("file")
+    add.add_argument("--name")
+    fsub.add_parser("list", help="print the forcing catalog")
+    return p
+
+
+def _int_or_key(value: str | None):
+    if value is None:
+        return None
+    return int(value) if value.strip().isdigit() else value
+
+
+def _vector(text: str | None, direction_key: str) -> dict | None:
+    if not text:
+        return None
+    speed, direction = (float(x) for x in text.split(","))
+    return {"speed_ms": speed, direction_key: direction}
+
+
+def _print_progress(fraction: float) -> None:
+    bar = "#" * int(fraction * 30)
+    print(f"\r[{bar:<30}] {fraction:4.0%}", end="", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
