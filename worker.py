@@ -32,6 +32,7 @@ from driftline.store import MissionStore
 
 log = logging.getLogger("driftline.worker")
 MAINTENANCE_INTERVAL_S = 1.0
+OUTAGE_REASONS = {"s3_unavailable", "db_unavailable", "redis_unavailable"}
 
 
 @dataclass
@@ -123,6 +124,10 @@ class DriftWorker:
                 time.sleep(backoff.next())
         if self.signals:
             raise SystemExit(0)
+        # A restarted container keeps its worker id: jobs our previous life held go back to the queue.
+        recovered = self.queue.unregister()
+        if recovered:
+            log.warning("Requeued %d job(s) left in this worker's processing list by a previous run", recovered)
         self.store.check_schema()
         log.info("Connected to PostgreSQL at %s", redact_url(self.s.database_url))
         from driftline.storage import ensure_buckets, make_s3_client
@@ -160,7 +165,7 @@ class DriftWorker:
         self.running[proc.pid] = RunningJob(proc, reader, raw, job.mission_id, attempt,
                                             deadline=claimed + self.s.job_timeout_s)
         self.metrics.in_progress.set(len(self.running))
-        log.debug("Mission %s started in job process %d (attempt %d)", job.mission_id, proc.pid, attempt)
+        log.info("Mission %s started in job process %d (attempt %d)", job.mission_id, proc.pid, attempt)
 
     def _already_completed(self, mission_id: str) -> bool:
         try:
@@ -203,6 +208,16 @@ class DriftWorker:
 
     def _finish_failed(self, job: RunningJob, error: DriftError, retry: bool) -> None:
         self.metrics.failed.labels(reason=error.reason).inc()
+        if error.reason in OUTAGE_REASONS:
+            # A service outage is not the job's fault: wait for the service, however long, never dead-letter.
+            delay = Backoff(self.s.retry_base_s, self.s.retry_max_s).delay(job.attempt)
+            log.warning("Mission %s waits for a service: %s; requeued, next try in %.1f s", job.mission_id, error,
+                        delay)
+            self.queue.retry_later(job.raw, delay)
+            self.metrics.retried.inc()
+            self._record(job.mission_id, {"op": "requeued", "mission_id": job.mission_id,
+                                          "error": f"waiting to retry: {error}"})
+            return
         if retry and job.attempt < self.s.max_attempts:
             delay = Backoff(self.s.retry_base_s, self.s.retry_max_s).delay(job.attempt)
             log.warning("Mission %s attempt %d/%d failed: %s; retrying in %.1f s", job.mission_id, job.attempt,
@@ -395,7 +410,7 @@ def cmd_run(args, settings: Settings) -> int:
 def cmd_health(args, settings: Settings) -> int:
     from driftline.health import check_health
 
-    problem = check_health(settings, max_heartbeat_age_s=args.max_age)
+    problem = check_health(settings, max_heartbeat_age_s=args.max_age, liveness=args.liveness)
     print(problem or "ok")
     return 1 if problem else 0
 
@@ -435,6 +450,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default="out", help="output directory (default ./out)")
     health = sub.add_parser("health", help="exit 0 if the worker and its services are healthy")
     health.add_argument("--max-age", type=float, default=None, help="max heartbeat age in s (default: TTL)")
+    health.add_argument("--liveness", action="store_true",
+                        help="only check this worker's heartbeat (a liveness probe must not restart workers "
+                        "during a database or S3 outage)")
     forcing = sub.add_parser("forcing", help="manage the forcing catalog")
     fsub = forcing.add_subparsers(dest="forcing_command", required=True)
     add = fsub.add_parser("add", help="upload a NetCDF file to the forcing bucket and register it")
@@ -457,9 +475,11 @@ def _vector(text: str | None, direction_key: str) -> dict | None:
     return {"speed_ms": speed, direction_key: direction}
 
 
-def _print_progress(fraction: float) -> None:
-    bar = "#" * int(fraction * 30)
-    print(f"\r[{bar:<30}] {fraction:4.0%}", end="", flush=True)
+def _print_progress(fraction: float, _last: list[int] = [-1]) -> None:  # noqa: B006 - remembers the last step
+    step = int(fraction * 20)
+    if step != _last[0]:
+        _last[0] = step
+        print(f"\r[{'#' * step:<20}] {fraction:4.0%}", end="", flush=True)
 
 
 if __name__ == "__main__":

@@ -75,22 +75,12 @@ def _fallback(quantity: str, obs) -> tuple[float, float, str, str, str]:
     """(u, v, kind, description, 'using ...' phrase) of the constant used where no file covers."""
     noun = NOUNS[quantity]
     if obs is None:
-        return (
-            0.0,
-            0.0,
-            "zero_fallback",
-            "zero fallback (no model data and no on-scene observation)",
-            f"{noun} set to zero",
-        )
+        desc = "zero fallback (no model data and no on-scene observation)"
+        return 0.0, 0.0, "zero_fallback", desc, f"{noun} set to zero"
     u, v = obs.components
     direction = f"from {obs.from_deg:g}°" if quantity == "wind" else f"towards {obs.to_deg:g}°"
-    return (
-        u,
-        v,
-        "on_scene",
-        f"on-scene constant {obs.speed_ms:g} m/s {direction}",
-        (f"using on-scene {noun} {obs.speed_ms:g} m/s {direction}"),
-    )
+    value = f"{obs.speed_ms:g} m/s {direction}"
+    return u, v, "on_scene", f"on-scene constant {value}", f"using on-scene {noun} {value}"
 
 
 def constant_plan(wind, current) -> ForcingPlan:
@@ -100,7 +90,7 @@ def constant_plan(wind, current) -> ForcingPlan:
         u, v, kind, desc, _ = _fallback(quantity, obs)
         if kind == "zero_fallback":
             plan.warnings.append(f"no {quantity} data: {quantity} set to zero")
-        plan.constants.update(dict(zip(QUANTITIES[quantity], (u, v))))
+        plan.constants.update(dict(zip(QUANTITIES[quantity], (u, v), strict=True)))
         plan.sources.append({"quantity": quantity, "kind": kind, "description": desc})
     return plan
 
@@ -266,7 +256,7 @@ def _db(what: str) -> Iterator[None]:
 
 def _rows(cur) -> list[dict]:
     names = [c[0] for c in cur.description]
-    return [dict(zip(names, row)) for row in cur.fetchall()]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
 def register_dataset(conn, info: DatasetInfo, key: str, uri: str, etag: str | None, name: str) -> dict:
@@ -326,7 +316,7 @@ def _s3_key(uri: str) -> str:
 
 def _s3_error(e: Exception, uri: str, what: str) -> Exception:
     """Missing object -> ForcingError naming the URI; the rest as translate_s3_error decides."""
-    code = str(getattr(e, "response", {}).get("Error", {}).get("Code", ""))
+    code = str((getattr(e, "response", None) or {}).get("Error", {}).get("Code", ""))
     if code in ("404", "NoSuchKey", "NotFound", "NoSuchBucket"):
         return ForcingError(f"forcing file {uri} does not exist in S3")
     if code in ("412", "PreconditionFailed"):
@@ -370,14 +360,19 @@ class ForcingCache:
     def fetch(self, uri: str) -> Path:
         """Local path of the current version of `uri`, downloading it once if not cached."""
         key = _s3_key(check_forcing_uri(uri, self.settings))
-        entry = self.dir / _entry_name(key, self._etag(uri, key))
+        etag = self._etag(uri, key)
+        entry = self.dir / _entry_name(key, etag)
         with _locked(self._lock(entry), fcntl.LOCK_SH):
             if self._hit(entry, uri):
                 return entry
         with _locked(self._lock(entry), fcntl.LOCK_EX):
             if self._hit(entry, uri):
                 return entry
-            self._download(uri, key, entry)
+            try:
+                self._download(uri, key, etag, entry)
+            except BaseException:
+                self._lock(entry).unlink(missing_ok=True)  # no entry, no lock file; waiters re-check the inode
+                raise
         self.evict(keep=entry)
         return entry
 
@@ -399,7 +394,7 @@ class ForcingCache:
         log.info("Forcing cache hit %s (%s)", uri, entry.name)
         return True
 
-    def _download(self, uri: str, key: str, entry: Path) -> None:
+    def _download(self, uri: str, key: str, etag: str, entry: Path) -> None:
         """Stream to a temp file in the cache dir, then rename: a partial download never becomes an entry."""
         t0 = time.monotonic()
         fd, tmp = tempfile.mkstemp(prefix=f".{entry.stem}.", suffix=".part", dir=self.dir)
@@ -408,6 +403,8 @@ class ForcingCache:
                 self.client.download_fileobj(self.settings.forcing_bucket, key, fh)
                 fh.flush()
                 os.fsync(fh.fileno())
+            if self._etag(uri, key) != etag:  # replaced since our HEAD: the bytes may not match the entry's name
+                raise StorageUnavailable(f"forcing file {uri} changed during download")
             os.replace(tmp, entry)
         except BaseException as e:
             with suppress(FileNotFoundError):
@@ -431,7 +428,7 @@ class ForcingCache:
     def evict(self, keep: Path | None = None) -> None:
         """Delete least recently used entries not in use until the cache fits FORCING_CACHE_MAX_GB."""
         with _locked(self.dir / ".evict.lock", fcntl.LOCK_EX):
-            self._remove_stale_parts()
+            self._remove_leftovers()
             entries = self.entries()
             total = sum(_size(p) for p in entries)
             for entry in entries:
@@ -452,12 +449,16 @@ class ForcingCache:
         log.info("Evicted forcing cache entry %s (%.1f MB)", entry.name, size / 1e6)
         return size
 
-    def _remove_stale_parts(self) -> None:
-        """Temp files left by a killed download (no process holds their entry's lock)."""
-        for part in self.dir.glob(".*.part"):
-            entry = self.dir / f"{part.name.split('.')[1]}.nc"
+    def _remove_leftovers(self) -> None:
+        """Temp files of killed downloads and lock files without an entry, when no process holds their lock."""
+        locks = [p for p in self.dir.glob("*.lock") if not p.name.startswith(".")]
+        for path in [*self.dir.glob(".*.part"), *locks]:
+            entry = self.dir / f"{path.name.lstrip('.').split('.')[0]}.nc"
+            if path.suffix == ".lock" and entry.exists():
+                continue
             with suppress(BlockingIOError), _locked(self._lock(entry), fcntl.LOCK_EX | fcntl.LOCK_NB):
-                part.unlink(missing_ok=True)
+                if path.suffix == ".part":
+                    path.unlink(missing_ok=True)
                 if not entry.exists():
                     self._lock(entry).unlink(missing_ok=True)
 
@@ -486,9 +487,11 @@ class ForcingContext:
     local_files: list[Path] = field(default_factory=list)  # `worker.py run --forcing FILE.nc`
     cache: ForcingCache | None = None  # built on first use; shared by the calls (e.g. ensemble members)
 
-    def get_cache(self) -> ForcingCache:
+    def get_cache(self, uri: str) -> ForcingCache:
         if self.s3 is None:
-            raise ForcingError("forcing files in S3 cannot be used: S3 is not configured (local mode)")
+            raise ForcingError(
+                f"forcing file {uri} cannot be fetched: S3 is not configured (local mode: use --forcing)"
+            )
         if self.cache is None:
             self.cache = ForcingCache(self.settings, self.s3)
         return self.cache
@@ -508,7 +511,8 @@ def resolve_forcing(
     """Readers (job files, local files, or catalog picks) plus on-scene/zero fallback constants for one mission."""
     warnings: list[str] = []
     if forcing_uris or ctx.local_files:
-        files = [(ctx.get_cache().fetch(uri), uri, _s3_key(uri)) for uri in forcing_uris]
+        uris = [check_forcing_uri(uri, ctx.settings) for uri in forcing_uris]  # all refused before any fetch
+        files = [(ctx.get_cache(uri).fetch(uri), uri, _s3_key(uri)) for uri in uris]
         files += [(Path(p), Path(p).resolve().as_uri(), Path(p).name) for p in ctx.local_files]
         used = [_open_dataset(path, uri, name, start_time) for path, uri, name in files]
         for d in used:
@@ -580,7 +584,7 @@ def _catalog_choice(ctx: ForcingContext, lat, lon, start_time, end_time, warning
 def _open_catalogued(ctx: ForcingContext, row: dict, lat, lon, start_time, warnings: list[str]) -> dict | None:
     """A catalog pick opened, or None when its file is broken or its grid misses the position."""
     try:
-        d = _open_dataset(ctx.get_cache().fetch(row["uri"]), row["uri"], row["name"], start_time)
+        d = _open_dataset(ctx.get_cache(row["uri"]).fetch(row["uri"]), row["uri"], row["name"], start_time)
     except (ForcingError, InvalidJob) as e:
         warnings.append(f"catalog dataset {row['name']} skipped: {e}")
         return None
@@ -595,18 +599,18 @@ def _build_plan(chosen: dict[str, list[dict]], wind, current, missing: str) -> F
     plan = ForcingPlan()
     for quantity, obs in (("currents", current), ("wind", wind)):
         u, v, kind, desc, using = _fallback(quantity, obs)
-        plan.constants.update(dict(zip(QUANTITIES[quantity], (u, v))))
+        plan.constants.update(dict(zip(QUANTITIES[quantity], (u, v), strict=True)))
         used = chosen.get(quantity, [])
         if not used:
             plan.sources.append({"quantity": quantity, "kind": kind, "description": desc})
             plan.warnings.append(f"{missing.format(noun=NOUNS[quantity])}: {using}")
             continue
         files = [{"uri": d["uri"], "name": d["name"], "variables": d["variables"]} for d in used]
+        label = "datasets" if len(files) > 1 else "dataset"
         names = ", ".join(f"{f['name']} ({f['uri']})" for f in files)
-        plan.sources.append(
-            {"quantity": quantity, "kind": "dataset", "description": f"dataset {names}; outside it {desc}",
-             **files[0], "datasets": files, "fallback": desc}
-        )  # fmt: skip
+        description = f"{label} {names}; outside it {desc}"
+        source = {"quantity": quantity, "kind": "dataset", "description": description}
+        plan.sources.append(source | files[0] | {"datasets": files, "fallback": desc})
     for d in {d["uri"]: d for q in QUANTITIES for d in chosen.get(q, [])}.values():
         plan.readers.append(d["reader"])
         quantities = [q for q in QUANTITIES if d["quantities"][q]]
@@ -617,11 +621,16 @@ def _build_plan(chosen: dict[str, list[dict]], wind, current, missing: str) -> F
 # ---------------------------------------------------------------- after the run
 
 
-def domain_fractions(plan: ForcingPlan, traj) -> dict[str, float]:
-    """Per dataset URI, the fraction of floating/stranded particle-steps inside its domain and time range."""
+def domain_fractions(plan: ForcingPlan, traj, member: int | None = None) -> dict[str, float]:
+    """Per dataset URI, the fraction of floating/stranded particle-steps inside its grid and time range.
+
+    `member` restricts the count to one ensemble member's particles (traj.member == member).
+    """
     from driftline.trajectory import ACTIVE, STRANDED
 
     present = ((traj.state == ACTIVE) | (traj.state == STRANDED)) & np.isfinite(traj.lon) & np.isfinite(traj.lat)
+    if member is not None:
+        present &= (np.asarray(traj.member) == member)[:, None]
     total = int(present.sum())
     return {d["uri"]: (_inside(d["reader"], traj, present) / total if total else 0.0) for d in plan.datasets}
 
@@ -654,6 +663,7 @@ def forcing_add(settings: Settings, path: Path | str, name: str | None = None, *
     """Inspect a local file, upload it to the forcing bucket, register it in the catalog, print one line."""
     import psycopg2
 
+    settings.require_services()
     path = Path(path)
     info = inspect_forcing_file(path)
     key = _upload_key(path)
@@ -665,7 +675,6 @@ def forcing_add(settings: Settings, path: Path | str, name: str | None = None, *
         etag = client.head_object(Bucket=settings.forcing_bucket, Key=key)["ETag"].strip('"')
     except Exception as e:
         raise _s3_error(e, uri, "upload") from e
-    settings.require_services()
     with _db("connection"), closing(psycopg2.connect(settings.database_url)) as conn:
         row = register_dataset(conn, info, key, uri, etag, name or path.stem)
     print(f"Added forcing dataset {_summary(row)}")
@@ -710,5 +719,5 @@ def format_catalog(rows: list[dict]) -> str:
         for r in rows
     ]
     widths = [max(len(str(row[i])) for row in table) for i in range(len(header))]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in table]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in table]
     return "\n".join(lines) if rows else "\n".join(lines) + "\n(no forcing datasets registered)"

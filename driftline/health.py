@@ -5,8 +5,8 @@ from __future__ import annotations
 from config import Settings
 
 
-def check_health(settings: Settings, max_heartbeat_age_s: float | None = None) -> str | None:
-    """None when healthy, else one line saying what is wrong."""
+def check_health(settings: Settings, max_heartbeat_age_s: float | None = None, liveness: bool = False) -> str | None:
+    """None when healthy, else one line saying what is wrong. `liveness` checks the heartbeat only."""
     from driftline.queue import REDIS_ERRORS, RedisQueue
     from driftline.storage import make_s3_client
     from driftline.store import MissionStore
@@ -16,6 +16,8 @@ def check_health(settings: Settings, max_heartbeat_age_s: float | None = None) -
         queue.r.ping()
     except REDIS_ERRORS as e:
         return f"Redis unreachable at {settings.redis_url.split('@')[-1]}: {e}"
+    if liveness:
+        return _worker_problem(queue, settings, max_heartbeat_age_s or settings.heartbeat_ttl_s)
     try:
         settings.require_services()
         MissionStore(settings.database_url).check_schema()
@@ -25,12 +27,16 @@ def check_health(settings: Settings, max_heartbeat_age_s: float | None = None) -
         make_s3_client(settings, connect_timeout_s=3, read_timeout_s=5).head_bucket(Bucket=settings.results_bucket)
     except Exception as e:  # noqa: BLE001
         return f"S3: {type(e).__name__}: {e}"
+    return _worker_problem(queue, settings, max_heartbeat_age_s or settings.heartbeat_ttl_s)
+
+
+def _worker_problem(queue, settings: Settings, max_age_s: float) -> str | None:
     if settings.worker_id_explicit:
-        return _heartbeat_problem(queue, settings.worker_id, max_heartbeat_age_s or settings.heartbeat_ttl_s)
+        return _heartbeat_problem(queue, settings.worker_id, max_age_s)
     # Default ids are "{hostname}-{pid}": look for a worker of this host (this container).
     host = settings.worker_id.rsplit("-", 1)[0] + "-"
     local = [w for w in queue.stats()["workers"] if w.startswith(host)]
-    problems = [_heartbeat_problem(queue, w, max_heartbeat_age_s or settings.heartbeat_ttl_s) for w in local]
+    problems = [_heartbeat_problem(queue, w, max_age_s) for w in local]
     if local and None in problems:
         return None
     return problems[0] if problems else f"no worker of host {host[:-1]} has a heartbeat (is the worker running?)"

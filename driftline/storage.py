@@ -77,8 +77,16 @@ def make_s3_client(settings: Settings, *, connect_timeout_s: float = 5, read_tim
 
 def translate_s3_error(e: Exception, what: str) -> Exception:
     """Map botocore exceptions to retryable (network, 5xx, throttling) or permanent errors."""
+    from boto3.exceptions import Boto3Error
     from botocore.exceptions import BotoCoreError, ClientError
 
+    if isinstance(e, Boto3Error):  # upload_file/download_file wrap the botocore error
+        cause = e.__cause__ or e.__context__
+        if isinstance(cause, (ClientError, BotoCoreError)):
+            return translate_s3_error(cause, what)
+        if "NoSuchBucket" in str(e) or "AccessDenied" in str(e):
+            return PermanentError(f"S3 refused {what}: {' '.join(str(e).split())[:200]}")
+        return StorageUnavailable(f"S3 transfer failed during {what}: {' '.join(str(e).split())[:200]}")
     if isinstance(e, ClientError):
         status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         code = e.response.get("Error", {}).get("Code", "")
@@ -99,13 +107,15 @@ class S3Store:
 
     def put(self, kind: str, key: str, path: Path) -> StoredObject:
         size, sha256, content_type = describe_file(path)
+        extra = {"ContentType": content_type, "Metadata": {"sha256": sha256}}
         try:
-            self.client.upload_file(
-                str(path),
-                self.bucket,
-                key,
-                ExtraArgs={"ContentType": content_type, "Metadata": {"sha256": sha256}},
-            )
+            try:
+                self.client.upload_file(str(path), self.bucket, key, ExtraArgs=extra)
+            except Exception as e:
+                if "NoSuchBucket" not in str(e):
+                    raise
+                ensure_buckets(self.client, [self.bucket])  # e.g. a fresh MinIO volume
+                self.client.upload_file(str(path), self.bucket, key, ExtraArgs=extra)
         except Exception as e:
             raise translate_s3_error(e, f"upload of {key}") from e
         return StoredObject(kind, key, f"s3://{self.bucket}/{key}", content_type, size, sha256)

@@ -100,6 +100,8 @@ class MissionStore:
             self.mark_completed(update["mission_id"], stored, update["location"], update.get("params"))
         elif op == "failed":
             self.mark_failed(update["mission_id"], update["error"], update.get("worker_id"), update.get("params"))
+        elif op == "requeued":
+            self.mark_requeued(update["mission_id"], update["error"])
         elif op == "progress":
             self.set_progress(update["mission_id"], update["progress"])
         else:
@@ -152,6 +154,15 @@ class MissionStore:
                     sha256 = EXCLUDED.sha256, created_at = now()
                 """,
                 [(mission_id, s.kind, s.uri, s.content_type, s.size_bytes, s.sha256) for s in stored],
+            )
+
+    def mark_requeued(self, mission_id: str, reason: str) -> None:
+        """Back to queued while a service outage lasts; the reason is visible to the coordinator."""
+        with self.transaction() as cur:
+            cur.execute(
+                "UPDATE missions SET status = 'queued', error_message = %s, updated_at = now() "
+                "WHERE id = %s AND status = 'processing'",
+                (reason[:2000], mission_id),
             )
 
     def mark_failed(self, mission_id: str, error: str, worker_id: str | None, params: dict | None = None) -> None:

@@ -38,11 +38,23 @@ class Services:
     def env(self, queue: str, worker_id: str, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("TEST_", "PYTEST_"))}
         env.update(
-            DATABASE_URL=self.database_url, REDIS_URL=self.redis_url, S3_ENDPOINT=self.s3_endpoint,
-            S3_ACCESS_KEY="testing", S3_SECRET_KEY="testing", QUEUE_NAME=queue, WORKER_ID=worker_id,
-            POLL_INTERVAL="1", METRICS_PORT="0", LOG_LEVEL="INFO", HEARTBEAT_TTL_S="6", REAPER_INTERVAL_S="2",
-            RETRY_BASE_S="0.5", RETRY_MAX_S="2", SHUTDOWN_GRACE_S="30",
-            FORCING_CACHE_DIR=str(self.tmp / f"cache-{worker_id}"), MPLBACKEND="Agg",
+            DATABASE_URL=self.database_url,
+            REDIS_URL=self.redis_url,
+            S3_ENDPOINT=self.s3_endpoint,
+            S3_ACCESS_KEY="testing",
+            S3_SECRET_KEY="testing",
+            QUEUE_NAME=queue,
+            WORKER_ID=worker_id,
+            POLL_INTERVAL="1",
+            METRICS_PORT="0",
+            LOG_LEVEL="INFO",
+            HEARTBEAT_TTL_S="6",
+            REAPER_INTERVAL_S="2",
+            RETRY_BASE_S="0.5",
+            RETRY_MAX_S="2",
+            SHUTDOWN_GRACE_S="30",
+            FORCING_CACHE_DIR=str(self.tmp / f"cache-{worker_id}"),
+            MPLBACKEND="Agg",
         )
         env.update(extra)
         return env
@@ -56,8 +68,13 @@ class Services:
         return conn
 
     def s3(self):
-        return boto3.client("s3", endpoint_url=self.s3_endpoint, aws_access_key_id="testing",
-                            aws_secret_access_key="testing", region_name="us-east-1")
+        return boto3.client(
+            "s3",
+            endpoint_url=self.s3_endpoint,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            region_name="us-east-1",
+        )
 
 
 @pytest.fixture(scope="session")
@@ -103,8 +120,13 @@ def shared_worker(services, tmp_path_factory):
     worker.stop()
 
 
-def push_job(services: Services, queue: str, params: dict | None = None, mission_id: str | None = None,
-             raw: str | bytes | None = None) -> str:
+def push_job(
+    services: Services,
+    queue: str,
+    params: dict | None = None,
+    mission_id: str | None = None,
+    raw: str | bytes | None = None,
+) -> str:
     mission_id = mission_id or str(uuid.uuid4())
     body = raw if raw is not None else json.dumps({"mission_id": mission_id, "params": params})
     services.redis().rpush(queue, body)
@@ -114,22 +136,37 @@ def push_job(services: Services, queue: str, params: dict | None = None, mission
 def mission(services: Services, mission_id: str) -> dict | None:
     conn = services.db()
     with conn.cursor() as cur:
-        cur.execute("SELECT id::text, status, attempts, worker_id, error_message, result_location, progress, "
-                    "started_at, completed_at, params FROM missions WHERE id = %s", (mission_id,))
+        cur.execute(
+            "SELECT id::text, status, attempts, worker_id, error_message, result_location, progress, "
+            "started_at, completed_at, params FROM missions WHERE id = %s",
+            (mission_id,),
+        )
         row = cur.fetchone()
     conn.close()
     if row is None:
         return None
-    keys = ("id", "status", "attempts", "worker_id", "error_message", "result_location", "progress", "started_at",
-            "completed_at", "params")
+    keys = (
+        "id",
+        "status",
+        "attempts",
+        "worker_id",
+        "error_message",
+        "result_location",
+        "progress",
+        "started_at",
+        "completed_at",
+        "params",
+    )
     return dict(zip(keys, row))
 
 
 def results(services: Services, mission_id: str) -> dict[str, dict]:
     conn = services.db()
     with conn.cursor() as cur:
-        cur.execute("SELECT kind, uri, content_type, size_bytes, sha256 FROM mission_results WHERE mission_id = %s",
-                    (mission_id,))
+        cur.execute(
+            "SELECT kind, uri, content_type, size_bytes, sha256 FROM mission_results WHERE mission_id = %s",
+            (mission_id,),
+        )
         rows = cur.fetchall()
     conn.close()
     return {r[0]: {"uri": r[1], "content_type": r[2], "size_bytes": r[3], "sha256": r[4]} for r in rows}

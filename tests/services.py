@@ -60,8 +60,22 @@ class RedisServer:
 
     def start(self) -> "RedisServer":
         self.proc = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", self.dir], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                self.dir,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         wait_port(self.port)
         return self
 
@@ -94,19 +108,51 @@ class PostgresServer:
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
     def init(self) -> "PostgresServer":
-        subprocess.run([*self.runas, self.initdb, "-D", str(self.data), "-A", "trust", "-U", "postgres",
-                        "--no-sync", "-E", "UTF8"], check=True, capture_output=True)
+        subprocess.run(
+            [
+                *self.runas,
+                self.initdb,
+                "-D",
+                str(self.data),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ],
+            check=True,
+            capture_output=True,
+        )
         return self
 
     def start(self) -> "PostgresServer":
         opts = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
-        subprocess.run([*self.runas, self.pg_ctl, "-D", str(self.data), "-o", opts, "-l", str(self.dir / "log"),
-                        "-w", "-t", "60", "start"], check=True, capture_output=True)
+        subprocess.run(
+            [
+                *self.runas,
+                self.pg_ctl,
+                "-D",
+                str(self.data),
+                "-o",
+                opts,
+                "-l",
+                str(self.dir / "log"),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
+            check=True,
+            capture_output=True,
+        )
         return self
 
     def stop(self) -> None:
-        subprocess.run([*self.runas, self.pg_ctl, "-D", str(self.data), "-m", "immediate", "-w", "stop"],
-                       capture_output=True)
+        subprocess.run(
+            [*self.runas, self.pg_ctl, "-D", str(self.data), "-m", "immediate", "-w", "stop"], capture_output=True
+        )
 
     def cleanup(self) -> None:
         self.stop()
@@ -124,8 +170,9 @@ class MotoServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> "MotoServer":
-        self.proc = subprocess.Popen([self.binary, "-H", "127.0.0.1", "-p", str(self.port)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [self.binary, "-H", "127.0.0.1", "-p", str(self.port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         wait_port(self.port)
         return self
 
@@ -146,8 +193,14 @@ class Worker:
 
     def start(self, wait_ready: bool = True, timeout_s: float = 120) -> "Worker":
         self._log = self.log_path.open("ab")
-        self.proc = subprocess.Popen([sys.executable, str(ROOT / "worker.py"), *self.args], cwd=ROOT, env=self.env,
-                                     stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "worker.py"), *self.args],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         if wait_ready:
             self.wait_log(f"Worker {self.env['WORKER_ID']} listening", timeout_s)
         return self
@@ -161,8 +214,9 @@ class Worker:
             if self.log().count(text) >= count:
                 return
             if self.proc and self.proc.poll() is not None:
-                raise AssertionError(f"worker exited ({self.proc.returncode}) before logging {text!r}:\n"
-                                     + self.log()[-3000:])
+                raise AssertionError(
+                    f"worker exited ({self.proc.returncode}) before logging {text!r}:\n" + self.log()[-3000:]
+                )
             time.sleep(0.1)
         raise AssertionError(f"worker did not log {text!r} within {timeout_s} s:\n" + self.log()[-3000:])
 

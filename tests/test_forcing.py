@@ -20,15 +20,15 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path.insert(0, str(ROOT))
 
-import forcing_files as ff  # noqa: E402
 from config import Settings  # noqa: E402
 from driftline import forcing  # noqa: E402
 from driftline.errors import ForcingError, InvalidJob, StorageUnavailable  # noqa: E402
 from driftline.jobs import Current, Wind  # noqa: E402
 from driftline.storage import ensure_buckets, make_s3_client  # noqa: E402
 from driftline.trajectory import ACTIVE, NOT_RELEASED, OUT_OF_DOMAIN, STRANDED, Trajectories  # noqa: E402
+from tests import forcing_files as ff  # noqa: E402
 
 START = datetime(2024, 1, 1, 12, tzinfo=UTC)
 END = START + timedelta(hours=3)
@@ -53,7 +53,9 @@ def s3_endpoint():
     if not binary:
         pytest.fail("moto_server not found: install it with `pip install 'moto[server]'` in the venv")
     port = _free_port()
-    proc = subprocess.Popen([binary, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [binary, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     url = f"http://127.0.0.1:{port}"
     for _ in range(100):
         try:
@@ -166,13 +168,23 @@ def test_bad_uris_are_refused_before_any_request(settings, s3, uri):
         forcing.check_forcing_uri(uri, settings)
     assert repr(uri) in str(e.value)
     ctx = forcing.ForcingContext(settings=settings, s3=RefusingClient(), db=lambda: pytest.fail("no DB call"))
+    good = f"s3://{settings.forcing_bucket}/good.nc"
     with pytest.raises(InvalidJob, match="is not allowed"):
         forcing.resolve_forcing(
-            ctx, lat=58, lon=3, start_time=START, end_time=END, wind=None, current=None, forcing_uris=[uri]
+            ctx, lat=58, lon=3, start_time=START, end_time=END, wind=None, current=None, forcing_uris=[good, uri]
         )
     with pytest.raises(InvalidJob, match="is not allowed"):
         forcing.ForcingCache(settings, s3).fetch(uri)
     assert s3.calls == []
+
+
+def test_s3_uri_in_local_mode_names_the_uri(settings):
+    uri = f"s3://{settings.forcing_bucket}/fields/east.nc"
+    ctx = forcing.ForcingContext(settings=settings, local_files=[])
+    with pytest.raises(ForcingError, match=f"forcing file {uri} cannot be fetched: S3 is not configured"):
+        forcing.resolve_forcing(
+            ctx, lat=58, lon=3, start_time=START, end_time=END, wind=None, current=None, forcing_uris=[uri]
+        )
 
 
 def test_missing_object_names_the_uri(settings, s3):
@@ -276,7 +288,7 @@ def test_resolve_from_catalog(settings, s3, conn, tmp_path):
     assert "x_sea_water_velocity" in currents["variables"] and "on-scene constant 0.3 m/s" in currents["fallback"]
     assert winds["kind"] == "dataset" and winds["uri"] == wind["uri"] and "zero fallback" in winds["fallback"]
     assert plan.constants["x_sea_water_velocity"] == pytest.approx(0.3) and plan.constants["x_wind"] == 0
-    assert plan.warnings == [] and "dataset fine" in plan.describe()
+    assert plan.warnings == [] and plan.describe().startswith(f"currents: datasets fine ({fine['uri']}), coarse (")
     assert ctx.cache.downloads == 3
     # Nothing covers the Atlantic: fallbacks with one warning each.
     far = forcing.resolve_forcing(
@@ -394,11 +406,15 @@ def test_local_files_and_domain_fractions(settings, tmp_path):
     traj.state[3, :] = [NOT_RELEASED, NOT_RELEASED, OUT_OF_DOMAIN, OUT_OF_DOMAIN]
     # Counted: rows 0-2, 12 particle-steps; inside: 3 steps x 3 rows, minus row 1 beyond the grid twice = 7.
     assert forcing.domain_fractions(plan, traj) == {uri: pytest.approx(7 / 12)}
+    traj.member[:] = [0, 1, 1, 1]  # ensemble member 1: rows 1-3, 8 counted steps, 4 inside
+    assert forcing.domain_fractions(plan, traj, member=1) == {uri: pytest.approx(4 / 8)}
 
 
 def _trajectories(lon: np.ndarray, lat: np.ndarray, start: datetime, step_s: int) -> Trajectories:
     n, t = lon.shape
-    times = np.array([np.datetime64(start.replace(tzinfo=None), "s") + np.timedelta64(step_s * i, "s") for i in range(t)])
+    times = np.array(
+        [np.datetime64(start.replace(tzinfo=None), "s") + np.timedelta64(step_s * i, "s") for i in range(t)]
+    )
     return Trajectories(
         times=times,
         lon=np.asarray(lon, float),
@@ -491,3 +507,25 @@ def test_half_written_download_never_becomes_an_entry(settings, s3, current_uri)
     path = cache.fetch(current_uri)
     assert cache.entries() == [path] and cache.downloads == 1 and not stale.exists()
     assert forcing.inspect_forcing_file(path).provides_currents
+
+
+class ReplacingClient(BrokenDownloadClient):
+    """Someone uploads a new version between the cache's HEAD and its download."""
+
+    def __init__(self, client, replace):
+        super().__init__(client)
+        self.replace = replace
+
+    def download_fileobj(self, bucket, key, fh, **kwargs):
+        self.replace()
+        return self.client.download_fileobj(bucket, key, fh, **kwargs)
+
+
+def test_object_replaced_during_download_is_not_cached_under_the_old_etag(settings, s3, current_uri, tmp_path):
+    new = ff.write_current(tmp_path / "v2.nc", u=0.1)
+    cache = forcing.ForcingCache(settings, ReplacingClient(s3, lambda: upload(s3, settings, new, "fields/east.nc")))
+    with pytest.raises(StorageUnavailable, match=f"forcing file {current_uri} changed during download"):
+        cache.fetch(current_uri)
+    assert cache.entries() == [] and sorted(p.name for p in settings.forcing_cache_dir.iterdir()) == []
+    path = forcing.ForcingCache(settings, s3).fetch(current_uri)  # the retry gets the new version
+    assert path.read_bytes() == new.read_bytes()

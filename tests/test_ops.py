@@ -180,13 +180,13 @@ def test_dockerfile_installs_requirements_before_copying_code(dockerfile):
     install = first(lambda k, a: k == "RUN" and "pip install" in a and "requirements.txt" in a)
     code = first(lambda k, a: k == "COPY" and {"worker.py", "config.py", "driftline"} & set(_copy_sources(a)))
     assert copy_requirements < install < code
-    # requirements.txt alone in its COPY: a code change must not invalidate the install layer
-    assert _copy_sources(dockerfile[copy_requirements][1]) == ["requirements.txt"]
+    # requirements (and constraints) alone in their COPY: a code change must not invalidate the install layer
+    assert set(_copy_sources(dockerfile[copy_requirements][1])) <= {"requirements.txt", "constraints.txt"}
 
 
 def test_dockerfile_copies_the_code_and_the_context_allows_it(dockerfile):
     sources = {s for k, a in dockerfile if k == "COPY" and "--from=" not in a for s in _copy_sources(a)}
-    assert {"requirements.txt", "worker.py", "config.py", "driftline", "sql"} <= sources
+    assert {"requirements.txt", "constraints.txt", "worker.py", "config.py", "driftline", "sql"} <= sources
     allowed = {line[1:].strip().rstrip("/") for line in (ROOT / ".dockerignore").read_text().splitlines()}
     for source in sorted(sources):
         assert (ROOT / source).exists(), f"Dockerfile copies {source}, which is not in the repository"
@@ -221,7 +221,8 @@ def test_dockerfile_environment(final_stage):
 
 def test_dockerfile_checks_the_landmask_at_build_time(final_stage):
     runs = [args for keyword, args in final_stage if keyword == "RUN"]
-    assert any("RoaringLandmask.new()" in args for args in runs), "runtime stage must load the landmask once"
+    loads = ("RoaringLandmask.new()", "reader_global_landmask.get_mask()")
+    assert any(load in args for args in runs for load in loads), "runtime stage must load the landmask once"
 
 
 def test_hadolint_has_no_findings():

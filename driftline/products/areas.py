@@ -15,7 +15,8 @@ from driftline.trajectory import Trajectories
 
 LEVELS = (0.5, 0.9, 0.95)
 KNN = 50  # neighbours whose median distance sets the smoothing scale of the cell ranking
-KNN_SAMPLE = 20_000
+KNN_SAMPLE = 20_000  # particles in the neighbour tree
+KNN_PROBES = 250  # particles whose neighbour distance enters the median
 MAX_SIGMA_CELLS = 8.0
 
 
@@ -25,12 +26,13 @@ def smoothing_sigma(x: np.ndarray, y: np.ndarray) -> float:
     want = min(KNN, n - 1)
     if want < 2:
         return 0.0
+    rng = np.random.default_rng(0)
     pts = np.column_stack([x, y])
-    if n > KNN_SAMPLE:
-        pts = pts[np.random.default_rng(0).choice(n, KNN_SAMPLE, replace=False)]
-    m = pts.shape[0]
+    tree_pts = pts[rng.choice(n, KNN_SAMPLE, replace=False)] if n > KNN_SAMPLE else pts
+    m = tree_pts.shape[0]
     k = max(1, min(m - 1, round(want * m / n)))  # in a sample, the k-th neighbour stands for the full set's want-th
-    dist = cKDTree(pts).query(pts, k=k + 1)[0][:, -1]
+    probes = pts[rng.choice(n, KNN_PROBES, replace=False)] if n > KNN_PROBES else pts
+    dist = cKDTree(tree_pts).query(probes, k=k + 1)[0][:, -1]
     return float(min(np.median(dist) * np.sqrt(want * m / (n * k)), MAX_SIGMA_CELLS))
 
 
@@ -60,8 +62,11 @@ def highest_density_cells(
     dist2 = (rr + 0.5 - (y.mean() - r0)) ** 2 + (cc + 0.5 - (x.mean() - c0)) ** 2
     order = np.lexsort((dist2, -score))  # densest first; ties go to the cell nearer the centre
     cum = np.cumsum(counts[order]) / x.size
-    local = [order[: min(int(np.searchsorted(cum, lv - 1e-9)) + 1, order.size)] for lv in levels]
-    return [(np.divmod(c, w)[0] + r0) * grid.nlon + np.divmod(c, w)[1] + c0 for c in local]
+    out = []
+    for lv in levels:
+        r, c = np.divmod(order[: min(int(np.searchsorted(cum, lv - 1e-9)) + 1, order.size)], w)
+        out.append((r + r0) * grid.nlon + c + c0)
+    return out
 
 
 def cells_polygon(grid: Grid, cells: np.ndarray) -> shapely.Geometry:
@@ -105,8 +110,8 @@ class SearchArea:
     area_km2: dict[float, float] = field(default_factory=dict)
 
     def summary(self) -> dict:
-        centre = None if self.centre is None else {"lat": round(self.centre[0], 6), "lon": round(self.centre[1], 6)}
-        areas = {f"{round(lv * 100)}": round(a, 4) for lv, a in self.area_km2.items()}
+        centre = None if self.centre is None else {"lat": _round(self.centre[0]), "lon": _round(self.centre[1])}
+        areas = {f"{round(lv * 100)}": _round(a, 4) for lv, a in self.area_km2.items()}
         return {"time": self.time, "centre": centre, "area_km2": areas, "counts": self.counts}
 
 
@@ -118,9 +123,11 @@ def compute_search_areas(
     out = []
     for t in area_time_indices(traj.times, interval_hours):
         has = dens.present[t] > 0
-        sa = SearchArea(t, iso(traj.times[t]), (dens.centre_lat[t], dens.centre_lon[t]) if has else None, traj.counts(t))
+        sa = SearchArea(
+            t, iso(traj.times[t]), (dens.centre_lat[t], dens.centre_lon[t]) if has else None, traj.counts(t)
+        )
         if has:
-            for lv, cells in zip(levels, highest_density_cells(dens.grid, lon[:, t], lat[:, t], levels)):
+            for lv, cells in zip(levels, highest_density_cells(dens.grid, lon[:, t], lat[:, t], levels), strict=True):
                 sa.regions[lv] = cells_polygon(dens.grid, cells)
                 sa.area_km2[lv] = cells_area_km2(dens.grid, cells)
         out.append(sa)
@@ -153,8 +160,8 @@ def _round(v: float, nd: int = 6) -> float | None:
     return None if not np.isfinite(v) else round(float(v), nd)
 
 
-def member_stats(traj: Trajectories, dens: Density) -> MemberStats | None:
-    """Centre and 90 % area of every ensemble member over time; None for a single-member run."""
+def member_stats(traj: Trajectories, dens: Density, area_times: list[int] | None = None) -> MemberStats | None:
+    """Centre of every ensemble member at every time, 90 % area at `area_times` (default all); None if one member."""
     nm = max(len(traj.member_names), int(traj.member.max(initial=0)) + 1)
     if nm <= 1:
         return None
@@ -172,7 +179,7 @@ def member_stats(traj: Trajectories, dens: Density) -> MemberStats | None:
         with np.errstate(invalid="ignore"):
             stats.centre_lat[m, has] = np.nanmean(clat[sel][:, has], axis=0)
             stats.centre_lon[m, has] = np.nanmean(clon[sel][:, has], axis=0)
-        for t in np.flatnonzero(has):
+        for t in np.flatnonzero(has) if area_times is None else [t for t in area_times if has[t]]:
             cells90 = highest_density_cells(g, lon[sel, t], lat[sel, t], (0.9,))[0]
             stats.area_90_km2[m, t] = cells_area_km2(g, cells90)
     return stats

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -64,11 +64,9 @@ def global_attrs(meta: ProductMeta, dens: Density, traj: Trajectories) -> dict[s
     """Global attributes: CF/ACDD basics plus the mission context a coordinator needs."""
     backward = meta.direction == "backward"
     what = "Origin probability (backward run)" if backward else "Drift probability"
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     g = dens.grid
-    attrs: dict[str, object] = {k: str(v) for k, v in meta.extra_attrs.items()}
-    attrs.update({f"software_{k}": str(v) for k, v in meta.software_versions.items()})
-    attrs.update(
+    attrs: dict[str, object] = dict(
         Conventions="CF-1.8",
         title=f"{what} map, mission {meta.mission_id}",
         summary=(
@@ -79,7 +77,7 @@ def global_attrs(meta: ProductMeta, dens: Density, traj: Trajectories) -> dict[s
         mission_id=meta.mission_id,
         direction=meta.direction,
         object_type=meta.object_description,
-        start_time=meta.start_time.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        start_time=meta.start_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         last_known_position_kind="found_position" if backward else "last_known_position",
         last_known_position_lat=float(meta.lkp_lat),
         last_known_position_lon=float(meta.lkp_lon),
@@ -95,56 +93,71 @@ def global_attrs(meta: ProductMeta, dens: Density, traj: Trajectories) -> dict[s
         date_created=now,
         history=f"{now} created by driftline products from {traj.num_particles} particles x {traj.num_times} times",
     )
+    for key, value in [*((f"software_{k}", v) for k, v in meta.software_versions.items()), *meta.extra_attrs.items()]:
+        attrs.setdefault(key, str(value))  # extra attributes never override the ones above
     return attrs
 
 
 def _var(nc: netCDF4.Dataset, name: str, dtype: str, dims: tuple[str, ...], **attrs: object) -> netCDF4.Variable:
+    """Compressed variable with attributes; 3-D fields are chunked one time slice at a time."""
+    chunks = (1, *(len(nc.dimensions[d]) for d in dims[1:])) if len(dims) == 3 else None
     fill = attrs.pop("_FillValue", None)
-    v = nc.createVariable(name, dtype, dims, zlib=True, complevel=4, fill_value=fill)
+    v = nc.createVariable(name, dtype, dims, zlib=True, complevel=4, shuffle=True, chunksizes=chunks, fill_value=fill)
     v.setncatts(attrs)
     return v
+
+
+def _write_coords(nc: netCDF4.Dataset, g: Grid, times: np.ndarray) -> None:
+    """time, lat, lon coordinate variables with cell bounds, and the cell areas."""
+    for dim, size in (("time", len(times)), ("lat", g.nlat), ("lon", g.nlon), ("nv", 2)):
+        nc.createDimension(dim, size)
+    t = _var(nc, "time", "f8", ("time",), standard_name="time", long_name="time", axis="T", calendar="standard")
+    t.units = "seconds since 1970-01-01 00:00:00"
+    t[:] = time_seconds(times)
+    for name, std, units, axis, centres, edges in (
+        ("lat", "latitude", "degrees_north", "Y", g.lat, g.lat_edges),
+        ("lon", "longitude", "degrees_east", "X", g.lon, g.lon_edges),
+    ):
+        v = _var(nc, name, "f8", (name,), standard_name=std, long_name=std, units=units, axis=axis)
+        v.bounds = f"{name}_bnds"
+        v[:] = centres
+        _var(nc, f"{name}_bnds", "f8", (name, "nv"))[:] = np.stack([edges[:-1], edges[1:]], axis=1)
+    area = _var(nc, "cell_area", "f4", ("lat", "lon"), standard_name="cell_area", long_name="area of grid cell")
+    area.units = "m2"
+    area[:] = np.repeat(g.cell_area_km2()[:, None] * 1e6, g.nlon, axis=1)
+
+
+def _write_fields(nc: netCDF4.Dataset, dens: Density, backward: bool) -> None:
+    """probability, stranded_probability, particle counts and the density-weighted centre."""
+    noun = "origin" if backward else "object location"
+    dims = ("time", "lat", "lon")
+    common = {"units": "1", "_FillValue": FILL, "cell_measures": "area: cell_area"}
+    p = _var(nc, "probability", "f4", dims, long_name=f"probability of {noun} in grid cell", **common)
+    p.comment = "fraction of the particles present (floating or stranded) at this time; each time sums to 1"
+    p[:] = dens.probability
+    s = _var(nc, "stranded_probability", "f4", dims, long_name="probability of stranded object in grid cell", **common)
+    s.comment = "stranded part of probability: fraction of the particles present that are stranded in this cell"
+    s[:] = dens.stranded
+    n = _var(nc, "particles_present", "i4", ("time",), long_name="number of particles floating or stranded")
+    n.units = "1"
+    n[:] = dens.present
+    for name, values, std, units in (
+        ("centre_lat", dens.centre_lat, "latitude", "degrees_north"),
+        ("centre_lon", dens.centre_lon, "longitude", "degrees_east"),
+    ):
+        c = _var(nc, name, "f8", ("time",), long_name=f"density-weighted centre {std}", _FillValue=np.nan)
+        c.units = units
+        c[:] = values
 
 
 def write_density_nc(
     path: Path, dens: Density, meta: ProductMeta, traj: Trajectories, members: MemberStats | None = None
 ) -> Path:
     """Write density.nc (CF-1.8): probability and stranded_probability on (time, lat, lon), plus member stats."""
-    g, backward = dens.grid, meta.direction == "backward"
-    noun = "origin" if backward else "object location"
     with netCDF4.Dataset(path, "w", format="NETCDF4") as nc:
         nc.setncatts(global_attrs(meta, dens, traj))
-        nc.createDimension("time", len(dens.times))
-        nc.createDimension("lat", g.nlat)
-        nc.createDimension("lon", g.nlon)
-        nc.createDimension("nv", 2)
-        t = _var(nc, "time", "f8", ("time",), standard_name="time", long_name="time", axis="T")
-        t.setncatts({"units": "seconds since 1970-01-01 00:00:00", "calendar": "standard"})
-        t[:] = time_seconds(dens.times)
-        for name, std, units, axis, centres, edges in (
-            ("lat", "latitude", "degrees_north", "Y", g.lat, g.lat_edges),
-            ("lon", "longitude", "degrees_east", "X", g.lon, g.lon_edges),
-        ):
-            v = _var(nc, name, "f8", (name,), standard_name=std, long_name=std, units=units, axis=axis)
-            v.bounds = f"{name}_bnds"
-            v[:] = centres
-            _var(nc, f"{name}_bnds", "f8", (name, "nv"))[:] = np.stack([edges[:-1], edges[1:]], axis=1)
-        area = _var(nc, "cell_area", "f4", ("lat", "lon"), standard_name="cell_area", units="m2")
-        area.long_name = "area of grid cell"
-        area[:] = np.repeat(g.cell_area_km2()[:, None] * 1e6, g.nlon, axis=1)
-        common = dict(units="1", _FillValue=FILL, cell_measures="area: cell_area", grid_mapping_note="regular lat/lon")
-        common.pop("grid_mapping_note")
-        p = _var(nc, "probability", "f4", ("time", "lat", "lon"), long_name=f"probability of {noun} in grid cell", **common)
-        p.comment = "fraction of the particles present (floating or stranded) at this time; each time sums to 1"
-        p[:] = dens.probability
-        s = _var(nc, "stranded_probability", "f4", ("time", "lat", "lon"), long_name="probability of stranded object in grid cell", **common)
-        s.comment = "stranded part of probability (fraction of the particles present that are stranded in this cell)"
-        s[:] = dens.stranded
-        n = _var(nc, "particles_present", "i4", ("time",), long_name="number of particles floating or stranded", units="1")
-        n[:] = dens.present
-        for name, coord, std, units in (("centre_lat", dens.centre_lat, "latitude", "degrees_north"),
-                                        ("centre_lon", dens.centre_lon, "longitude", "degrees_east")):
-            c = _var(nc, name, "f8", ("time",), long_name=f"density-weighted centre {std}", units=units, _FillValue=np.nan)
-            c[:] = coord
+        _write_coords(nc, dens.grid, dens.times)
+        _write_fields(nc, dens, meta.direction == "backward")
         if members is not None:
             write_members(nc, members)
     return path
@@ -153,7 +166,7 @@ def write_density_nc(
 def write_members(nc: netCDF4.Dataset, members: MemberStats) -> None:
     """Per-ensemble-member centre and 90 % area on (member, time)."""
     nc.createDimension("member", len(members.names))
-    names = nc.createVariable("member", str, ("member",))
+    names = nc.createVariable("member_name", str, ("member",))
     names.long_name = "ensemble member name"
     names[:] = np.array(members.names, dtype=object)
     for name, data, long_name, units in (
@@ -162,4 +175,7 @@ def write_members(nc: netCDF4.Dataset, members: MemberStats) -> None:
         ("member_area_90_km2", members.area_90_km2, "area of the smallest region holding 90 % of member", "km2"),
     ):
         v = _var(nc, name, "f8", ("member", "time"), long_name=long_name, units=units, _FillValue=np.nan)
+        v.coordinates = "member_name"
+        if name == "member_area_90_km2":
+            v.comment = "computed at the search-area times (every search_area_interval_hours and the final time)"
         v[:] = data

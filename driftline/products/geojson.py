@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timezone
+from datetime import UTC
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,7 +37,7 @@ def area_label(meta: ProductMeta, level: float) -> str:
 def feature_collection(meta: ProductMeta, dens: Density, areas: list[SearchArea]) -> dict:
     """All search-planning features; areas drawn largest first so the 50 % region ends on top."""
     backward = meta.direction == "backward"
-    start = meta.start_time.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    start = meta.start_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     kind = "found_position" if backward else "last_known_position"
     feats = [
         feature(

@@ -128,4 +128,4 @@ def make_grid(traj: Trajectories, min_cells: int = 50, resolution_m: float | Non
         res *= grow * 1.01
     dlat = res / M_PER_DEG
     dlon = dlat / coslat
-    return Grid(lat_mid - 0.5 * ny * dlat, lon_mid - 0.5 * nx * dlon, dlat, dlon, ny, nx, res)
+    return Grid(float(lat_mid - 0.5 * ny * dlat), float(lon_mid - 0.5 * nx * dlon), dlat, dlon, ny, nx, float(res))

@@ -76,7 +76,11 @@ def write_kml(path: Path, fc: dict, meta: ProductMeta) -> Path:
     doc = _sub(kml, "Document")
     what = "Origin probability (backward run)" if meta.direction == "backward" else "Search areas"
     _sub(doc, "name", f"{what} - mission {meta.mission_id}")
-    _sub(doc, "description", f"{meta.object_description}. {meta.scenario_description}. Forcing: {meta.forcing_description}")
+    _sub(
+        doc,
+        "description",
+        f"{meta.object_description}. {meta.scenario_description}. Forcing: {meta.forcing_description}",
+    )
     _styles(doc)
     folders: dict[str, ET.Element] = {}
     for feat in fc["features"]:

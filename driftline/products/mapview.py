@@ -15,7 +15,7 @@ from driftline.products.grid import M_PER_DEG, unwrap_lon
 
 LandFn = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (lon, lat) float64 arrays -> bool land mask
 
-WIDTH, HEIGHT, TITLE_PX = 1024, 768, 52  # frame size (multiples of 16 for H.264) and title bar height
+WIDTH, HEIGHT, TITLE_PX = 960, 720, 52  # frame size (multiples of 16 for H.264) and title bar height
 SEA, LAND, TITLE_BG, INK = (208, 228, 243), (226, 214, 181), (250, 250, 250), (30, 30, 30)
 GRID_RGB, LKP_RGB = (150, 165, 180), (200, 0, 0)
 NM = 1852.0
@@ -65,11 +65,13 @@ class MapView:
         return (self.lat1 - self.lat0) * M_PER_DEG / self.height
 
 
-def map_view(lon: np.ndarray, lat: np.ndarray, margin: float = 0.08, min_half_m: float = 1000.0) -> MapView:
-    """Extent of all finite positions plus a margin, widened to the frame aspect at the mean latitude."""
+def map_view(
+    lon: np.ndarray, lat: np.ndarray, lkp: tuple[float, float], margin: float = 0.08, min_half_m: float = 1000.0
+) -> MapView:
+    """Extent of all finite positions and the (lon, lat) LKP plus a margin, widened to the frame aspect."""
     ok = np.isfinite(lon) & np.isfinite(lat)
-    lon, lat = (lon[ok], lat[ok]) if ok.any() else (np.zeros(1), np.zeros(1))
-    lon = unwrap_lon(lon, float(lon[0]))
+    lon, lat = np.append(lon[ok], lkp[0]), np.append(lat[ok], lkp[1])
+    lon = unwrap_lon(lon, lkp[0])
     lat_c, lon_c = 0.5 * (lat.min() + lat.max()), 0.5 * (lon.min() + lon.max())
     coslat = max(math.cos(math.radians(lat_c)), 0.05)
     half_y = max(0.5 * (lat.max() - lat.min()) * (1 + 2 * margin), min_half_m / M_PER_DEG)
@@ -80,10 +82,10 @@ def map_view(lon: np.ndarray, lat: np.ndarray, margin: float = 0.08, min_half_m:
     return MapView(lon_c - half_x / coslat, lon_c + half_x / coslat, lat_c - half_y, lat_c + half_y)
 
 
-def land_raster(view: MapView, land_fn: LandFn, block: int = 4) -> np.ndarray:
-    """Land mask of the map pixels: sampled per block, refined per pixel only near coasts (fast on long coasts)."""
-    h, w = view.height, view.width
-    cy, cx = np.arange(0, h, block) + 0.5 * block, np.arange(0, w, block) + 0.5 * block
+def land_raster(view: MapView, land_fn: LandFn, step: int = 2, block: int = 4) -> np.ndarray:
+    """Land mask of the map pixels, evaluated every `step` px: per block of samples, then per sample near coasts."""
+    h, w = -(-view.height // step), -(-view.width // step)
+    cy, cx = (np.arange(0, h, block) + 0.5 * block) * step, (np.arange(0, w, block) + 0.5 * block) * step
     lon, lat = view.lonlat(*np.meshgrid(cx, cy))
     coarse = np.asarray(land_fn(lon.ravel(), lat.ravel()), bool).reshape(lat.shape)
     mixed = maximum_filter(coarse, size=3) != minimum_filter(coarse, size=3)
@@ -91,8 +93,8 @@ def land_raster(view: MapView, land_fn: LandFn, block: int = 4) -> np.ndarray:
     land, refine = (np.kron(a, grow)[:h, :w] for a in (coarse, mixed))
     yy, xx = np.nonzero(refine)
     if yy.size:
-        land[yy, xx] = np.asarray(land_fn(*view.lonlat(xx + 0.5, yy + 0.5)), bool)
-    return land
+        land[yy, xx] = np.asarray(land_fn(*view.lonlat((xx + 0.5) * step, (yy + 0.5) * step)), bool)
+    return np.kron(land, np.ones((step, step), bool))[: view.height, : view.width]
 
 
 def nice_step(span: float, target: int = 5) -> float:
@@ -152,8 +154,8 @@ def draw_lkp(draw: ImageDraw.ImageDraw, view: MapView, lon: float, lat: float, l
     _label(draw, (x + 12, y + 8), label, font(12))
 
 
-def background(view: MapView, land: np.ndarray, title: str, subtitle: str, lkp: tuple[float, float, str]) -> Image.Image:
-    """The static frame: title bar, sea and land, graticule with labels, scale bar, LKP marker."""
+def background(view: MapView, land: np.ndarray, lkp: tuple[float, float, str]) -> Image.Image:
+    """The static frame: empty title bar, sea and land, graticule with labels, scale bar, LKP marker."""
     arr = np.empty((view.top + view.height, view.width, 3), np.uint8)
     arr[: view.top] = TITLE_BG
     arr[view.top :] = np.where(land[..., None], np.array(LAND, np.uint8), np.array(SEA, np.uint8))
@@ -163,6 +165,12 @@ def background(view: MapView, land: np.ndarray, title: str, subtitle: str, lkp: 
     _scale_bar(draw, view)
     draw_lkp(draw, view, *lkp)
     draw.line([(0, view.top - 1), (view.width, view.top - 1)], fill=INK, width=1)
+    return img
+
+
+def draw_title(img: Image.Image, title: str, subtitle: str) -> Image.Image:
+    """Write the two title lines into the title bar (in place)."""
+    draw = ImageDraw.Draw(img)
     draw.text((8, 6), title, fill=INK, font=font(17))
     draw.text((8, 30), subtitle, fill=(80, 80, 80), font=font(13))
     return img

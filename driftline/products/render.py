@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,7 +13,8 @@ from PIL import Image, ImageDraw
 
 from driftline.products.areas import SearchArea, iso
 from driftline.products.density import Density
-from driftline.products.mapview import INK, MapView, background, font
+from driftline.products.grid import present_positions
+from driftline.products.mapview import INK, TITLE_BG, MapView, draw_title, font
 from driftline.trajectory import STRANDED, Trajectories
 
 if TYPE_CHECKING:
@@ -23,78 +25,108 @@ AREA_RGB = {0.5: (220, 20, 20), 0.9: (255, 130, 0), 0.95: (225, 185, 0)}
 DOT = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]  # 3x3 px particle dot
 
 
-def titles(meta: ProductMeta) -> tuple[str, str, str]:
-    """(title, subtitle, LKP label) wording; backward runs say origin probability."""
-    if meta.direction == "backward":
-        what, lkp = "Origin probability (backward run)", "Found"
-    else:
-        what, lkp = "Drift forecast", "LKP"
-    return f"Mission {meta.mission_id} - {what}", meta.object_description[:140], lkp
+def titles(meta: ProductMeta, subtitle_px: int = 900) -> tuple[str, str]:
+    """(title, subtitle); backward runs say origin probability; the subtitle is cut to fit subtitle_px."""
+    what = "Origin probability (backward run)" if meta.direction == "backward" else "Drift forecast"
+    sub, f = meta.object_description, font(13)
+    while sub and f.getlength(sub) > subtitle_px:
+        sub = sub[: int(len(sub) * subtitle_px / f.getlength(sub)) - 2].rstrip() + "…"
+    return f"Mission {meta.mission_id} - {what}", sub
+
+
+def lkp_label(meta: ProductMeta) -> str:
+    return "Found" if meta.direction == "backward" else "LKP"
+
+
+def utc(t: np.datetime64) -> str:
+    return iso(t).replace("T", " ").replace("Z", " UTC")
 
 
 def draw_particles(arr: np.ndarray, view: MapView, lon: np.ndarray, lat: np.ndarray, stranded: np.ndarray) -> None:
-    """Paint 3x3 dots into an (H, W, 3) frame array in place, active first and stranded on top."""
+    """Paint 3x3 dots into an (H, W, 3) frame array in place, floating first and stranded on top."""
     x, y = view.px(lon, lat)
     ok = np.isfinite(x) & np.isfinite(y)
     h, w = arr.shape[:2]
     for sel, rgb in ((ok & ~stranded, ACTIVE_RGB), (ok & stranded, STRANDED_RGB)):
-        xi, yi = x[sel].astype(np.int64), y[sel].astype(np.int64)
+        xi, yi = np.floor(x[sel]).astype(np.int64), np.floor(y[sel]).astype(np.int64)
         for dy, dx in DOT:
             yy, xx = yi + dy, xi + dx
             inside = (yy >= view.top) & (yy < h) & (xx >= 0) & (xx < w)
             arr[yy[inside], xx[inside]] = rgb
 
 
+def draw_track(draw: ImageDraw.ImageDraw, view: MapView, dens: Density, upto: int) -> None:
+    """Centre track from the first output time to `upto` (inclusive)."""
+    xy = np.column_stack(view.px(dens.centre_lon[: upto + 1], dens.centre_lat[: upto + 1]))
+    xy = xy[np.isfinite(xy).all(axis=1)]
+    if len(xy) >= 2:
+        draw.line([tuple(p) for p in xy], fill=TRACK_RGB, width=2)
+
+
 def _status(traj: Trajectories, t: int) -> str:
     hours = abs(float((traj.times[t] - traj.times[0]) / np.timedelta64(1, "s"))) / 3600
+    sign = "-" if traj.times[-1] < traj.times[0] else "+"
     c = traj.counts(t)
-    sign = "-" if traj.num_times > 1 and traj.times[-1] < traj.times[0] else "+"
-    when = iso(traj.times[t]).replace("T", " ").replace("Z", " UTC")
-    return f"{when} ({sign}{hours:.1f} h)   floating {c['active']}, stranded {c['stranded']}"
+    return f"{utc(traj.times[t])} ({sign}{hours:.1f} h)   floating {c['active']}, stranded {c['stranded']}"
 
 
-def _frames(traj: Trajectories, dens: Density, view: MapView, bg: Image.Image):
-    """Yield one RGB frame (bytes) per output time."""
+def track_pixels(view: MapView, dens: Density) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pixels (y, x) of the centre track and the output index from which each is shown (rasterised once)."""
+    canvas = Image.new("I", (view.width, view.top + view.height), 0)
+    draw = ImageDraw.Draw(canvas)
+    xy = np.column_stack(view.px(dens.centre_lon, dens.centre_lat))
+    for t in range(1, len(xy)):
+        if np.isfinite(xy[t - 1 : t + 1]).all():
+            draw.line([tuple(xy[t - 1]), tuple(xy[t])], fill=t, width=2)
+    shown_from = np.asarray(canvas)
+    yy, xx = np.nonzero(shown_from)
+    return yy, xx, shown_from[yy, xx]
+
+
+def frames(traj: Trajectories, dens: Density, view: MapView, bg: Image.Image) -> Iterator[np.ndarray]:
+    """One RGB24 frame per output time: background copy, particle dots, track so far, timestamp."""
     base = np.asarray(bg).copy()
-    track = np.column_stack(view.px(dens.centre_lon, dens.centre_lat))
+    lon, lat = present_positions(traj)
     stranded = traj.state == STRANDED
+    ty, tx, t_from = track_pixels(view, dens)
+    f, strip_w = font(14), view.width // 2
     for t in range(traj.num_times):
         arr = base.copy()
-        draw_particles(arr, view, dens_lon(traj, t), traj.lat[:, t], stranded[:, t])
-        img = Image.fromarray(arr)
-        draw = ImageDraw.Draw(img)
-        pts = track[: t + 1][np.isfinite(track[: t + 1]).all(axis=1)]
-        if len(pts) >= 2:
-            draw.line([tuple(p) for p in pts], fill=TRACK_RGB, width=2)
+        draw_particles(arr, view, lon[:, t], lat[:, t], stranded[:, t])
+        on = t_from <= t
+        arr[ty[on], tx[on]] = TRACK_RGB
+        strip = Image.new("RGB", (strip_w, 20), TITLE_BG)
         text = _status(traj, t)
-        draw.text((view.width - 8 - draw.textlength(text, font=font(14)), 32), text, fill=INK, font=font(14))
-        yield img.tobytes()
-
-
-def dens_lon(traj: Trajectories, t: int) -> np.ndarray:
-    """Longitudes of particles counted at t (NaN otherwise)."""
-    present = traj.present(t)
-    return np.where(present, traj.lon[:, t], np.nan)
+        ImageDraw.Draw(strip).text((strip_w - 8 - f.getlength(text), 2), text, fill=INK, font=f)
+        arr[30:50, view.width - strip_w :] = np.asarray(strip)
+        yield arr
 
 
 def render_animation(
-    path: Path, traj: Trajectories, dens: Density, view: MapView, bg: Image.Image, crf: int = 26
+    path: Path,
+    traj: Trajectories,
+    dens: Density,
+    view: MapView,
+    bg: Image.Image,
+    meta: ProductMeta,
+    preset: str = "superfast",
+    crf: int = 26,
 ) -> Path:
-    """Stream exactly one frame per output time to imageio-ffmpeg's H.264 encoder (yuv420p, faststart)."""
-    fps = min(24, max(4, traj.num_times // 8))
+    """Stream exactly one frame per output time to imageio-ffmpeg's H.264 encoder (yuv420p, +faststart)."""
+    bg = draw_title(bg.copy(), *titles(meta, view.width // 2 - 24))
     writer = imageio_ffmpeg.write_frames(
-        str(path), bg.size, fps=fps, codec="libx264", quality=None, macro_block_size=16,
-        output_params=["-preset", "veryfast", "-crf", str(crf), "-movflags", "+faststart"],
+        str(path), bg.size, fps=min(24, max(4, traj.num_times // 8)), codec="libx264", quality=None,
+        output_params=["-preset", preset, "-crf", str(crf), "-movflags", "+faststart"],
     )  # fmt: skip
     writer.send(None)
     try:
-        for frame in _frames(traj, dens, view, bg):
+        for frame in frames(traj, dens, view, bg):
             writer.send(frame)
+        writer.close()
     except BaseException:
         writer.close()
         path.unlink(missing_ok=True)
         raise
-    writer.close()
     return path
 
 
@@ -103,11 +135,9 @@ def _rings(geom: shapely.Geometry) -> list[np.ndarray]:
     return [np.asarray(r.coords) for p in polys if not p.is_empty for r in (p.exterior, *p.interiors)]
 
 
-def _legend(draw: ImageDraw.ImageDraw, view: MapView, meta: ProductMeta, areas: SearchArea | None) -> None:
-    rows = [(f"{round(lv * 100)} % area  {areas.area_km2[lv]:.2f} km²", "line", AREA_RGB[lv])
-            for lv in sorted(areas.regions)] if areas else []  # fmt: skip
+def _legend(draw: ImageDraw.ImageDraw, view: MapView, area: SearchArea | None) -> None:
+    rows = [(f"{round(lv * 100)} % area  {area.area_km2[lv]:.2f} km2", "line", AREA_RGB[lv]) for lv in area.regions]
     rows += [("floating", "dot", ACTIVE_RGB), ("stranded", "dot", STRANDED_RGB), ("centre track", "line", TRACK_RGB)]
-    f = font(13)
     x0, y0 = view.width - 230, view.top + 10
     draw.rectangle((x0, y0, x0 + 220, y0 + 10 + 20 * len(rows)), fill=(255, 255, 255), outline=INK)
     for i, (text, kind, rgb) in enumerate(rows):
@@ -115,35 +145,29 @@ def _legend(draw: ImageDraw.ImageDraw, view: MapView, meta: ProductMeta, areas: 
         if kind == "line":
             draw.line([(x0 + 8, y), (x0 + 32, y)], fill=rgb, width=3)
         else:
-            draw.rectangle((x0 + 18, y - 2, x0 + 21, y + 1), fill=rgb)
-        draw.text((x0 + 40, y - 8), text, fill=INK, font=f)
+            draw.rectangle((x0 + 18, y - 1, x0 + 20, y + 1), fill=rgb)
+        draw.text((x0 + 40, y - 8), text, fill=INK, font=font(13))
 
 
 def render_preview(
     path: Path, traj: Trajectories, dens: Density, view: MapView, bg: Image.Image, meta: ProductMeta,
-    final: SearchArea | None,
+    final: SearchArea,
 ) -> Path:  # fmt: skip
-    """Final situation: particles, 95/90/50 % outlines, centre track, legend; title says what and when."""
-    arr = np.asarray(bg).copy()
+    """Final situation: particles, 95/90/50 % outlines, centre track, legend; the title says what and when."""
     t = traj.num_times - 1
-    draw_particles(arr, view, dens_lon(traj, t), traj.lat[:, t], traj.state[:, t] == STRANDED)
+    title, subtitle = titles(meta)
+    noun = "origin areas" if meta.direction == "backward" else "search areas"
+    arr = np.asarray(draw_title(bg.copy(), f"{title}: {noun} at {utc(traj.times[t])}", subtitle)).copy()
+    lon, lat = present_positions(traj)
+    draw_particles(arr, view, lon[:, t], lat[:, t], traj.state[:, t] == STRANDED)
     img = Image.fromarray(arr)
     draw = ImageDraw.Draw(img)
-    draw.rectangle((0, 0, view.width, view.top - 2), fill=(250, 250, 250))
-    title, subtitle, _ = titles(meta)
-    when = iso(traj.times[t]).replace("T", " ").replace("Z", " UTC")
-    draw.text((8, 6), f"{title}, {'search areas' if meta.direction != 'backward' else 'origin areas'} at {when}",
-              fill=INK, font=font(17))  # fmt: skip
-    draw.text((8, 30), subtitle, fill=(80, 80, 80), font=font(13))
-    track = np.column_stack(view.px(dens.centre_lon, dens.centre_lat))
-    track = track[np.isfinite(track).all(axis=1)]
-    if len(track) >= 2:
-        draw.line([tuple(p) for p in track], fill=TRACK_RGB, width=2)
-    if final is not None:
-        for level in sorted(final.regions, reverse=True):
-            for ring in _rings(final.regions[level]):
-                xy = np.column_stack(view.px(ring[:, 0], ring[:, 1]))
-                draw.line([tuple(p) for p in xy], fill=AREA_RGB[level], width=2, joint="curve")
-    _legend(draw, view, meta, final)
-    img.save(path, optimize=False)
+    draw_track(draw, view, dens, t)
+    for level in sorted(final.regions, reverse=True):
+        for ring in _rings(final.regions[level]):
+            draw.line(
+                [tuple(p) for p in np.column_stack(view.px(ring[:, 0], ring[:, 1]))], fill=AREA_RGB[level], width=2
+            )
+    _legend(draw, view, final)
+    img.save(path)
     return path

@@ -1,0 +1,144 @@
+"""Search-planning products from particle trajectories: density map, search areas (GeoJSON/KML), animation, preview.
+
+`build_products` writes all five files and reports each one as soon as it is complete; the stage
+functions (grid, density, highest-density regions, writers, renderers) are importable on their own.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from driftline.products.areas import (
+    LEVELS,
+    MemberStats,
+    SearchArea,
+    area_time_indices,
+    cells_area_km2,
+    cells_polygon,
+    compute_search_areas,
+    highest_density_cells,
+    member_stats,
+)
+from driftline.products.density import Density, compute_density, write_density_nc
+from driftline.products.geojson import feature_collection, write_geojson
+from driftline.products.grid import Grid, make_grid, present_positions
+from driftline.products.kml import write_kml
+from driftline.products.mapview import LandFn, MapView, background, land_raster, map_view, opendrift_land
+from driftline.products.render import lkp_label, render_animation, render_preview
+from driftline.trajectory import Trajectories
+
+__all__ = [
+    "LEVELS", "Density", "Grid", "LandFn", "MapView", "MemberStats", "ProductMeta", "ProductReport", "SearchArea",
+    "build_products", "cells_area_km2", "cells_polygon", "compute_density", "compute_search_areas",
+    "feature_collection", "highest_density_cells", "make_grid", "member_stats", "render_animation", "render_preview",
+    "write_density_nc", "write_geojson", "write_kml",
+]  # fmt: skip
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ProductMeta:
+    """Mission context written into titles and attributes of every product."""
+
+    mission_id: str
+    direction: str  # "forward" or "backward" (backward = origin probability)
+    object_description: str
+    start_time: datetime  # tz-aware UTC
+    lkp_lat: float
+    lkp_lon: float  # last known position (found position for backward runs)
+    forcing_description: str
+    scenario_description: str
+    grid_resolution_m: float | None = None  # overrides the automatic cell size
+    search_area_interval_hours: float = 6.0
+    density_min_cells: int = 50  # automatic cell size: the plume spans at least this many cells
+    software_versions: dict[str, str] = field(default_factory=dict)
+    extra_attrs: dict[str, str] = field(default_factory=dict)  # more global attributes for density.nc
+
+
+@dataclass
+class ProductReport:
+    """What was written, how long each stage took, and the numbers a coordinator sees first."""
+
+    files: dict[str, Path] = field(default_factory=dict)
+    timings_s: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    search_areas: list[dict] = field(default_factory=list)
+    members: list[dict] = field(default_factory=list)
+    grid: dict = field(default_factory=dict)
+
+
+def build_products(
+    traj: Trajectories,
+    meta: ProductMeta,
+    out_dir: Path,
+    on_file: Callable[[str, Path], None] | None = None,
+    *,
+    land_fn: LandFn | None = None,
+) -> ProductReport:
+    """Write all five product files into out_dir; call on_file(name, path) as soon as each is complete.
+
+    The imagery (preview, animation) never fails the mission: errors there become report warnings.
+    `land_fn` replaces OpenDrift's landmask (tests inject a cheap one).
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report = ProductReport()
+
+    def done(name: str, path: Path) -> None:
+        report.files[name] = path
+        if on_file is not None:
+            on_file(name, path)
+
+    t0 = time.perf_counter()
+    grid = make_grid(traj, meta.density_min_cells, meta.grid_resolution_m)
+    if meta.grid_resolution_m and grid.resolution_m > meta.grid_resolution_m * 1.001:
+        asked, got = meta.grid_resolution_m, grid.resolution_m
+        report.warnings.append(f"grid_resolution_m {asked:g} m coarsened to {got:.0f} m to bound the grid size")
+    report.grid = grid.summary()
+    dens = compute_density(traj, grid)
+    members = member_stats(traj, dens, area_time_indices(traj.times, meta.search_area_interval_hours))
+    done("density.nc", write_density_nc(out_dir / "density.nc", dens, meta, traj, members))
+    report.members = members.final(traj.times) if members is not None else []
+    t1 = time.perf_counter()
+    report.timings_s["density"] = round(t1 - t0, 3)
+
+    areas = compute_search_areas(traj, dens, meta.search_area_interval_hours)
+    report.search_areas = [a.summary() for a in areas]
+    fc = feature_collection(meta, dens, areas)
+    done("search_area.geojson", write_geojson(out_dir / "search_area.geojson", fc))
+    done("search_area.kml", write_kml(out_dir / "search_area.kml", fc, meta))
+    t2 = time.perf_counter()
+    report.timings_s["search_areas"] = round(t2 - t1, 3)
+
+    bg = None
+    try:  # the preview comes before the animation: it is quick and useful for the first notification
+        lon, lat = present_positions(traj)
+        view = map_view(lon.ravel(), lat.ravel(), lkp=(meta.lkp_lon, meta.lkp_lat))
+        bg = background(
+            view, land_raster(view, land_fn or opendrift_land), (meta.lkp_lon, meta.lkp_lat, lkp_label(meta))
+        )
+        done("preview.png", render_preview(out_dir / "preview.png", traj, dens, view, bg, meta, areas[-1]))
+    except Exception as exc:  # noqa: BLE001 - imagery must not fail the mission
+        _warn(report, "preview", exc)
+    t3 = time.perf_counter()
+    report.timings_s["preview"] = round(t3 - t2, 3)
+
+    try:
+        if bg is None:
+            raise RuntimeError("no map background (see the preview warning)")
+        done("animation.mp4", render_animation(out_dir / "animation.mp4", traj, dens, view, bg, meta))
+    except Exception as exc:  # noqa: BLE001 - imagery must not fail the mission
+        _warn(report, "animation", exc)
+    report.timings_s["animation"] = round(time.perf_counter() - t3, 3)
+    return report
+
+
+def _warn(report: ProductReport, stage: str, exc: Exception) -> None:
+    log.exception("%s failed", stage)
+    report.warnings.append(f"{stage} failed: {' '.join(str(exc).split()) or type(exc).__name__}")

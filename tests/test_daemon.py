@@ -1,0 +1,199 @@
+"""End to end: the real daemon against real Redis, PostgreSQL and S3 (issue 2 and the product set of issue 8)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from tests.conftest import (
+    RESULTS_BUCKET,
+    bucket_keys,
+    mission,
+    push_job,
+    queue_keys,
+    results,
+    wait_status,
+)
+from tests.services import ROOT
+
+PRODUCT_FILES = [
+    "raw/particles.nc",
+    "products/density.nc",
+    "products/search_area.geojson",
+    "products/search_area.kml",
+    "products/animation.mp4",
+    "products/preview.png",
+    "products/summary.json",
+]
+KINDS = {"particles", "density", "search_area", "search_area_kml", "animation", "preview", "summary"}
+
+
+def queue_of(worker) -> str:
+    return worker.env["QUEUE_NAME"]
+
+
+def download(services, key: str, path):
+    services.s3().download_file(RESULTS_BUCKET, key, str(path))
+    return path
+
+
+def test_example_job_from_test_worker_completes_with_all_products(services, shared_worker, tmp_path):
+    env = dict(shared_worker.env)
+    pushed = time.monotonic()
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "test_worker.py"), "--wait", "--timeout", "180"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    elapsed = time.monotonic() - pushed
+    assert out.returncode == 0, out.stdout + out.stderr
+    mission_id = out.stdout.split("pushed mission ")[1].split()[0]
+    row = mission(services, mission_id)
+    assert row["status"] == "completed" and row["progress"] == pytest.approx(1.0)
+    assert row["result_location"] == f"s3://{RESULTS_BUCKET}/{mission_id}/"
+    assert row["attempts"] == 1 and row["worker_id"] == "shared-1"
+    assert row["started_at"] is not None and row["completed_at"] >= row["started_at"]
+    assert f"{mission_id}: completed -> s3://{RESULTS_BUCKET}/{mission_id}/" in out.stdout
+    keys = bucket_keys(services, f"{mission_id}/")
+    assert sorted(keys) == sorted(f"{mission_id}/{k}" for k in PRODUCT_FILES)
+    rows = results(services, mission_id)
+    assert set(rows) == KINDS
+    for kind, r in rows.items():
+        key = r["uri"].removeprefix(f"s3://{RESULTS_BUCKET}/")
+        assert keys[key] == r["size_bytes"] and len(r["sha256"]) == 64, kind
+    ds = xr.open_dataset(download(services, f"{mission_id}/raw/particles.nc", tmp_path / "p.nc"))
+    assert ds.sizes["trajectory"] == 1000 and ds.sizes["time"] == 25
+    assert ds.attrs["driftline_mission_id"] == mission_id
+    summary = json.loads((download(services, f"{mission_id}/products/summary.json", tmp_path / "s.json")).read_text())
+    assert summary["mission_id"] == mission_id and summary["counts"]["active"] + summary["counts"]["stranded"] == 1000
+    assert {p["kind"] for p in summary["products"]} == KINDS - {"summary"}
+    print(f"example job: push to completed in {elapsed:.1f} s (including test_worker.py start-up)")
+
+
+def test_bad_field_fails_with_named_field_and_next_job_completes(services, shared_worker):
+    q = queue_of(shared_worker)
+    bad = push_job(services, q, {"latitude": 123.0, "longitude": 4.0, "start_time": "2024-01-01T00:00:00Z"})
+    good = push_job(
+        services,
+        q,
+        {
+            "latitude": 60.0,
+            "longitude": 4.0,
+            "start_time": "2024-01-01T00:00:00Z",
+            "duration_hours": 2,
+            "num_particles": 50,
+        },
+    )
+    row = wait_status(services, bad)
+    assert row["status"] == "failed" and "latitude" in row["error_message"]
+    assert "\n" not in row["error_message"] and "Traceback" not in row["error_message"]
+    assert wait_status(services, good)["status"] == "completed"
+    dead = [json.loads(x) for x in services.redis().lrange(f"{q}:dead", 0, -1)]
+    assert any(d["mission_id"] == bad and d["reason"] == "invalid_job" and d["attempts"] == 1 for d in dead)
+
+
+def test_mission_row_is_created_when_the_producer_did_not_insert_it(services, shared_worker):
+    q = queue_of(shared_worker)
+    mid = push_job(
+        services,
+        q,
+        {
+            "latitude": 60.0,
+            "longitude": 4.0,
+            "start_time": "2024-01-01T00:00:00Z",
+            "duration_hours": 1,
+            "num_particles": 10,
+        },
+    )
+    assert mission(services, mid) is None or mission(services, mid)["status"] != "completed"
+    row = wait_status(services, mid)
+    assert row["status"] == "completed" and row["params"]["num_particles"] == 10
+
+
+def test_duplicate_delivery_of_a_completed_mission_is_acknowledged_not_rerun(services, shared_worker):
+    q = queue_of(shared_worker)
+    params = {
+        "latitude": 60.0,
+        "longitude": 4.0,
+        "start_time": "2024-01-01T00:00:00Z",
+        "duration_hours": 1,
+        "num_particles": 10,
+    }
+    mid = push_job(services, q, params)
+    first = wait_status(services, mid)
+    push_job(services, q, params, mission_id=mid)
+    shared_worker.wait_log(f"Mission {mid} is already completed: duplicate delivery acknowledged", 30)
+    again = mission(services, mid)
+    assert again["attempts"] == first["attempts"] == 1 and again["completed_at"] == first["completed_at"]
+    assert queue_keys(services, q).get(f"{q}:processing:shared-1", 0) == 0
+
+
+def test_same_params_and_seed_give_byte_identical_trajectory_file(services, shared_worker, tmp_path):
+    """A re-run of the same mission gives the same bytes; `worker.py run` (same pipeline) the same trajectories."""
+    q = queue_of(shared_worker)
+    params = {"latitude": 60.0, "longitude": 4.0, "start_time": "2024-01-01T00:00:00Z", "duration_hours": 3,
+              "num_particles": 200, "random_seed": 1234, "wind": {"speed_ms": 7, "from_deg": 200}}
+    mid = push_job(services, q, params)
+    assert wait_status(services, mid)["status"] == "completed"
+    first = download(services, f"{mid}/raw/particles.nc", tmp_path / "first.nc").read_bytes()
+    conn = services.db()
+    with conn.cursor() as cur:  # make the mission runnable again, as an operator's requeue would
+        cur.execute("UPDATE missions SET status = 'queued' WHERE id = %s", (mid,))
+    push_job(services, q, params, mission_id=mid)
+    assert wait_status(services, mid, ("completed",))["attempts"] == 2
+    assert download(services, f"{mid}/raw/particles.nc", tmp_path / "second.nc").read_bytes() == first
+
+    local = subprocess.run([sys.executable, str(ROOT / "worker.py"), "run", "--latitude", "60", "--longitude", "4",
+                            "--mission-id", mid, "--params", json.dumps(params), "--out", str(tmp_path / "local")],
+                           cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert local.returncode == 0, local.stderr[-2000:]
+    local_dir = tmp_path / "local" / mid
+    a, b = xr.open_dataset(tmp_path / "first.nc"), xr.open_dataset(local_dir / "raw" / "particles.nc")
+    for name in ("lon", "lat", "status"):
+        np.testing.assert_array_equal(a[name].values, b[name].values)
+    expected = {k.split("/", 1)[1] for k in bucket_keys(services, f"{mid}/")}
+    assert {str(p.relative_to(local_dir)) for p in local_dir.rglob("*") if p.is_file()} == expected
+
+
+def test_drift_matches_opendrift_run_directly_and_conventions_are_right(services, shared_worker, tmp_path):
+    """Constant westerly wind, current towards north: the daemon's mean drift equals plain OpenDrift's."""
+    q = queue_of(shared_worker)
+    params = {
+        "latitude": 60.0,
+        "longitude": 4.0,
+        "start_time": "2024-01-01T00:00:00Z",
+        "duration_hours": 6,
+        "num_particles": 500,
+        "random_seed": 99,
+        "object_type": "PIW-1",
+        "wind": {"speed_ms": 10, "from_deg": 270},
+        "current": {"speed_ms": 0.2, "to_deg": 0},
+    }
+    mid = push_job(services, q, params)
+    assert wait_status(services, mid)["status"] == "completed"
+    ds = xr.open_dataset(download(services, f"{mid}/raw/particles.nc", tmp_path / "p.nc"))
+    ours = float(ds.lon[:, -1].mean()), float(ds.lat[:, -1].mean())
+
+    from opendrift.models.leeway import Leeway
+
+    np.random.seed(99)
+    np.random.seed(99)
+    o = Leeway(loglevel=50)
+    for var, value in {"x_wind": 10.0, "y_wind": 0.0, "x_sea_water_velocity": 0.0, "y_sea_water_velocity": 0.2}.items():
+        o.set_config(f"environment:fallback:{var}", value)
+    o.seed_elements(lon=4.0, lat=60.0, radius=1000, number=500, time=datetime(2024, 1, 1), object_type=1)
+    o.run(duration=timedelta(hours=6), time_step=600, time_step_output=3600)
+    direct = float(np.nanmean(o.result.lon[:, -1])), float(np.nanmean(o.result.lat[:, -1]))
+    assert ours == pytest.approx(direct, abs=1e-4)  # ~10 m
+    # Westerly wind pushes a person in the water east; a current towards 0° carries it north.
+    assert ours[0] > 4.0 + 0.01 and ours[1] > 60.0 + 0.03
