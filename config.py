@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Mapping
 from urllib.parse import urlsplit, urlunsplit
 
 QUEUE_NAME = "drift_jobs"
@@ -94,7 +94,7 @@ class Settings:
     density_min_cells: int = 50
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Build settings from the environment; raise ConfigError naming a bad variable."""
         env = os.environ if env is None else env
         get = lambda name: env.get(name, ENV_DEFAULTS[name]) or ENV_DEFAULTS[name]  # noqa: E731
@@ -132,7 +132,7 @@ class Settings:
             density_min_cells=_number("DENSITY_MIN_CELLS", get("DENSITY_MIN_CELLS"), int, 5, 2000),
         )
 
-    def with_overrides(self, **changes: object) -> "Settings":
+    def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **changes)
 
     def require_services(self) -> None:

@@ -1,11 +1,11 @@
 """Operator tool: push example drift jobs and inspect the queue (not a pytest module).
 
-    python test_worker.py                 push the example job (and insert its queued mission row)
-    python test_worker.py --multiple 5    push 5 jobs
-    python test_worker.py --wait          ...and wait for them, with a progress bar
-    python test_worker.py --check         queue, delayed, processing (per worker), dead-letter counts
-    python test_worker.py --clear         empty the queue
-    python test_worker.py --requeue-dead  move dead-letter jobs back to the queue
+python test_worker.py                 push the example job (and insert its queued mission row)
+python test_worker.py --multiple 5    push 5 jobs
+python test_worker.py --wait          ...and wait for them, with a progress bar
+python test_worker.py --check         queue, delayed, processing (per worker), dead-letter counts
+python test_worker.py --clear         empty the queue
+python test_worker.py --requeue-dead  move dead-letter jobs back to the queue
 """
 
 from __future__ import annotations
@@ -47,9 +47,11 @@ def push(queue: RedisQueue, store: MissionStore | None, params: dict, mission_id
 
 def check(queue: RedisQueue) -> None:
     stats = queue.stats()
-    print(f"queue {queue.s.queue_name}: {stats['queued']} queued, {stats['delayed']} waiting to retry, "
-          f"{sum(p['jobs'] for p in stats['processing'].values())} processing, {stats['dead']} dead, "
-          f"{stats['status_outbox']} status updates waiting for PostgreSQL")
+    print(
+        f"queue {queue.s.queue_name}: {stats['queued']} queued, {stats['delayed']} waiting to retry, "
+        f"{sum(p['jobs'] for p in stats['processing'].values())} processing, {stats['dead']} dead, "
+        f"{stats['status_outbox']} status updates waiting for PostgreSQL"
+    )
     for worker, info in sorted(stats["processing"].items()):
         print(f"  processing on {worker}: {info['jobs']} ({'alive' if info['alive'] else 'heartbeat expired'})")
     for record in queue.r.lrange(queue.s.dead_queue, 0, 9):
@@ -63,16 +65,20 @@ def wait(store: MissionStore, mission_ids: list[str], timeout_s: float) -> int:
     final: dict[str, tuple] = {}
     while len(final) < len(mission_ids) and time.monotonic() < deadline:
         with store.transaction() as cur:
-            cur.execute("SELECT id::text, status, progress, error_message, result_location FROM missions "
-                        "WHERE id = ANY(%s::uuid[])", (mission_ids,))
+            cur.execute(
+                "SELECT id::text, status, progress, error_message, result_location FROM missions "
+                "WHERE id = ANY(%s::uuid[])",
+                (mission_ids,),
+            )
             rows = {r[0]: r for r in cur.fetchall()}
         progress = [(rows[m][2] or 0.0) if m in rows else 0.0 for m in mission_ids]
         for m, row in rows.items():
             if row[1] in ("completed", "failed"):
                 final[m] = row
         mean = sum(1.0 if m in final else p for m, p in zip(mission_ids, progress)) / len(mission_ids)
-        print(f"\r[{'#' * int(mean * 40):<40}] {mean:4.0%}  {len(final)}/{len(mission_ids)} finished",
-              end="", flush=True)
+        print(
+            f"\r[{'#' * int(mean * 40):<40}] {mean:4.0%}  {len(final)}/{len(mission_ids)} finished", end="", flush=True
+        )
         time.sleep(0.5)
     print()
     for m in mission_ids:
@@ -115,8 +121,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"requeued {queue.requeue_dead()} dead job(s)")
             return 0
         params = json.loads(args.params) if args.params else EXAMPLE_PARAMS
-        ids = [push(queue, store, params, args.mission_id if (args.multiple or 1) == 1 else None)
-               for _ in range(args.multiple or 1)]
+        ids = [
+            push(queue, store, params, args.mission_id if (args.multiple or 1) == 1 else None)
+            for _ in range(args.multiple or 1)
+        ]
         for mission_id in ids:
             print(f"pushed mission {mission_id}")
         if args.wait:

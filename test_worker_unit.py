@@ -43,8 +43,14 @@ def test_settings_defaults_match_the_documented_contract():
 
 @pytest.mark.parametrize(
     "name,value",
-    [("POLL_INTERVAL", "soon"), ("MAX_CONCURRENT_JOBS", "0"), ("REDIS_URL", "http://x"), ("LOG_LEVEL", "LOUD"),
-     ("RESULTS_BUCKET", "Bad_Bucket"), ("S3_ENDPOINT", "minio:9000")],
+    [
+        ("POLL_INTERVAL", "soon"),
+        ("MAX_CONCURRENT_JOBS", "0"),
+        ("REDIS_URL", "http://x"),
+        ("LOG_LEVEL", "LOUD"),
+        ("RESULTS_BUCKET", "Bad_Bucket"),
+        ("S3_ENDPOINT", "minio:9000"),
+    ],
 )
 def test_malformed_setting_is_named(name, value):
     with pytest.raises(ConfigError, match=name):
@@ -84,7 +90,12 @@ def test_minimal_job_gets_defaults():
     p = j.params
     assert j.mission_id == MID
     assert (p.duration_hours, p.num_particles, p.radius_m, p.time_step_minutes, p.output_step_minutes) == (
-        24, 1000, 1000, 10, 60)
+        24,
+        1000,
+        1000,
+        10,
+        60,
+    )
     assert p.objects[0].obj.key == "PIW-1"
     assert p.start_time.utcoffset().total_seconds() == 0
     assert not p.seed_was_given and 0 <= p.random_seed < 2**32
@@ -121,10 +132,16 @@ def test_object_type_by_key_and_number():
         (job(latitude="60"), ["latitude", "number"]),
         (job(latitude=91), ["latitude", "-90", "90"]),
         (job(longitude=-180.5), ["longitude"]),
-        ('{"mission_id": "%s", "params": {"latitude": NaN, "longitude": 1, "start_time": "2024-01-01"}}' % MID,
-         ["latitude", "finite"]),
-        ('{"mission_id": "%s", "params": {"latitude": 1, "longitude": Infinity, "start_time": "2024-01-01"}}' % MID,
-         ["longitude", "finite"]),
+        (
+            '{"mission_id": "' + MID + '", "params": {"latitude": NaN, "longitude": 1, "start_time": "2024-01-01"}}',
+            ["latitude", "finite"],
+        ),
+        (
+            '{"mission_id": "'
+            + MID
+            + '", "params": {"latitude": 1, "longitude": Infinity, "start_time": "2024-01-01"}}',
+            ["longitude", "finite"],
+        ),
         (job(latitude=1e400), ["latitude", "finite"]),
         (job(num_particles=0), ["num_particles"]),
         (job(num_particles=-5), ["num_particles"]),
@@ -187,14 +204,28 @@ AREA = {"type": "Polygon", "coordinates": [[[4.0, 60.0], [4.1, 60.0], [4.1, 60.1
         ({"direction": "sideways"}, ["direction"]),
         ({"direction": "backward", "capsizing": {}}, ["capsizing", "backward"]),
         ({"area": {"type": "Point", "coordinates": [4, 60]}}, ["Polygon"]),
-        ({"area": {"type": "Polygon", "coordinates": [[[4, 60], [4.1, 60.1], [4.1, 60], [4, 60.1], [4, 60]]]}},
-         ["not a valid polygon"]),
-        ({"area": {"type": "Polygon", "coordinates": [[[0, 50], [10, 50], [10, 60], [0, 60], [0, 50]]]}},
-         ["above the limit"]),
+        (
+            {"area": {"type": "Polygon", "coordinates": [[[4, 60], [4.1, 60.1], [4.1, 60], [4, 60.1], [4, 60]]]}},
+            ["not a valid polygon"],
+        ),
+        (
+            {"area": {"type": "Polygon", "coordinates": [[[0, 50], [10, 50], [10, 60], [0, 60], [0, 50]]]}},
+            ["above the limit"],
+        ),
         ({"ensemble": [{"current": {"speed_ms": 1, "to_deg": 0}}]}, ["ensemble", "2 to 20"]),
-        ({"ensemble": [{"wind": {"speed_ms": 1, "from_deg": 0}}, {}], }, ["ensemble[1]"]),
-        ({"ensemble": [{"current": {"speed_ms": 1, "to_deg": 0}}, {"current": {"speed_ms": 1, "to_deg": 180}}],
-          "current": {"speed_ms": 1, "to_deg": 0}}, ["conflicting", "ensemble", "current"]),
+        (
+            {
+                "ensemble": [{"wind": {"speed_ms": 1, "from_deg": 0}}, {}],
+            },
+            ["ensemble[1]"],
+        ),
+        (
+            {
+                "ensemble": [{"current": {"speed_ms": 1, "to_deg": 0}}, {"current": {"speed_ms": 1, "to_deg": 180}}],
+                "current": {"speed_ms": 1, "to_deg": 0},
+            },
+            ["conflicting", "ensemble", "current"],
+        ),
         ({"object_type": [{"type": "PIW-1", "weight": 0.5}, {"type": "PIW-1", "weight": 0.5}]}, ["same type"]),
         ({"object_type": [{"type": "PIW-1", "weight": -1}]}, ["weight"]),
     ],
@@ -204,8 +235,9 @@ def test_contradictory_or_invalid_scenarios_are_rejected(params, words):
 
 
 def test_weighted_object_types_are_normalised():
-    p = parse_job(job(object_type=[{"type": "PIW-1", "weight": 7}, {"type": "LIFE-RAFT-NB-1", "weight": 3}]),
-                  SETTINGS).params
+    p = parse_job(
+        job(object_type=[{"type": "PIW-1", "weight": 7}, {"type": "LIFE-RAFT-NB-1", "weight": 3}]), SETTINGS
+    ).params
     assert [(s.obj.key, s.weight) for s in p.objects] == [("PIW-1", 0.7), ("LIFE-RAFT-NB-1", 0.3)]
 
 
@@ -224,9 +256,14 @@ def test_stranded_particles_are_carried_forward_and_others_dropped():
     nan = np.nan
     lon = np.array([[1.0, 2.0, nan, nan], [1.0, 2.0, nan, nan], [nan, 5.0, 6.0, 7.0]])
     lat = lon.copy()
-    state = np.array([[ACTIVE, STRANDED, NOT_RELEASED, NOT_RELEASED],
-                      [ACTIVE, OUT_OF_DOMAIN, NOT_RELEASED, NOT_RELEASED],
-                      [NOT_RELEASED, ACTIVE, ACTIVE, ACTIVE]], dtype=np.int8)
+    state = np.array(
+        [
+            [ACTIVE, STRANDED, NOT_RELEASED, NOT_RELEASED],
+            [ACTIVE, OUT_OF_DOMAIN, NOT_RELEASED, NOT_RELEASED],
+            [NOT_RELEASED, ACTIVE, ACTIVE, ACTIVE],
+        ],
+        dtype=np.int8,
+    )
     new_lon, _, new_state = _carry_forward(lon, lat, state)
     assert new_state[0].tolist() == [ACTIVE, STRANDED, STRANDED, STRANDED]
     assert new_lon[0].tolist() == [1.0, 2.0, 2.0, 2.0]

@@ -23,7 +23,7 @@ from multiprocessing.connection import wait
 from pathlib import Path
 
 from config import ConfigError, Settings, redact_url
-from driftline.errors import DatabaseUnavailable, DriftError, InvalidJob, JobCrashed, JobTimeout, QueueUnavailable
+from driftline.errors import DatabaseUnavailable, DriftError, InvalidJob, JobCrashed, JobTimeout
 from driftline.jobs import extract_mission_id, parse_job
 from driftline.logs import setup_logging
 from driftline.metrics import Metrics
@@ -66,8 +66,12 @@ class DriftWorker:
         self._start_forkserver()  # first: no threads, no sockets yet
         self._connect_services()
         self.metrics.serve(self.s.metrics_port)
-        log.info("Worker %s listening on queue %s (max %d concurrent jobs)", self.s.worker_id, self.s.queue_name,
-                 self.s.max_concurrent_jobs)
+        log.info(
+            "Worker %s listening on queue %s (max %d concurrent jobs)",
+            self.s.worker_id,
+            self.s.queue_name,
+            self.s.max_concurrent_jobs,
+        )
         backoff = Backoff(self.s.retry_base_s / 2 or 0.5, 30)
         while self.signals == 0:
             try:
@@ -153,17 +157,29 @@ class DriftWorker:
             self.queue.ack(raw, job.mission_id)
             return
         attempt = self.queue.count_attempt(job.mission_id)
-        self._record(job.mission_id, {"op": "processing", "mission_id": job.mission_id,
-                                      "params": job.params.as_record(), "worker_id": self.s.worker_id})
+        self._record(
+            job.mission_id,
+            {
+                "op": "processing",
+                "mission_id": job.mission_id,
+                "params": job.params.as_record(),
+                "worker_id": self.s.worker_id,
+            },
+        )
         reader, writer = self._mp.Pipe(duplex=False)
         from driftline.jobproc import job_main
 
-        proc = self._mp.Process(target=job_main, args=(raw, self.s, attempt, os.getpid(), writer),
-                                name=f"job-{job.mission_id}", daemon=False)
+        proc = self._mp.Process(
+            target=job_main,
+            args=(raw, self.s, attempt, os.getpid(), writer),
+            name=f"job-{job.mission_id}",
+            daemon=False,
+        )
         proc.start()
         writer.close()
-        self.running[proc.pid] = RunningJob(proc, reader, raw, job.mission_id, attempt,
-                                            deadline=claimed + self.s.job_timeout_s)
+        self.running[proc.pid] = RunningJob(
+            proc, reader, raw, job.mission_id, attempt, deadline=claimed + self.s.job_timeout_s
+        )
         self.metrics.in_progress.set(len(self.running))
         log.info("Mission %s started in job process %d (attempt %d)", job.mission_id, proc.pid, attempt)
 
@@ -180,8 +196,11 @@ class DriftWorker:
             if message is None and job.process.is_alive():
                 if now > job.deadline:
                     self._kill(job)
-                    self._finish_failed(job, JobTimeout(f"mission exceeded its time limit of "
-                                                        f"{self.s.job_timeout_s:g} s and was stopped"), retry=False)
+                    self._finish_failed(
+                        job,
+                        JobTimeout(f"mission exceeded its time limit of {self.s.job_timeout_s:g} s and was stopped"),
+                        retry=False,
+                    )
                     del self.running[pid]
                 continue
             job.process.join(timeout=5)
@@ -211,17 +230,25 @@ class DriftWorker:
         if error.reason in OUTAGE_REASONS:
             # A service outage is not the job's fault: wait for the service, however long, never dead-letter.
             delay = Backoff(self.s.retry_base_s, self.s.retry_max_s).delay(job.attempt)
-            log.warning("Mission %s waits for a service: %s; requeued, next try in %.1f s", job.mission_id, error,
-                        delay)
+            log.warning(
+                "Mission %s waits for a service: %s; requeued, next try in %.1f s", job.mission_id, error, delay
+            )
             self.queue.retry_later(job.raw, delay)
             self.metrics.retried.inc()
-            self._record(job.mission_id, {"op": "requeued", "mission_id": job.mission_id,
-                                          "error": f"waiting to retry: {error}"})
+            self._record(
+                job.mission_id, {"op": "requeued", "mission_id": job.mission_id, "error": f"waiting to retry: {error}"}
+            )
             return
         if retry and job.attempt < self.s.max_attempts:
             delay = Backoff(self.s.retry_base_s, self.s.retry_max_s).delay(job.attempt)
-            log.warning("Mission %s attempt %d/%d failed: %s; retrying in %.1f s", job.mission_id, job.attempt,
-                        self.s.max_attempts, error, delay)
+            log.warning(
+                "Mission %s attempt %d/%d failed: %s; retrying in %.1f s",
+                job.mission_id,
+                job.attempt,
+                self.s.max_attempts,
+                error,
+                delay,
+            )
             self.queue.retry_later(job.raw, delay)
             self.metrics.retried.inc()
             return
@@ -233,8 +260,9 @@ class DriftWorker:
         self.queue.dead_letter(raw, reason, error, attempts, mission_id)
         self.metrics.dead.inc()
         if mission_id:
-            self._record(mission_id, {"op": "failed", "mission_id": mission_id, "error": error,
-                                      "worker_id": self.s.worker_id})
+            self._record(
+                mission_id, {"op": "failed", "mission_id": mission_id, "error": error, "worker_id": self.s.worker_id}
+            )
         log.error("Mission %s failed: %s", mission_id or "(no valid mission_id)", error)
 
     def _record(self, mission_id: str, update: dict) -> None:
@@ -282,8 +310,9 @@ class DriftWorker:
     # --- shutdown ----------------------------------------------------------------------------
     def _shutdown(self) -> None:
         deadline = time.monotonic() + self.s.shutdown_grace_s
-        log.info("Stopped claiming; waiting up to %.0f s for %d running job(s)", self.s.shutdown_grace_s,
-                 len(self.running))
+        log.info(
+            "Stopped claiming; waiting up to %.0f s for %d running job(s)", self.s.shutdown_grace_s, len(self.running)
+        )
         while self.running and self.signals < 2 and time.monotonic() < deadline:
             self._wait_children(0.5)
             self._guarded(self._collect_finished)
@@ -377,15 +406,26 @@ def cmd_run(args, settings: Settings) -> int:
     from driftline.pipeline import MissionContext, run_mission
     from driftline.storage import LocalStore
 
-    params = {k: v for k, v in {
-        "latitude": args.latitude, "longitude": args.longitude, "start_time": args.start_time,
-        "duration_hours": args.duration_hours, "num_particles": args.num_particles,
-        "object_type": _int_or_key(args.object_type), "radius_m": args.radius_m, "random_seed": args.seed,
-        "wind": _vector(args.wind, "from_deg"), "current": _vector(args.current, "to_deg"),
-    }.items() if v is not None}
+    params = {
+        k: v
+        for k, v in {
+            "latitude": args.latitude,
+            "longitude": args.longitude,
+            "start_time": args.start_time,
+            "duration_hours": args.duration_hours,
+            "num_particles": args.num_particles,
+            "object_type": _int_or_key(args.object_type),
+            "radius_m": args.radius_m,
+            "random_seed": args.seed,
+            "wind": _vector(args.wind, "from_deg"),
+            "current": _vector(args.current, "to_deg"),
+        }.items()
+        if v is not None
+    }
     if args.params:
-        params.update(json.loads(Path(args.params).read_text()) if Path(args.params).exists() else
-                      json.loads(args.params))
+        params.update(
+            json.loads(Path(args.params).read_text()) if Path(args.params).exists() else json.loads(args.params)
+        )
     params.setdefault("start_time", time.strftime("%Y-%m-%dT%H:00:00Z", time.gmtime()))
     body = json.dumps({"mission_id": args.mission_id or str(uuid.uuid4()), "params": params})
     job = parse_job(body, settings)
@@ -393,10 +433,12 @@ def cmd_run(args, settings: Settings) -> int:
 
     warm_up()
     out = Path(args.out)
-    ctx = MissionContext(settings=settings, objects=LocalStore(out),
-                         forcing=ForcingContext(settings=settings, s3=None, db=None,
-                                                local_files=[Path(f) for f in args.forcing]),
-                         progress=_print_progress)
+    ctx = MissionContext(
+        settings=settings,
+        objects=LocalStore(out),
+        forcing=ForcingContext(settings=settings, s3=None, db=None, local_files=[Path(f) for f in args.forcing]),
+        progress=_print_progress,
+    )
     started = time.monotonic()
     outcome = run_mission(job, ctx)
     print(f"\nMission {job.mission_id} completed in {time.monotonic() - started:.1f} s: {out / job.mission_id}")
@@ -450,9 +492,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default="out", help="output directory (default ./out)")
     health = sub.add_parser("health", help="exit 0 if the worker and its services are healthy")
     health.add_argument("--max-age", type=float, default=None, help="max heartbeat age in s (default: TTL)")
-    health.add_argument("--liveness", action="store_true",
-                        help="only check this worker's heartbeat (a liveness probe must not restart workers "
-                        "during a database or S3 outage)")
+    health.add_argument(
+        "--liveness",
+        action="store_true",
+        help="only check this worker's heartbeat (a liveness probe must not restart workers "
+        "during a database or S3 outage)",
+    )
     forcing = sub.add_parser("forcing", help="manage the forcing catalog")
     fsub = forcing.add_subparsers(dest="forcing_command", required=True)
     add = fsub.add_parser("add", help="upload a NetCDF file to the forcing bucket and register it")

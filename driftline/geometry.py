@@ -36,8 +36,11 @@ def validate_area(value: Any, max_area_km2: float) -> dict:
     if not isinstance(ring, list) or not 4 <= len(ring) <= 1000:
         raise InvalidJob("area ring must have 4 to 1000 positions (closed: first equals last)")
     for pt in ring:
-        ok = isinstance(pt, list) and len(pt) == 2 and all(isinstance(c, (int, float)) and not isinstance(c, bool)
-                                                          for c in pt)
+        ok = (
+            isinstance(pt, list)
+            and len(pt) == 2
+            and all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in pt)
+        )
         if not ok or not (-180 <= pt[0] <= 180 and -90 <= pt[1] <= 90):
             raise InvalidJob(f"area has an invalid position {pt!r}: expected [longitude, latitude]")
     if ring[0] != ring[-1]:
@@ -70,6 +73,48 @@ def polygon_on_land(geojson: dict, samples: int = 400) -> bool:
     inside = contains_xy(poly, xx.ravel(), yy.ravel())
     lons = np.concatenate([xx.ravel()[inside], [poly.representative_point().x]])
     lats = np.concatenate([yy.ravel()[inside], [poly.representative_point().y]])
+    return bool(_on_land(lons, lats).all())
+
+
+def sample_polygon(geojson: dict, number: int, sea_only: bool = True, max_rounds: int = 8):
+    """`number` (lon, lat) positions uniformly distributed by area inside the polygon (on sea only, by default).
+
+    Draws from the global np.random state, so a seeded run gets the same positions.
+    """
+    import numpy as np
+    import shapely
+    from pyproj import Transformer
+    from shapely.geometry import shape
+
+    poly = shape(geojson)
+    centre = poly.centroid
+    laea = f"+proj=laea +lat_0={centre.y} +lon_0={centre.x} +datum=WGS84 +units=m"
+    fwd = Transformer.from_crs("EPSG:4326", laea, always_xy=True)
+    inv = Transformer.from_crs(laea, "EPSG:4326", always_xy=True)
+    flat = shapely.transform(poly, lambda xy: np.column_stack(fwd.transform(xy[:, 0], xy[:, 1])))
+    x0, y0, x1, y1 = flat.bounds
+    rate, drawn, lons, lats, have = flat.area / ((x1 - x0) * (y1 - y0)), 0, [], [], 0
+    for _ in range(max_rounds):
+        k = min(int((number - have) / max(rate, 1e-4) * 1.2) + 16, 2_000_000)
+        x, y = x0 + (x1 - x0) * np.random.random_sample(k), y0 + (y1 - y0) * np.random.random_sample(k)
+        inside = shapely.contains_xy(flat, x, y)
+        lon, lat = inv.transform(x[inside], y[inside])
+        keep = ~_on_land(lon, lat) if sea_only else np.ones(lon.shape, bool)
+        lons.append(lon[keep])
+        lats.append(lat[keep])
+        drawn, have = drawn + k, have + int(keep.sum())
+        rate = max(have / drawn, 1e-6)
+        if have >= number:
+            return np.concatenate(lons)[:number], np.concatenate(lats)[:number]
+    raise InvalidJob(f"area has too little sea to seed {number} particles (sea fraction about {rate:.1e})")
+
+
+def _on_land(lon, lat):
+    """OpenDrift's global landmask at the given positions (boolean array)."""
+    import numpy as np
     from opendrift.readers.reader_global_landmask import get_mask
 
-    return bool(get_mask().contains_many(lons.astype(np.float64), lats.astype(np.float64)).all())
+    lon, lat = np.asarray(lon, np.float64), np.asarray(lat, np.float64)
+    if lon.size == 0:
+        return np.zeros(0, bool)
+    return np.asarray(get_mask().contains_many(lon, lat), bool)

@@ -33,8 +33,14 @@ def job_main(raw: bytes, settings: Settings, attempt: int, supervisor_pid: int, 
         job = parse_job(raw, settings)
         mission_var.set(job.mission_id)
         outcome = _run(job, settings, attempt)
-        report.send({"ok": True, "seconds": time.monotonic() - started, "timings": outcome.summary["timings_s"],
-                     "warnings": outcome.warnings})
+        report.send(
+            {
+                "ok": True,
+                "seconds": time.monotonic() - started,
+                "timings": outcome.summary["timings_s"],
+                "warnings": outcome.warnings,
+            }
+        )
     except DriftError as e:
         log.debug("Mission failed", exc_info=True)
         report.send(_failure(e, isinstance(e, RetryableError)))
@@ -98,8 +104,7 @@ def _progress_writer(store, mission_id: str):
 
 
 def _failure(e: BaseException, retryable: bool) -> dict:
-    return {"ok": False, "retryable": retryable, "reason": getattr(e, "reason", "internal"),
-            "error": describe_error(e)}
+    return {"ok": False, "retryable": retryable, "reason": getattr(e, "reason", "internal"), "error": describe_error(e)}
 
 
 def noop() -> None:

@@ -12,7 +12,7 @@ import math
 import re
 import uuid
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from config import LeewayObject, Settings, leeway_object, leeway_objects
@@ -31,6 +31,7 @@ CONFLICTS = [
     ({"area"}, {"end_latitude", "end_longitude", "end_time", "end_radius_m"}),
     ({"area"}, {"radius_m"}),
     ({"ensemble"}, {"forcing", "wind", "current"}),
+    ({"release_end_time"}, {"end_time"}),  # both would set the seeding time span of a track
 ]
 
 
@@ -245,8 +246,15 @@ def _check_scenario(params: MissionParams) -> None:
         raise InvalidJob("capsizing cannot be used with direction 'backward' (capsizing is not reversible)")
     if params.backward and params.jibe_probability_per_hour is not None:
         raise InvalidJob("jibe_probability_per_hour cannot be used with direction 'backward'")
+    if params.capsizing is not None and not any(can_capsize(s.obj) for s in params.objects):
+        raise InvalidJob("capsizing applies to life rafts only: object_type has no LIFE-RAFT type that can capsize")
     if params.ensemble and params.num_particles < len(params.ensemble):
         raise InvalidJob("num_particles must be at least the number of ensemble members")
+
+
+def can_capsize(obj: LeewayObject) -> bool:
+    """Life rafts that are upright: OpenDrift's capsizing process applies to them (and only them)."""
+    return obj.key.startswith("LIFE-RAFT") and "capsized" not in obj.description.lower()
 
 
 def _num(p: dict, key: str, default, low: float, high: float, low_open: bool = False) -> float:
@@ -290,8 +298,8 @@ def _time(p: dict, key: str, required: bool = False) -> datetime | None:
     except ValueError as e:
         raise InvalidJob(f"{key} is not an ISO 8601 time: {value!r}") from e
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    parsed = parsed.astimezone(timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
+    parsed = parsed.astimezone(UTC)
     if not 1950 <= parsed.year <= 2100:
         raise InvalidJob(f"{key} is outside the years 1950-2100: {value!r}")
     return parsed
@@ -387,8 +395,9 @@ def _capsizing(value: Any) -> dict | None:
     if unknown:
         raise InvalidJob(f"unknown capsizing keys: {', '.join(sorted(unknown))}")
     return {
-        "wind_threshold_ms": _num(value, "wind_threshold_ms", 30.0, 0, 100),
-        "wind_threshold_sigma_ms": _num(value, "wind_threshold_sigma_ms", 5.0, 0, 50, low_open=True),
+        # Bounds are OpenDrift's own config limits (capsizing:wind_threshold, capsizing:wind_threshold_sigma).
+        "wind_threshold_ms": _num(value, "wind_threshold_ms", 30.0, 0, 50),
+        "wind_threshold_sigma_ms": _num(value, "wind_threshold_sigma_ms", 5.0, 0, 20, low_open=True),
         "leeway_fraction": _num(value, "leeway_fraction", 0.4, 0, 1),
     }
 
@@ -413,4 +422,4 @@ def _ensemble(value: Any, settings: Settings) -> tuple[EnsembleMember, ...]:
 
 
 def _iso(value: datetime) -> str:
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -11,11 +11,10 @@ import logging
 import platform
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timezone
 from pathlib import Path
-from typing import Callable
 
 from config import Settings
 from driftline import __version__
@@ -185,13 +184,18 @@ def build_summary(job, ctx, sim, plans, report, stored, timings, warnings) -> di
         "random_seed": p.random_seed,
         "random_seed_source": "job" if p.seed_was_given else "derived from mission_id",
         "object_types": [
-            {"key": s.obj.key, "number": s.obj.number, "description": s.obj.description, "weight": s.weight,
-             "particles": int((traj.object_number == s.obj.number).sum())}
+            {
+                "key": s.obj.key,
+                "number": s.obj.number,
+                "description": s.obj.description,
+                "weight": s.weight,
+                "particles": int((traj.object_number == s.obj.number).sum()),
+            }
             for s in p.objects
         ],
         "forcing": [
-            {"member": name, "sources": plan.sources, "domain_fraction": domain_fractions(plan, traj)}
-            for name, plan in zip(traj.member_names, plans)
+            {"member": name, "sources": plan.sources, "domain_fraction": domain_fractions(plan, traj, member=i)}
+            for i, (name, plan) in enumerate(zip(traj.member_names, plans))
         ],
         "counts": traj.counts(-1),
         "time_start": _iso64(traj.times[0]),
@@ -200,8 +204,7 @@ def build_summary(job, ctx, sim, plans, report, stored, timings, warnings) -> di
         "members": report.members,
         "grid": report.grid,
         "products": [
-            {"kind": s.kind, "key": s.key, "uri": s.uri, "size_bytes": s.size_bytes, "sha256": s.sha256}
-            for s in stored
+            {"kind": s.kind, "key": s.key, "uri": s.uri, "size_bytes": s.size_bytes, "sha256": s.sha256} for s in stored
         ],
         "timings_s": {k: round(v, 3) for k, v in timings.items()},
         "attempt": ctx.attempt,
@@ -250,6 +253,3 @@ def describe_error(e: BaseException) -> str:
     if isinstance(e, DriftError):
         return str(e)
     return f"internal error: {type(e).__name__}: {' '.join(str(e).split())[:300]}"
-
-
-_ = timezone  # re-exported for callers formatting times

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import redis
 
@@ -102,7 +102,7 @@ class RedisQueue:
             "error": error,
             "attempts": attempts,
             "worker_id": self.s.worker_id,
-            "failed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "failed_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         pipe = self.r.pipeline(transaction=True)
         pipe.rpush(self.s.dead_queue, json.dumps(record))
@@ -129,7 +129,7 @@ class RedisQueue:
         """Requeue jobs held by workers whose heartbeat expired; returns how many jobs moved."""
         moved = 0
         prefix = f"{self.s.queue_name}:processing:"
-        holders = {k.decode()[len(prefix):] for k in self.r.scan_iter(match=prefix + "*", count=500)}
+        holders = {k.decode()[len(prefix) :] for k in self.r.scan_iter(match=prefix + "*", count=500)}
         for worker_id in holders | {m.decode() for m in self.r.smembers(self.s.workers_set)}:
             if worker_id == self.s.worker_id or self.r.exists(self.s.heartbeat_key(worker_id)):
                 continue
@@ -170,7 +170,7 @@ class RedisQueue:
         prefix = f"{self.s.queue_name}:processing:"
         processing = {}
         for key in self.r.scan_iter(match=prefix + "*", count=500):
-            worker = key.decode()[len(prefix):]
+            worker = key.decode()[len(prefix) :]
             alive = bool(self.r.exists(self.s.heartbeat_key(worker)))
             processing[worker] = {"jobs": self.r.llen(key), "alive": alive}
         return {

@@ -9,22 +9,24 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from driftline.errors import SimulationError
 from driftline.forcing import ForcingPlan
-from driftline.jobs import MissionParams
+from driftline.jobs import MissionParams, can_capsize
 from driftline.trajectory import ACTIVE, NOT_RELEASED, OUT_OF_DOMAIN, STRANDED, Trajectories
 
 log = logging.getLogger(__name__)
 ProgressFn = Callable[[float], None]
 # Attributes OpenDrift fills with wall-clock times; replaced so that the same job and seed give the same bytes.
 VOLATILE_ATTRS = ("history", "date_created", "simulation_time", "runtime", "performance")
+# Leeway capsizes every element with capsized == 0 and slows those with 1: other values opt an object type out.
+NEVER_CAPSIZES = 2
 
 
 @dataclass
@@ -65,24 +67,28 @@ def simulate(
     member_names: list[str] | None = None,
 ) -> SimulationResult:
     """Run one Leeway simulation per forcing plan (one plan unless it is an ensemble) and merge them."""
-    np.random.seed(params.random_seed)
     counts = _split(params.num_particles, [1.0] * len(plans))
     names = member_names or ([f"member-{i + 1}" for i in range(len(plans))] if len(plans) > 1 else ["main"])
-    runs = []
-    for i, (plan, count) in enumerate(zip(plans, counts)):
-        member_progress = None
-        if progress:
-            member_progress = lambda f, i=i: progress((i + f) / len(plans))  # noqa: E731
-        runs.append(_run_member(params, plan, count, names[i], member_progress, seed=params.random_seed + i))
+    runs = [
+        _run_member(params, plan, count, names[i], _member_progress(progress, i, len(plans)), member_seed(params, i))
+        for i, (plan, count) in enumerate(zip(plans, counts, strict=True))
+    ]
     merged = _merge([r.trajectories for r in runs], names)
     return SimulationResult(trajectories=merged, members=runs, seed_description=describe_seeding(params))
 
 
+def member_seed(params: MissionParams, member: int) -> int:
+    """np.random seed of ensemble member `member` (0-based): random_seed + member, kept within numpy's range."""
+    return (params.random_seed + member) % 2**32
+
+
+def _member_progress(progress: ProgressFn | None, i: int, members: int) -> ProgressFn | None:
+    return None if progress is None else (lambda f: progress((i + f) / members))
+
+
 def _run_member(params: MissionParams, plan: ForcingPlan, number: int, name: str, progress, seed: int) -> MemberRun:
-    np.random.seed(seed)
-    model = _make_model(params, plan, progress)
+    model = _make_model(params, plan, progress, seed)
     _seed(model, params, number)
-    steps_out = int(round(params.duration_hours * 60 / params.output_step_minutes))
     sign = -1 if params.backward else 1
     started = time.perf_counter()
     try:
@@ -90,16 +96,17 @@ def _run_member(params: MissionParams, plan: ForcingPlan, number: int, name: str
             duration=timedelta(hours=params.duration_hours),
             time_step=timedelta(minutes=sign * params.time_step_minutes),
             time_step_output=timedelta(minutes=sign * params.output_step_minutes),
-            export_buffer_length=steps_out + 2,
         )
     except (ValueError, RuntimeError) as e:
         raise SimulationError(f"OpenDrift could not run the simulation: {e}") from e
     seconds = time.perf_counter() - started
     log.info("Simulated %s particles for %s h in %.2f s (%s)", number, params.duration_hours, seconds, name)
+    _tidy_capsized(model.result)
     return MemberRun(name, plan, model.result, to_trajectories(model, params), seconds)
 
 
-def _make_model(params: MissionParams, plan: ForcingPlan, progress: ProgressFn | None):
+def _make_model(params: MissionParams, plan: ForcingPlan, progress: ProgressFn | None, seed: int):
+    """A configured Leeway model; its constructor seeds np.random (OpenDrift's default would be 0 for every run)."""
     from opendrift.models.leeway import Leeway
 
     class TrackedLeeway(Leeway):
@@ -111,7 +118,7 @@ def _make_model(params: MissionParams, plan: ForcingPlan, progress: ProgressFn |
                 done = abs((self.time - self.start_time).total_seconds()) / (params.duration_hours * 3600)
                 progress(min(done, 1.0))
 
-    model = TrackedLeeway(loglevel=logging.WARNING if log.isEnabledFor(logging.DEBUG) else 50)
+    model = TrackedLeeway(seed=seed, loglevel=logging.WARNING if log.isEnabledFor(logging.DEBUG) else 50)
     if plan.readers:
         model.add_reader(plan.readers)
     for var, value in plan.constants.items():
@@ -128,45 +135,59 @@ def _make_model(params: MissionParams, plan: ForcingPlan, progress: ProgressFn |
 
 
 def _seed(model, params: MissionParams, number: int) -> None:
-    """Seed `number` particles for the scenario, split between object types by weight."""
+    """Seed `number` particles for the scenario, split between object types by weight (largest remainder)."""
     counts = _split(number, [s.weight for s in params.objects])
-    for share, count in zip(params.objects, counts):
+    for share, count in zip(params.objects, counts, strict=True):
         if count == 0:
             continue
+        props = {"object_type": share.obj.number}
+        if params.capsizing and not can_capsize(share.obj):
+            props["capsized"] = NEVER_CAPSIZES
         try:
-            _seed_one(model, params, count, share.obj.number)
-        except ValueError as e:
+            _seed_one(model, params, count, props)
+        except (ValueError, ZeroDivisionError) as e:
             raise SimulationError(f"could not seed particles: {e}") from e
 
 
-def _seed_one(model, params: MissionParams, number: int, object_number: int) -> None:
-    start = params.start_time.replace(tzinfo=None)
-    release = [start, params.release_end_time.replace(tzinfo=None)] if params.release_end_time else start
+def _seed_one(model, params: MissionParams, number: int, props: dict) -> None:
+    """Seed one object type: inside the area, along the track (cone) or around the position."""
+    t0, t1 = seeding_span(params)
+    when = [_naive(t0), _naive(t1)] if t1 is not None and number > 1 else _naive(t0)
     if params.area is not None:
-        ring = np.asarray(params.area["coordinates"][0], dtype=float)
-        model.seed_within_polygon(
-            lons=ring[:, 0], lats=ring[:, 1], number=number, time=release, object_type=object_number
-        )
-    elif params.end_latitude is not None:
-        end_time = (params.end_time or params.release_end_time or params.start_time).replace(tzinfo=None)
+        from driftline.geometry import sample_polygon
+
+        lon, lat = sample_polygon(params.area, number)
+        model.seed_elements(lon=lon, lat=lat, number=number, time=when, **props)
+    elif params.end_latitude is not None and number > 1:  # seed_cone needs two or more particles
         end_radius = params.end_radius_m if params.end_radius_m is not None else params.radius_m
         model.seed_cone(
             lon=[params.longitude, params.end_longitude],
             lat=[params.latitude, params.end_latitude],
             radius=[params.radius_m, end_radius],
-            time=[start, end_time] if end_time != start else start,
-            number=max(number, 2),
-            object_type=object_number,
-        )
-    else:
-        model.seed_elements(
-            lon=params.longitude,
-            lat=params.latitude,
-            radius=params.radius_m,
+            time=when,
             number=number,
-            time=release,
-            object_type=object_number,
+            **props,
         )
+    else:  # a point, or the single particle of a track (at its start, like the first of a longer track)
+        model.seed_elements(
+            lon=params.longitude, lat=params.latitude, radius=params.radius_m, number=number, time=when, **props
+        )
+
+
+def seeding_span(params: MissionParams) -> tuple[datetime, datetime | None]:
+    """(first, last) seeding time: last is end_time of a track or release_end_time, None for one instant."""
+    return params.start_time, params.end_time or params.release_end_time
+
+
+def _naive(t: datetime) -> datetime:
+    return t.astimezone(UTC).replace(tzinfo=None)
+
+
+def _tidy_capsized(ds) -> None:
+    """Report types that cannot capsize as upright (0) in the result, not with the internal marker."""
+    if "capsized" in ds:
+        values = ds["capsized"].values
+        values[values == NEVER_CAPSIZES] = 0
 
 
 def to_trajectories(model, params: MissionParams) -> Trajectories:
@@ -215,19 +236,31 @@ def _carry_forward(lon: np.ndarray, lat: np.ndarray, state: np.ndarray):
 
 
 def _merge(parts: list[Trajectories], names: list[str]) -> Trajectories:
+    """One Trajectories for all members; a member that stopped early keeps its final states to the common end."""
     if len(parts) == 1:
         parts[0].member_names = names
         return parts[0]
-    steps = min(p.num_times for p in parts)
+    longest = max(parts, key=lambda p: p.num_times)
+    padded = [_pad(p, longest.num_times) for p in parts]
     return Trajectories(
-        times=parts[0].times[:steps],
-        lon=np.concatenate([p.lon[:, :steps] for p in parts]),
-        lat=np.concatenate([p.lat[:, :steps] for p in parts]),
-        state=np.concatenate([p.state[:, :steps] for p in parts]),
+        times=longest.times,
+        lon=np.concatenate([p[0] for p in padded]),
+        lat=np.concatenate([p[1] for p in padded]),
+        state=np.concatenate([p[2] for p in padded]),
         member=np.concatenate([np.full(p.num_particles, i, dtype=np.int16) for i, p in enumerate(parts)]),
         object_number=np.concatenate([p.object_number for p in parts]),
         member_names=names,
     )
+
+
+def _pad(traj: Trajectories, steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(lon, lat, state) extended to `steps` output times by carrying each particle's final state forward."""
+    extra = steps - traj.num_times
+    if extra == 0:
+        return traj.lon, traj.lat, traj.state
+    nan = np.full((traj.num_particles, extra), np.nan)
+    state = np.concatenate([traj.state, np.full(nan.shape, NOT_RELEASED, np.int8)], axis=1)
+    return _carry_forward(np.concatenate([traj.lon, nan], axis=1), np.concatenate([traj.lat, nan], axis=1), state)
 
 
 def _split(total: int, weights: list[float]) -> list[int]:
@@ -266,16 +299,23 @@ def write_trajectory_file(results: list[MemberRun], path: Path, attrs: dict[str,
 
 
 def _concat_members(datasets, names):
+    """Members' datasets along `trajectory` with a `member` index; shorter runs padded with NaN to the longest."""
     import xarray as xr
 
-    steps = min(d.sizes["time"] for d in datasets)
-    parts = [d.isel(time=slice(0, steps)).assign(member=("trajectory", np.full(d.sizes["trajectory"], i))) for i, d in
-             enumerate(datasets)]
-    ds = xr.concat(parts, dim="trajectory", data_vars="minimal", coords="minimal", compat="override",
-                   combine_attrs="override")
+    times = max((d["time"] for d in datasets), key=len)
+    parts = [
+        d.reindex(time=times).assign(member=("trajectory", np.full(d.sizes["trajectory"], i, dtype=np.int16)))
+        for i, d in enumerate(datasets)
+    ]
+    ds = xr.concat(
+        parts, dim="trajectory", data_vars="minimal", coords="minimal", compat="override", combine_attrs="override"
+    )
     ds = ds.assign_coords(trajectory=np.arange(ds.sizes["trajectory"], dtype=np.int32))
-    ds["member"].attrs = {"long_name": "ensemble member index", "flag_values": list(range(len(names))),
-                          "flag_meanings": " ".join(n.replace(" ", "_") for n in names)}
+    ds["member"].attrs = {
+        "long_name": "ensemble member index",
+        "flag_values": list(range(len(names))),
+        "flag_meanings": " ".join(n.replace(" ", "_") for n in names),
+    }
     return ds
 
 
@@ -286,41 +326,74 @@ def _attr_value(value):
 
 
 def describe_seeding(params: MissionParams) -> str:
-    """The scenario in a coordinator's words, e.g. '1000 particles released along a 12.4 km track ...'."""
-    n = params.num_particles
-    t0 = _hhmm(params.start_time)
-    if params.area is not None:
-        from driftline.geometry import polygon_area_km2
-
-        where = f"spread uniformly over a {polygon_area_km2(params.area):.1f} km² area"
-    elif params.end_latitude is not None:
-        from driftline.geometry import distance_km
-
-        length = distance_km(params.latitude, params.longitude, params.end_latitude, params.end_longitude)
-        end_r = params.end_radius_m if params.end_radius_m is not None else params.radius_m
-        where = (
-            f"released along a {length:.1f} km track from {_pos(params.latitude, params.longitude)} to "
-            f"{_pos(params.end_latitude, params.end_longitude)} (radius {params.radius_m:g} m to {end_r:g} m)"
-        )
-    else:
-        where = f"released within {params.radius_m:g} m of {_pos(params.latitude, params.longitude)}"
-    end = params.end_time if params.end_latitude is not None and params.end_time else params.release_end_time
-    when = f"between {t0} and {_hhmm(end)} UTC" if end else f"at {t0} UTC"
-    objects = ", ".join(f"{s.weight:.0%} {s.obj.key}" for s in params.objects)
-    text = f"{n} particles ({objects}) {where} {when}"
+    """The scenario in a coordinator's words, e.g. '1000 particles released along a 12.4 km track between 02:00
+    and 05:00 UTC on 2024-01-01, drifting for 24 h'."""
+    t0, t1 = seeding_span(params)
+    parts = [f"{params.num_particles} particles{_objects_phrase(params)} {_where(params)} {_when(t0, t1)}"]
+    h, end = params.duration_hours, _stamp(params.end_of_run)
     if params.backward:
-        text += f", tracked backwards {params.duration_hours:g} h to estimate where they came from"
+        parts.append(f"tracked backwards {h:g} h to {end} UTC to estimate where the object came from")
     else:
-        text += f", drifting for {params.duration_hours:g} h"
+        parts.append(f"drifting for {h:g} h until {end} UTC")
     if params.ensemble:
-        text += f", split evenly between {len(params.ensemble)} forcing ensemble members"
+        counts = _split(params.num_particles, [1.0] * len(params.ensemble))
+        each = f"{counts[0]} each" if len(set(counts)) == 1 else ", ".join(map(str, counts))
+        parts.append(f"split evenly between {len(counts)} forcing ensemble members ({each})")
     if params.capsizing:
-        text += ", with capsizing"
-    return text
+        c = params.capsizing
+        parts.append(
+            f"life rafts may capsize in winds around {c['wind_threshold_ms']:g} m/s "
+            f"(± {c['wind_threshold_sigma_ms']:g} m/s) and then drift with {c['leeway_fraction']:.0%} of their leeway"
+        )
+    if params.jibe_probability_per_hour is not None:
+        parts.append(f"jibing probability {params.jibe_probability_per_hour:.0%} per hour")
+    return ", ".join(parts)
 
 
-def _hhmm(t: datetime) -> str:
-    return t.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M")
+def type_counts(params: MissionParams) -> list[int]:
+    """Particles of each object type, as seeded: split between members first, then by weight within each."""
+    members = _split(params.num_particles, [1.0] * max(len(params.ensemble), 1))
+    weights = [s.weight for s in params.objects]
+    return np.sum([_split(n, weights) for n in members], axis=0).astype(int).tolist()
+
+
+def _objects_phrase(params: MissionParams) -> str:
+    if len(params.objects) == 1:
+        return f" ({params.objects[0].obj.key})"
+    counts = type_counts(params)
+    return " (" + ", ".join(f"{n} {s.obj.key}" for s, n in zip(params.objects, counts, strict=True)) + ")"
+
+
+def _where(params: MissionParams) -> str:
+    from driftline.geometry import distance_km, polygon_area_km2
+
+    if params.area is not None:
+        return f"spread uniformly over the sea in a {polygon_area_km2(params.area):.1f} km² area"
+    start = _pos(params.latitude, params.longitude)
+    if params.end_latitude is not None:
+        length = distance_km(params.latitude, params.longitude, params.end_latitude, params.end_longitude)
+        r0 = params.radius_m
+        r1 = params.end_radius_m if params.end_radius_m is not None else r0
+        radius = f"{r0:g} m" if r1 == r0 else f"{r0:g} m growing to {r1:g} m"
+        end = _pos(params.end_latitude, params.end_longitude)
+        return f"released along a {length:.1f} km track from {start} to {end} (radius {radius})"
+    what = "found position" if params.backward else "last known position"
+    near = f"within {params.radius_m:g} m of" if params.radius_m > 0 else "at"
+    return f"released {near} the {what} {start}"
+
+
+def _when(t0: datetime, t1: datetime | None) -> str:
+    """'at 02:00 UTC on 2024-01-01' or 'between 02:00 and 05:00 UTC on 2024-01-01' (chronological)."""
+    if t1 is None:
+        return f"at {t0.astimezone(UTC):%H:%M} UTC on {t0.astimezone(UTC):%Y-%m-%d}"
+    a, b = sorted(t.astimezone(UTC) for t in (t0, t1))
+    if a.date() == b.date():
+        return f"evenly between {a:%H:%M} and {b:%H:%M} UTC on {a:%Y-%m-%d}"
+    return f"evenly between {_stamp(a)} and {_stamp(b)} UTC"
+
+
+def _stamp(t: datetime) -> str:
+    return f"{t.astimezone(UTC):%Y-%m-%d %H:%M}"
 
 
 def _pos(lat: float, lon: float) -> str:

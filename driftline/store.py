@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import psycopg2
 import psycopg2.extras
@@ -66,14 +66,15 @@ class MissionStore:
 
     def check_schema(self) -> None:
         with self.transaction() as cur:
-            cur.execute("SELECT table_name FROM information_schema.tables WHERE table_name = ANY(%s)",
-                        (list(REQUIRED_TABLES),))
+            cur.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_name = ANY(%s)", (list(REQUIRED_TABLES),)
+            )
             found = {row[0] for row in cur.fetchall()}
         missing = [t for t in REQUIRED_TABLES if t not in found]
         if missing:
             raise SchemaMissing(
                 f"database tables missing: {', '.join(missing)}; run sql/init/01_schema.sql "
-                "(psql \"$DATABASE_URL\" -f sql/init/01_schema.sql)"
+                '(psql "$DATABASE_URL" -f sql/init/01_schema.sql)'
             )
 
     def status(self, mission_id: str) -> str | None:
@@ -129,8 +130,9 @@ class MissionStore:
                 (max(0.0, min(1.0, progress)), mission_id),
             )
 
-    def mark_completed(self, mission_id: str, stored: list[StoredObject], location: str,
-                       params: dict | None = None) -> None:
+    def mark_completed(
+        self, mission_id: str, stored: list[StoredObject], location: str, params: dict | None = None
+    ) -> None:
         """Result rows and the completed status in one transaction."""
         with self.transaction() as cur:
             cur.execute(

@@ -18,7 +18,7 @@ import psycopg2
 import pytest
 import redis
 
-from tests.services import ROOT, MotoServer, PostgresServer, RedisServer, Worker
+from tests.services import ROOT, MotoServer, PostgresServer, RedisServer, Worker, free_port
 
 RESULTS_BUCKET = "driftline-results"
 FORCING_BUCKET = "driftline-forcing"
@@ -115,9 +115,26 @@ def shared_worker(services, tmp_path_factory):
     """One daemon for the tests that need a healthy worker (it is slow to warm up: ~12 s)."""
     queue = f"q-shared-{uuid.uuid4().hex[:8]}"
     log = tmp_path_factory.mktemp("logs") / "shared-worker.log"
-    worker = Worker(services.env(queue, "shared-1", MAX_CONCURRENT_JOBS="2"), log).start()
+    env = services.env(queue, "shared-1", MAX_CONCURRENT_JOBS="2", METRICS_PORT=str(free_port()))
+    worker = Worker(env, log).start()
     yield worker
     worker.stop()
+
+
+@pytest.fixture
+def spawn(tmp_path):
+    """Start daemons for one test; whatever is still running at the end is killed with its process group."""
+    started: list[Worker] = []
+
+    def start(services: Services, queue: str, worker_id: str, **env: str) -> Worker:
+        worker = Worker(services.env(queue, worker_id, **env), tmp_path / f"{worker_id}.log")
+        started.append(worker)
+        return worker.start()
+
+    yield start
+    for worker in started:
+        if worker.proc is not None and worker.proc.poll() is None:
+            worker.kill_group()
 
 
 def push_job(

@@ -58,7 +58,7 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> "RedisServer":
+    def start(self) -> RedisServer:
         self.proc = subprocess.Popen(
             [
                 self.binary,
@@ -107,7 +107,7 @@ class PostgresServer:
     def url(self) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
-    def init(self) -> "PostgresServer":
+    def init(self) -> PostgresServer:
         subprocess.run(
             [
                 *self.runas,
@@ -127,7 +127,7 @@ class PostgresServer:
         )
         return self
 
-    def start(self) -> "PostgresServer":
+    def start(self) -> PostgresServer:
         opts = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
         subprocess.run(
             [
@@ -169,7 +169,7 @@ class MotoServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "MotoServer":
+    def start(self) -> MotoServer:
         self.proc = subprocess.Popen(
             [self.binary, "-H", "127.0.0.1", "-p", str(self.port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
@@ -191,7 +191,7 @@ class Worker:
         self.args = args
         self.proc: subprocess.Popen | None = None
 
-    def start(self, wait_ready: bool = True, timeout_s: float = 120) -> "Worker":
+    def start(self, wait_ready: bool = True, timeout_s: float = 120) -> Worker:
         self._log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, str(ROOT / "worker.py"), *self.args],

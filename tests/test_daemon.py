@@ -141,8 +141,15 @@ def test_duplicate_delivery_of_a_completed_mission_is_acknowledged_not_rerun(ser
 def test_same_params_and_seed_give_byte_identical_trajectory_file(services, shared_worker, tmp_path):
     """A re-run of the same mission gives the same bytes; `worker.py run` (same pipeline) the same trajectories."""
     q = queue_of(shared_worker)
-    params = {"latitude": 60.0, "longitude": 4.0, "start_time": "2024-01-01T00:00:00Z", "duration_hours": 3,
-              "num_particles": 200, "random_seed": 1234, "wind": {"speed_ms": 7, "from_deg": 200}}
+    params = {
+        "latitude": 60.0,
+        "longitude": 4.0,
+        "start_time": "2024-01-01T00:00:00Z",
+        "duration_hours": 3,
+        "num_particles": 200,
+        "random_seed": 1234,
+        "wind": {"speed_ms": 7, "from_deg": 200},
+    }
     mid = push_job(services, q, params)
     assert wait_status(services, mid)["status"] == "completed"
     first = download(services, f"{mid}/raw/particles.nc", tmp_path / "first.nc").read_bytes()
@@ -153,9 +160,27 @@ def test_same_params_and_seed_give_byte_identical_trajectory_file(services, shar
     assert wait_status(services, mid, ("completed",))["attempts"] == 2
     assert download(services, f"{mid}/raw/particles.nc", tmp_path / "second.nc").read_bytes() == first
 
-    local = subprocess.run([sys.executable, str(ROOT / "worker.py"), "run", "--latitude", "60", "--longitude", "4",
-                            "--mission-id", mid, "--params", json.dumps(params), "--out", str(tmp_path / "local")],
-                           cwd=ROOT, capture_output=True, text=True, timeout=300)
+    local = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "worker.py"),
+            "run",
+            "--latitude",
+            "60",
+            "--longitude",
+            "4",
+            "--mission-id",
+            mid,
+            "--params",
+            json.dumps(params),
+            "--out",
+            str(tmp_path / "local"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert local.returncode == 0, local.stderr[-2000:]
     local_dir = tmp_path / "local" / mid
     a, b = xr.open_dataset(tmp_path / "first.nc"), xr.open_dataset(local_dir / "raw" / "particles.nc")
@@ -197,3 +222,122 @@ def test_drift_matches_opendrift_run_directly_and_conventions_are_right(services
     assert ours == pytest.approx(direct, abs=1e-4)  # ~10 m
     # Westerly wind pushes a person in the water east; a current towards 0° carries it north.
     assert ours[0] > 4.0 + 0.01 and ours[1] > 60.0 + 0.03
+
+
+def scrape(port: str) -> dict[str, float]:
+    import urllib.request
+
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    values = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            values[name] = float(value)
+    return values
+
+
+def test_metrics_endpoint_counts_jobs(services, shared_worker):
+    port = shared_worker.env["METRICS_PORT"]
+    before = scrape(port)
+    assert before["drift_worker_up"] == 1
+    mid = push_job(
+        services,
+        queue_of(shared_worker),
+        {
+            "latitude": 60.0,
+            "longitude": 4.0,
+            "duration_hours": 2,
+            "start_time": "2024-01-01T00:00:00Z",
+            "num_particles": 20,
+        },
+    )
+    assert wait_status(services, mid)["status"] == "completed"
+    time.sleep(1.5)
+    after = scrape(port)
+    assert after["drift_jobs_completed_total"] == before.get("drift_jobs_completed_total", 0) + 1
+    assert after["drift_jobs_received_total"] >= before.get("drift_jobs_received_total", 0) + 1
+    assert after['drift_job_duration_seconds_count{stage="simulate"}'] >= 1
+    assert "drift_queue_length" in after and "drift_jobs_in_progress" in after
+
+
+def test_health_command_ok_with_running_worker_and_fails_without_redis(shared_worker):
+    env = dict(shared_worker.env)
+    ok = subprocess.run(
+        [sys.executable, "worker.py", "health"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert ok.returncode == 0 and ok.stdout.strip() == "ok", ok.stdout + ok.stderr
+    from tests.services import free_port
+
+    env["REDIS_URL"] = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there: Redis stopped
+    bad = subprocess.run(
+        [sys.executable, "worker.py", "health"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert bad.returncode == 1 and "Redis unreachable" in bad.stdout and len(bad.stdout.strip().splitlines()) == 1
+    env = dict(shared_worker.env, WORKER_ID="no-such-worker")
+    gone = subprocess.run(
+        [sys.executable, "worker.py", "health", "--liveness"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert gone.returncode == 1 and "no heartbeat" in gone.stdout
+
+
+def test_products_open_with_their_readers_and_agree_with_particles(services, shared_worker, tmp_path):
+    import imageio_ffmpeg
+    from PIL import Image
+    from shapely import contains_xy
+    from shapely.geometry import shape
+
+    params = {
+        "latitude": 60.0,
+        "longitude": 3.0,
+        "start_time": "2024-01-01T00:00:00Z",
+        "duration_hours": 12,
+        "num_particles": 2000,
+        "random_seed": 5,
+        "wind": {"speed_ms": 9, "from_deg": 300},
+        "current": {"speed_ms": 0.25, "to_deg": 160},
+        "search_area_interval_hours": 4,
+    }
+    mid = push_job(services, queue_of(shared_worker), params)
+    assert wait_status(services, mid)["status"] == "completed"
+    get = lambda key: download(services, f"{mid}/{key}", tmp_path / key.replace("/", "_"))  # noqa: E731
+    particles = xr.open_dataset(get("raw/particles.nc"))
+    density = xr.open_dataset(get("products/density.nc"))
+    assert density.attrs["Conventions"].startswith("CF-1.8") and density.attrs["mission_id"] == mid
+    assert density["probability"].dims == ("time", "lat", "lon")
+    assert density.sizes["time"] == particles.sizes["time"] == 13
+    sums = density["probability"].sum(dim=("lat", "lon")).values
+    np.testing.assert_allclose(sums, 1.0, atol=1e-6)
+    final = density["probability"].isel(time=-1)
+    lat_c = float((final.sum("lon") * density.lat).sum())
+    lon_c = float((final.sum("lat") * density.lon).sum())
+    cell_lat = float(abs(density.lat[1] - density.lat[0]))
+    cell_lon = float(abs(density.lon[1] - density.lon[0]))
+    lon_f, lat_f = particles.lon[:, -1].values, particles.lat[:, -1].values
+    assert abs(lat_c - np.nanmean(lat_f)) <= cell_lat and abs(lon_c - np.nanmean(lon_f)) <= cell_lon
+
+    fc = json.loads(get("products/search_area.geojson").read_text())
+    kinds = [f["properties"].get("kind") for f in fc["features"]]
+    assert "last_known_position" in kinds and fc["features"][0]["geometry"]["type"] == "Point"
+    areas = [f for f in fc["features"] if f["properties"].get("kind") == "search_area"]
+    assert {f["properties"]["probability"] for f in areas} == {0.5, 0.9, 0.95}
+    last_time = max(f["properties"]["time"] for f in areas)
+    ninety = next(f for f in areas if f["properties"]["probability"] == 0.9 and f["properties"]["time"] == last_time)
+    ok = np.isfinite(lon_f)
+    inside = contains_xy(shape(ninety["geometry"]), lon_f[ok], lat_f[ok]).mean()
+    assert 0.85 <= inside <= 0.95, inside
+    assert ninety["properties"]["area_km2"] > 0
+    kml = get("products/search_area.kml").read_text()
+    assert kml.count("<Placemark") == len(fc["features"])
+
+    frames, _ = imageio_ffmpeg.count_frames_and_secs(str(get("products/animation.mp4")))
+    assert frames == particles.sizes["time"]
+    with Image.open(get("products/preview.png")) as img:
+        assert img.format == "PNG" and img.size[0] >= 800
+    summary = json.loads(get("products/summary.json").read_text())
+    assert summary["random_seed"] == 5 and summary["object_types"][0]["key"] == "PIW-1"
+    assert [a["time"] for a in summary["search_areas"]][-1] == last_time

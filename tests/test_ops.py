@@ -25,7 +25,7 @@ DOCKERFILE = ROOT / "Dockerfile"
 DEV_COMPOSE = ROOT / "docker-compose.dev.yml"
 PROD_COMPOSE = ROOT / "docker-compose.prod.yml"
 KEDA = ROOT / "deploy" / "keda-scaledobject.yaml"
-OPERATIONS = ROOT / "docs" / "operations.md"
+OPERATIONS = ROOT / "README.md"
 WORKER_SERVICE = "drift-worker"
 HEALTH_COMMAND = ["python", "worker.py", "health"]
 SECRETS = ("DATABASE_URL", "REDIS_URL", "S3_ACCESS_KEY", "S3_SECRET_KEY")
@@ -372,7 +372,7 @@ def test_operations_doc_names_every_metric_and_the_ops_commands():
     text = OPERATIONS.read_text()
     metrics = set(re.findall(r'"(drift_[a-z_]+)"', (ROOT / "driftline" / "metrics.py").read_text()))
     assert metrics, "no metric names found in driftline/metrics.py"
-    assert not [m for m in sorted(metrics) if m not in text], "docs/operations.md misses metrics"
+    assert not [m for m in sorted(metrics) if m not in text], "README.md misses metrics"
     for command in ("python worker.py health", "python test_worker.py --check", "python test_worker.py --requeue-dead"):
         assert command in text
     assert f"LRANGE {config.QUEUE_NAME}:dead 0 -1" in text

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -95,50 +96,58 @@ def build_products(
         if on_file is not None:
             on_file(name, path)
 
-    t0 = time.perf_counter()
-    grid = make_grid(traj, meta.density_min_cells, meta.grid_resolution_m)
-    if meta.grid_resolution_m and grid.resolution_m > meta.grid_resolution_m * 1.001:
-        asked, got = meta.grid_resolution_m, grid.resolution_m
-        report.warnings.append(f"grid_resolution_m {asked:g} m coarsened to {got:.0f} m to bound the grid size")
+    with _timed(report, "density"):
+        dens = _density(traj, meta, out_dir, report, done)
+    with _timed(report, "search_areas"):
+        areas = compute_search_areas(traj, dens, meta.search_area_interval_hours)
+        report.search_areas = [a.summary() for a in areas]
+        fc = feature_collection(meta, dens, areas)
+        done("search_area.geojson", write_geojson(out_dir / "search_area.geojson", fc))
+        done("search_area.kml", write_kml(out_dir / "search_area.kml", fc, meta))
+    scene = None
+    with _timed(report, "preview"), _imagery(report, "preview", meta):  # first: quick, useful for notifications
+        lon, lat = present_positions(traj)
+        view = map_view(lon.ravel(), lat.ravel(), lkp=(meta.lkp_lon, meta.lkp_lat))
+        land = land_raster(view, land_fn or opendrift_land)
+        scene = view, background(view, land, (meta.lkp_lon, meta.lkp_lat, lkp_label(meta)))
+        done("preview.png", render_preview(out_dir / "preview.png", traj, dens, *scene, meta, areas[-1]))
+    with _timed(report, "animation"), _imagery(report, "animation", meta):
+        if scene is None:
+            raise RuntimeError("no map background (see the preview warning)")
+        done("animation.mp4", render_animation(out_dir / "animation.mp4", traj, dens, *scene, meta))
+    return report
+
+
+def _density(
+    traj: Trajectories, meta: ProductMeta, out_dir: Path, report: ProductReport, done: Callable[[str, Path], None]
+) -> Density:
+    """Grid, density and member statistics; writes density.nc."""
+    grid = make_grid(traj, meta.density_min_cells, meta.grid_resolution_m, (meta.lkp_lon, meta.lkp_lat))
+    asked = meta.grid_resolution_m
+    if asked and grid.resolution_m > asked * 1.001:
+        report.warnings.append(f"grid_resolution_m {asked:g} m coarsened to {grid.resolution_m:.0f} m (grid size cap)")
     report.grid = grid.summary()
     dens = compute_density(traj, grid)
     members = member_stats(traj, dens, area_time_indices(traj.times, meta.search_area_interval_hours))
     done("density.nc", write_density_nc(out_dir / "density.nc", dens, meta, traj, members))
     report.members = members.final(traj.times) if members is not None else []
-    t1 = time.perf_counter()
-    report.timings_s["density"] = round(t1 - t0, 3)
+    return dens
 
-    areas = compute_search_areas(traj, dens, meta.search_area_interval_hours)
-    report.search_areas = [a.summary() for a in areas]
-    fc = feature_collection(meta, dens, areas)
-    done("search_area.geojson", write_geojson(out_dir / "search_area.geojson", fc))
-    done("search_area.kml", write_kml(out_dir / "search_area.kml", fc, meta))
-    t2 = time.perf_counter()
-    report.timings_s["search_areas"] = round(t2 - t1, 3)
 
-    bg = None
-    try:  # the preview comes before the animation: it is quick and useful for the first notification
-        lon, lat = present_positions(traj)
-        view = map_view(lon.ravel(), lat.ravel(), lkp=(meta.lkp_lon, meta.lkp_lat))
-        bg = background(
-            view, land_raster(view, land_fn or opendrift_land), (meta.lkp_lon, meta.lkp_lat, lkp_label(meta))
-        )
-        done("preview.png", render_preview(out_dir / "preview.png", traj, dens, view, bg, meta, areas[-1]))
-    except Exception as exc:  # noqa: BLE001 - imagery must not fail the mission
-        _warn(report, "preview", exc)
-    t3 = time.perf_counter()
-    report.timings_s["preview"] = round(t3 - t2, 3)
-
+@contextmanager
+def _timed(report: ProductReport, stage: str) -> Iterator[None]:
+    start = time.perf_counter()
     try:
-        if bg is None:
-            raise RuntimeError("no map background (see the preview warning)")
-        done("animation.mp4", render_animation(out_dir / "animation.mp4", traj, dens, view, bg, meta))
+        yield
+    finally:
+        report.timings_s[stage] = round(time.perf_counter() - start, 3)
+
+
+@contextmanager
+def _imagery(report: ProductReport, stage: str, meta: ProductMeta) -> Iterator[None]:
+    """Turn any error of an imagery stage into a logged traceback and a report warning."""
+    try:
+        yield
     except Exception as exc:  # noqa: BLE001 - imagery must not fail the mission
-        _warn(report, "animation", exc)
-    report.timings_s["animation"] = round(time.perf_counter() - t3, 3)
-    return report
-
-
-def _warn(report: ProductReport, stage: str, exc: Exception) -> None:
-    log.exception("%s failed", stage)
-    report.warnings.append(f"{stage} failed: {' '.join(str(exc).split()) or type(exc).__name__}")
+        log.exception("%s failed for mission %s", stage, meta.mission_id)
+        report.warnings.append(f"{stage} failed: {' '.join(str(exc).split()) or type(exc).__name__}")

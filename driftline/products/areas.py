@@ -16,12 +16,13 @@ from driftline.trajectory import Trajectories
 LEVELS = (0.5, 0.9, 0.95)
 KNN = 50  # neighbours whose median distance sets the smoothing scale of the cell ranking
 KNN_SAMPLE = 20_000  # particles in the neighbour tree
-KNN_PROBES = 250  # particles whose neighbour distance enters the median
+KNN_PROBES = 250  # particles whose neighbour distance enters the percentile
+KNN_PERCENTILE = 75  # of the probes' neighbour distances: above the median so that sparse tails are smoothed too
 MAX_SIGMA_CELLS = 8.0
 
 
 def smoothing_sigma(x: np.ndarray, y: np.ndarray) -> float:
-    """Gaussian smoothing scale (cells): median distance to the KNN-th neighbour, so wide when sparse, ~0 when dense."""
+    """Gaussian smoothing scale (cells) from the distance to the KNN-th neighbour: wide when sparse, ~0 when dense."""
     n = x.size
     want = min(KNN, n - 1)
     if want < 2:
@@ -33,7 +34,7 @@ def smoothing_sigma(x: np.ndarray, y: np.ndarray) -> float:
     k = max(1, min(m - 1, round(want * m / n)))  # in a sample, the k-th neighbour stands for the full set's want-th
     probes = pts[rng.choice(n, KNN_PROBES, replace=False)] if n > KNN_PROBES else pts
     dist = cKDTree(tree_pts).query(probes, k=k + 1)[0][:, -1]
-    return float(min(np.median(dist) * np.sqrt(want * m / (n * k)), MAX_SIGMA_CELLS))
+    return float(min(np.percentile(dist, KNN_PERCENTILE) * np.sqrt(want * m / (n * k)), MAX_SIGMA_CELLS))
 
 
 def highest_density_cells(

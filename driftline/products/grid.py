@@ -107,11 +107,16 @@ def plume_spread_m(lon: np.ndarray, lat: np.ndarray) -> float:
     return float(max(((hi_x - lo_x) * coslat).max(), (hi_y - lo_y).max()) * M_PER_DEG)
 
 
-def make_grid(traj: Trajectories, min_cells: int = 50, resolution_m: float | None = None) -> Grid:
-    """Grid covering every counted position with a margin; cell size from the spread unless overridden, then capped."""
+def make_grid(
+    traj: Trajectories, min_cells: int = 50, resolution_m: float | None = None, where: tuple[float, float] = (0.0, 0.0)
+) -> Grid:
+    """Grid covering every counted position with a margin; cell size from the spread unless overridden, then capped.
+
+    `where` (lon, lat) places the small grid of a run in which no particle is ever counted.
+    """
     lon, lat = present_positions(traj)
     if not np.isfinite(lat).any():
-        lon = lat = np.zeros((1, 1))
+        lon, lat = np.full((1, 1), where[0]), np.full((1, 1), where[1])
     lat_lo, lat_hi, lon_lo, lon_hi = np.nanmin(lat), np.nanmax(lat), np.nanmin(lon), np.nanmax(lon)
     lat_mid, lon_mid = 0.5 * (lat_lo + lat_hi), 0.5 * (lon_lo + lon_hi)
     coslat = max(math.cos(math.radians(lat_mid)), 0.05)

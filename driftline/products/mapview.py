@@ -6,6 +6,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -23,8 +24,11 @@ NM = 1852.0
 
 @lru_cache(maxsize=8)
 def font(size: int) -> ImageFont.FreeTypeFont:
-    """Pillow's bundled font (no system fonts needed), cached after first use."""
-    return ImageFont.load_default(size=size)
+    """DejaVu Sans from matplotlib's data (has ° and ², no system fonts needed); Pillow's own as fallback."""
+    import matplotlib
+
+    path = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
+    return ImageFont.truetype(str(path), size) if path.exists() else ImageFont.load_default(size=size)
 
 
 def opendrift_land(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -119,14 +120,17 @@ def render_animation(
         output_params=["-preset", preset, "-crf", str(crf), "-movflags", "+faststart"],
     )  # fmt: skip
     writer.send(None)
+    complete = False
     try:
         for frame in frames(traj, dens, view, bg):
             writer.send(frame)
-        writer.close()
-    except BaseException:
-        writer.close()
-        path.unlink(missing_ok=True)
-        raise
+        writer.close()  # waits for ffmpeg; raises if it failed
+        complete = True
+    finally:
+        if not complete:
+            with suppress(Exception):
+                writer.close()
+            path.unlink(missing_ok=True)
     return path
 
 
@@ -136,7 +140,7 @@ def _rings(geom: shapely.Geometry) -> list[np.ndarray]:
 
 
 def _legend(draw: ImageDraw.ImageDraw, view: MapView, area: SearchArea | None) -> None:
-    rows = [(f"{round(lv * 100)} % area  {area.area_km2[lv]:.2f} km2", "line", AREA_RGB[lv]) for lv in area.regions]
+    rows = [(f"{round(lv * 100)} % area  {area.area_km2[lv]:.2f} km²", "line", AREA_RGB[lv]) for lv in area.regions]
     rows += [("floating", "dot", ACTIVE_RGB), ("stranded", "dot", STRANDED_RGB), ("centre track", "line", TRACK_RGB)]
     x0, y0 = view.width - 230, view.top + 10
     draw.rectangle((x0, y0, x0 + 220, y0 + 10 + 20 * len(rows)), fill=(255, 255, 255), outline=INK)

@@ -296,6 +296,8 @@ def test_build_products_writes_all_files(tmp_path: Path, meta):
     assert {s.get("id") for s in root.iter(f"{KML}Style")} >= {"area50", "area90", "area95"}
 
     assert imageio_ffmpeg.count_frames_and_secs(str(report.files["animation.mp4"]))[0] == traj.num_times
+    mp4 = report.files["animation.mp4"].read_bytes()
+    assert b"avc1" in mp4 and mp4.find(b"moov") < mp4.find(b"mdat")  # H.264, +faststart
     with Image.open(report.files["preview.png"]) as img:
         assert img.format == "PNG" and img.size[0] >= 900
 
@@ -311,6 +313,14 @@ def test_backward_run_says_origin(tmp_path: Path, meta):
     assert all("origin" in f["properties"]["name"] for f in fc["features"][2:])
     doc_name = ET.parse(report.files["search_area.kml"]).getroot().find(f"{KML}Document/{KML}name").text
     assert doc_name.startswith("Origin probability")
+
+
+def test_nothing_present_still_writes_products(tmp_path: Path, meta):
+    traj = make_traj(np.full((10, 3), LON0), np.full((10, 3), LAT0), np.full((10, 3), NOT_RELEASED))
+    report = build_products(traj, meta, tmp_path, land_fn=fake_land)
+    assert len(report.files) == 5 and report.warnings == []
+    assert report.search_areas[-1]["centre"] is None and report.search_areas[-1]["area_km2"] == {}
+    assert report.grid["lat_min"] < LAT0 < report.grid["lat_max"]
 
 
 def test_kml_polygon_keeps_holes(tmp_path: Path, meta):
@@ -361,7 +371,7 @@ def test_timing_5000_particles_49_steps(tmp_path: Path, meta):
     traj = drifting_plume(n=5000, t=49, members=1)
     opendrift_land(np.zeros(1), np.zeros(1))  # build the mask first, as the warm worker has
     t0 = time.perf_counter()
-    report = build_products(traj, replace(meta, lkp_lon=4.6, lkp_lat=60.25), tmp_path)
+    report = build_products(traj, meta, tmp_path)
     total = time.perf_counter() - t0
     print(f"\n5000 x 49 product timings (s): {report.timings_s} total {total:.2f}")
     assert len(report.files) == 5 and not report.warnings

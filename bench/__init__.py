@@ -1,0 +1,1 @@
+"""Benchmarks of the drift worker (`python bench/run.py`)."""

@@ -1,0 +1,95 @@
+"""Where a mission's time goes: pyinstrument over `driftline.pipeline.run_mission` in a warm process.
+
+    .venv/bin/python bench/profile_mission.py [--workloads A,C] [--services] [--out bench/profiles]
+
+The process warms up as the forkserver does (`driftline.warm`), runs one unprofiled mission, then each workload
+under pyinstrument. By default files go to a LocalStore; with --services the job process's setup is reproduced
+(throwaway PostgreSQL/Redis/moto S3: S3Store uploads, forcing catalog lookup, progress writes). Writes
+profile-<name>.txt/.html and prints the pipeline's own stage timings next to the profile's biggest frames.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+import uuid
+from contextlib import ExitStack
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.run import FULL, Workload, services  # noqa: E402
+
+
+def make_context(svc, work: Path, mission_id: str):
+    """A MissionContext like the job process's (svc: S3, catalog, progress) or like `worker.py run` (LocalStore)."""
+    from config import Settings
+    from driftline.forcing import ForcingContext
+    from driftline.pipeline import MissionContext
+    from driftline.storage import LocalStore
+
+    if svc is None:
+        settings = Settings()
+        return settings, MissionContext(settings, LocalStore(work / "out"), ForcingContext(settings=settings))
+    from driftline.jobproc import _progress_writer
+    from driftline.storage import S3Store, ensure_buckets, make_s3_client
+    from driftline.store import MissionStore
+
+    settings = Settings.from_env(svc.env("profile", "profile-1"))
+    s3, store = make_s3_client(settings), MissionStore(settings.database_url)
+    ensure_buckets(s3, [settings.results_bucket, settings.forcing_bucket])
+    forcing = ForcingContext(settings=settings, s3=s3, db=store.connect)
+    return settings, MissionContext(settings, S3Store(settings, s3), forcing, _progress_writer(store, mission_id))
+
+
+def run_once(w: Workload, svc, work: Path, profiler=None) -> dict:
+    from driftline.jobs import parse_job
+    from driftline.pipeline import run_mission
+
+    mission_id = str(uuid.uuid4())
+    settings, ctx = make_context(svc, work, mission_id)
+    job = parse_job(json.dumps({"mission_id": mission_id, "params": w.params()}), settings)
+    started = time.perf_counter()
+    if profiler:
+        profiler.start()
+    try:
+        outcome = run_mission(job, ctx)
+    finally:
+        if profiler:
+            profiler.stop()
+    return {"total_s": time.perf_counter() - started, **outcome.summary["timings_s"]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--workloads", default="A,C", help="comma-separated names from bench/run.py's FULL (default A,C)")
+    p.add_argument("--services", action="store_true", help="S3/PostgreSQL like the job process (default LocalStore)")
+    p.add_argument("--out", default=str(ROOT / "bench" / "profiles"), help="directory for the profile files")
+    p.add_argument("--interval", type=float, default=0.001, help="pyinstrument sampling interval (s)")
+    args = p.parse_args(argv)
+    from pyinstrument import Profiler
+
+    import driftline.warm  # noqa: F401 - the forkserver's preload: OpenDrift imported, landmask built
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="drift-profile-") as tmp, ExitStack() as stack:
+        svc = stack.enter_context(services(Path(tmp))) if args.services else None
+        run_once(FULL["A"], svc, Path(tmp))  # first mission: lazy imports, caches
+        for name in args.workloads.split(","):
+            profiler = Profiler(interval=args.interval)
+            timings = run_once(FULL[name], svc, Path(tmp), profiler)
+            (out / f"profile-{name}.txt").write_text(profiler.output_text(unicode=False, color=False, show_all=True))
+            (out / f"profile-{name}.html").write_text(profiler.output_html())
+            print(f"{name}: " + ", ".join(f"{k} {v:.3f}" for k, v in timings.items()))
+    print(f"profiles written to {out}/profile-*.txt|html")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,539 @@
+"""Driftline benchmark: the real daemon vs plain OpenDrift vs the bare simulation, on this machine.
+
+    .venv/bin/python bench/run.py [--runs N] [--quick] [--out bench/results.json] [--phases bare,plain,...]
+
+Phases (all by default, in this order; each phase's load average is recorded because machines are shared):
+  bare        OpenDrift `run` alone in one warm process (landmask built, no outfile), per workload
+  plain       a fresh `python bench/plain_opendrift.py` per run: import, run with NetCDF outfile, animation(fast=True)
+  worker      `worker.py` (MAX_CONCURRENT_JOBS=2) with throwaway Redis, PostgreSQL and moto S3: RPUSH -> processing
+              and RPUSH -> completed (all products uploaded), one job at a time on an idle worker
+  memory      PSS/RSS of the worker's process tree (every 100 ms) while one, then two, C jobs run
+  throughput  a mix of jobs pushed at once: jobs per minute
+It prints a table (absolute times and the ratios that compare across machines) and writes everything as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+PLAIN_SCRIPT = ROOT / "bench" / "plain_opendrift.py"
+PHASES = ("bare", "plain", "worker", "memory", "throughput")
+# Open sea in the central North Sea: the plume drifts ~80 km east in 48 h, far from any coast.
+SCENE = {
+    "latitude": 57.0, "longitude": 3.0, "start_time": "2024-01-01T00:00:00Z", "object_type": "PIW-1",
+    "wind": {"speed_ms": 8, "from_deg": 250}, "current": {"speed_ms": 0.3, "to_deg": 90},
+    "time_step_minutes": 10, "output_step_minutes": 60, "random_seed": 1,
+}  # fmt: skip
+PRODUCT_COUNT = 7  # particles.nc + density.nc, search_area.geojson/.kml, animation.mp4, preview.png, summary.json
+POLL_S = 0.005
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    particles: int
+    hours: float
+
+    def params(self) -> dict:
+        """Job params for the daemon."""
+        return {**SCENE, "num_particles": self.particles, "duration_hours": self.hours}
+
+    def plain_spec(self) -> dict:
+        """The same scenario for bench/plain_opendrift.py (which does not import driftline)."""
+        from config import leeway_object
+
+        keep = ("latitude", "longitude", "start_time", "wind", "current", "time_step_minutes", "output_step_minutes")
+        return {
+            **{k: SCENE[k] for k in keep}, "name": self.name, "particles": self.particles, "hours": self.hours,
+            "object_number": leeway_object(SCENE["object_type"]).number, "seed": SCENE["random_seed"],
+        }  # fmt: skip
+
+
+FULL = {w.name: w for w in (Workload("A", 100, 24), Workload("B", 1000, 24), Workload("C", 5000, 48))}
+QUICK = {w.name: w for w in (Workload("A", 20, 2), Workload("B", 100, 3), Workload("C", 300, 6))}
+MIX_FULL = "ABABACABABABACABABAB"  # 20 jobs: 10 A, 8 B, 2 C
+MIX_QUICK = "ABAC"
+TARGETS = [  # (what, path into the summary, comparison, limit)
+    ("C end-to-end <= 1.3 x bare warm simulation", ("rows", "C", "worker_over_bare"), "<=", 1.3),
+    ("A end-to-end <= 2 s", ("rows", "A", "worker_e2e_s"), "<=", 2.0),
+    ("A >= 8x faster than plain OpenDrift", ("rows", "A", "plain_over_worker"), ">=", 8.0),
+    ("C >= 4x faster than plain OpenDrift (incl. its animation)", ("rows", "C", "plain_over_worker"), ">=", 4.0),
+    ("our animation >= 3x faster than OpenDrift fast=True (C)", ("animation", "ratio"), ">=", 3.0),
+    ("PSS(two concurrent C) / PSS(one) <= 1.5", ("memory", "pss_ratio"), "<=", 1.5),
+    ("RPUSH -> processing median <= 100 ms (idle worker)", ("processing_median_s",), "<=", 0.1),
+]
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def median(values) -> float | None:
+    values = [v for v in values or [] if v is not None]
+    return statistics.median(values) if values else None
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+# --- machine and plain OpenDrift --------------------------------------------------------------
+def machine_info() -> dict:
+    from importlib.metadata import version
+
+    import psutil
+
+    model = next((ln.split(":", 1)[1].strip() for ln in _read("/proc/cpuinfo").splitlines() if "model name" in ln), "")
+    memory_gb = round(psutil.virtual_memory().total / 2**30, 1)
+    return {
+        "cpu_count": os.cpu_count(), "cpu_model": model, "mem_total_gb": memory_gb, "python": platform.python_version(),
+        "platform": platform.platform(), "opendrift": version("opendrift"), "numpy": version("numpy"),
+        "xarray": version("xarray"), "date": datetime.now(UTC).isoformat(timespec="seconds"),
+    }  # fmt: skip
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
+def run_plain_script(args: list[str], timeout_s: float = 1800) -> tuple[dict, float]:
+    """Run bench/plain_opendrift.py in a fresh interpreter; (its BENCH JSON line, process wall clock seconds)."""
+    env = dict(os.environ, MPLBACKEND="Agg")
+    started = time.perf_counter()
+    out = subprocess.run([sys.executable, str(PLAIN_SCRIPT), *args], capture_output=True, text=True, env=env,
+                         timeout=timeout_s, cwd=ROOT)  # fmt: skip
+    wall = time.perf_counter() - started
+    line = next((ln for ln in out.stdout.splitlines() if ln.startswith("BENCH ")), None)
+    if out.returncode != 0 or line is None:
+        raise RuntimeError(f"plain_opendrift.py {args[0]} failed ({out.returncode}):\n{out.stderr[-3000:]}")
+    return json.loads(line[6:]), wall
+
+
+def measure_bare(workloads: dict[str, Workload], runs: int) -> dict[str, list[float]]:
+    data, _ = run_plain_script(["bare", json.dumps([w.plain_spec() for w in workloads.values()]), "--runs", str(runs)])
+    _check_offline(data, "bare")
+    return data["run_s"]
+
+
+def measure_plain(workloads: dict[str, Workload], runs: int, work: Path) -> dict[str, dict]:
+    result = {}
+    for w in workloads.values():
+        rows = []
+        for i in range(runs):
+            data, wall = run_plain_script(
+                ["plain", json.dumps(w.plain_spec()), "--out", str(work / f"plain-{w.name}-{i}")]
+            )
+            _check_offline(data, f"plain {w.name}")
+            rows.append(data | {"process_s": wall, "in_process_s": data["process_s"]})
+            log(f"plain {w.name} run {i + 1}/{runs}: {wall:.1f} s (animation {data['animation_s']:.1f} s)")
+        result[w.name] = {k: [r[k] for r in rows] for k in ("process_s", "in_process_s", "run_s", "animation_s")}
+        result[w.name]["frames"] = rows[0]["frames"]
+    return result
+
+
+def _check_offline(data: dict, what: str) -> None:
+    if data.get("network_calls"):
+        raise RuntimeError(f"{what}: OpenDrift attempted network access: {data['network_calls'][:3]}")
+
+
+# --- the daemon -------------------------------------------------------------------------------
+@contextmanager
+def services(work: Path) -> Iterator:
+    """Throwaway Redis, PostgreSQL and moto S3 (tests/services.py) with the schema applied."""
+    from tests.conftest import Services, apply_schema
+    from tests.services import MotoServer, PostgresServer, RedisServer
+
+    started: list = []
+    try:
+        redis_server = RedisServer()
+        started.append(redis_server)
+        redis_server.start()
+        pg = PostgresServer()
+        started.append(pg)
+        pg.init().start()
+        moto = MotoServer()
+        started.append(moto)
+        moto.start()
+        apply_schema(pg.url)
+        yield Services(redis_server.url, pg.url, moto.url, work)
+    finally:
+        for server in reversed(started):
+            getattr(server, "cleanup", server.stop)()
+
+
+class Daemon:
+    """`worker.py` as a subprocess, a job pusher and a 5 ms PostgreSQL status poller."""
+
+    def __init__(self, svc, work: Path, worker_id: str = "bench-1") -> None:
+        from tests.services import Worker
+
+        self.svc = svc
+        self.queue = f"bench-{uuid.uuid4().hex[:8]}"
+        self.worker = Worker(svc.env(self.queue, worker_id, MAX_CONCURRENT_JOBS="2"), work / "worker.log")
+        self.redis = svc.redis()
+        self.db = svc.db()
+
+    def __enter__(self) -> Daemon:
+        started = time.perf_counter()
+        self.worker.start(timeout_s=300)
+        log(f"worker ready in {time.perf_counter() - started:.1f} s")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.worker.stop()
+        self.db.close()
+
+    @property
+    def pid(self) -> int:
+        return self.worker.proc.pid
+
+    def push(self, params: dict) -> tuple[str, float]:
+        mission_id = str(uuid.uuid4())
+        body = json.dumps({"mission_id": mission_id, "params": params})
+        pushed = time.perf_counter()
+        self.redis.rpush(self.queue, body)
+        return mission_id, pushed
+
+    def statuses(self, ids: list[str]) -> dict[str, str]:
+        with self.db.cursor() as cur:
+            cur.execute("SELECT id::text, status FROM missions WHERE id = ANY(%s::uuid[])", (ids,))
+            return dict(cur.fetchall())
+
+    def wait(self, pushed: dict[str, float], timeout_s: float = 900) -> dict[str, dict[str, float]]:
+        """Seconds from each push to `processing` and to `completed`, polling every 5 ms."""
+        seen: dict[str, dict[str, float]] = {m: {} for m in pushed}
+        deadline = time.perf_counter() + timeout_s
+        while any("completed" not in s for s in seen.values()):
+            rows = self.statuses(list(pushed))
+            now = time.perf_counter()
+            for mission_id, status in rows.items():
+                if status == "failed":
+                    raise RuntimeError(f"mission {mission_id} failed:\n{self.worker.log()[-3000:]}")
+                if status in ("processing", "completed"):
+                    seen[mission_id].setdefault("processing", now - pushed[mission_id])
+                if status == "completed":
+                    seen[mission_id].setdefault("completed", now - pushed[mission_id])
+            if now > deadline:
+                raise TimeoutError(f"missions not completed after {timeout_s} s: {rows}")
+            time.sleep(POLL_S)
+        return seen
+
+    def run_one(self, w: Workload) -> dict:
+        mission_id, pushed = self.push(w.params())
+        times = self.wait({mission_id: pushed})[mission_id]
+        summary = self.check_products(mission_id)
+        return times | {"timings": summary["timings_s"], "counts": summary["counts"]}
+
+    def check_products(self, mission_id: str) -> dict:
+        """All product files in S3 and in mission_results; returns summary.json."""
+        from tests.conftest import RESULTS_BUCKET, bucket_keys, results
+
+        keys, rows = bucket_keys(self.svc, f"{mission_id}/"), results(self.svc, mission_id)
+        if len(keys) != PRODUCT_COUNT or len(rows) != PRODUCT_COUNT:
+            raise RuntimeError(f"mission {mission_id}: {len(keys)} objects, {len(rows)} result rows")
+        body = self.svc.s3().get_object(Bucket=RESULTS_BUCKET, Key=f"{mission_id}/products/summary.json")["Body"]
+        return json.loads(body.read())
+
+
+def measure_worker(d: Daemon, workloads: dict[str, Workload], runs: int) -> dict[str, dict]:
+    first = d.run_one(workloads["A"])  # the first job of a fresh worker is not what an idle worker does
+    log(f"worker warm-up job: {first['completed']:.2f} s")
+    result = {"first_job": first}
+    for w in workloads.values():
+        rows = []
+        for i in range(runs):
+            time.sleep(0.3)  # let the supervisor go back to its blocking claim: an idle worker
+            rows.append(d.run_one(w))
+            log(f"worker {w.name} run {i + 1}/{runs}: {rows[-1]['completed']:.2f} s "
+                f"(processing after {rows[-1]['processing'] * 1000:.0f} ms)")  # fmt: skip
+        result[w.name] = {
+            "e2e_s": [r["completed"] for r in rows], "processing_s": [r["processing"] for r in rows],
+            "timings": [r["timings"] for r in rows], "final_counts": rows[-1]["counts"],
+        }  # fmt: skip
+    return result
+
+
+# --- memory -----------------------------------------------------------------------------------
+def tree_memory(pid: int) -> dict[str, float]:
+    """Summed RSS and PSS (MB, from /proc/PID/smaps_rollup) of a process and all its descendants."""
+    import psutil
+
+    try:
+        pids = [pid] + [c.pid for c in psutil.Process(pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return {"rss_mb": 0.0, "pss_mb": 0.0, "procs": 0}
+    rss = pss = 0.0
+    count = 0
+    for p in pids:
+        fields = _smaps_rollup(p)
+        if fields:
+            rss, pss, count = rss + fields.get("Rss", 0) / 1024, pss + fields.get("Pss", 0) / 1024, count + 1
+    return {"rss_mb": round(rss, 1), "pss_mb": round(pss, 1), "procs": count}
+
+
+def _smaps_rollup(pid: int) -> dict[str, int]:
+    text = _read(f"/proc/{pid}/smaps_rollup")
+    return {ln.split(":")[0]: int(ln.split()[1]) for ln in text.splitlines()[1:] if ln.endswith("kB")}
+
+
+class TreeSampler:
+    """Samples tree_memory(pid) every `interval_s` in a thread; `peak` is the largest total PSS/RSS seen."""
+
+    def __init__(self, pid: int, interval_s: float = 0.1) -> None:
+        self.pid, self.interval_s = pid, interval_s
+        self.samples: list[dict] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> TreeSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append(tree_memory(self.pid))
+            self._stop.wait(self.interval_s)
+
+    @property
+    def peak(self) -> dict:
+        return {
+            "pss_mb": max(s["pss_mb"] for s in self.samples), "rss_mb": max(s["rss_mb"] for s in self.samples),
+            "max_procs": max(s["procs"] for s in self.samples), "samples": len(self.samples),
+        }  # fmt: skip
+
+
+def measure_memory(d: Daemon, w: Workload) -> dict:
+    time.sleep(0.5)
+    with TreeSampler(d.pid) as idle:
+        time.sleep(1.0)
+    result = {"workload": asdict(w), "idle": idle.peak}
+    for n, label in ((1, "one"), (2, "two")):
+        time.sleep(0.5)
+        with TreeSampler(d.pid) as sampler:
+            pushed = dict(d.push(w.params()) for _ in range(n))
+            times = d.wait(pushed)
+        result[label] = sampler.peak | {"e2e_s": [t["completed"] for t in times.values()]}
+        log(f"memory {label}: peak PSS {result[label]['pss_mb']:.0f} MB, RSS {result[label]['rss_mb']:.0f} MB")
+    return result
+
+
+# --- throughput -------------------------------------------------------------------------------
+def measure_throughput(d: Daemon, workloads: dict[str, Workload], mix: str) -> dict:
+    time.sleep(0.5)
+    started = time.perf_counter()
+    pushed = {}
+    for name in mix:
+        mission_id, at = d.push(workloads[name].params())
+        pushed[mission_id] = at
+    times = d.wait(pushed, timeout_s=3600)
+    elapsed = max(pushed[m] + t["completed"] for m, t in times.items()) - started
+    log(f"throughput: {len(mix)} jobs in {elapsed:.1f} s")
+    return {"mix": mix, "jobs": len(mix), "elapsed_s": elapsed, "jobs_per_min": 60 * len(mix) / elapsed}
+
+
+# --- summary, targets, table ------------------------------------------------------------------
+def summarize(raw: dict) -> dict:
+    """Medians and ratios from the raw measurements (missing phases give None)."""
+    worker, plain, bare = raw.get("worker", {}), raw.get("plain", {}), raw.get("bare", {})
+    rows = {}
+    for name in raw["config"]["workloads"]:
+        wk, pl = worker.get(name, {}), plain.get(name, {})
+        timings = wk.get("timings", [])
+        e2e, plain_s, bare_s = median(wk.get("e2e_s")), median(pl.get("process_s")), median(bare.get(name))
+        rows[name] = {
+            "worker_e2e_s": e2e, "processing_s": median(wk.get("processing_s")), "bare_sim_s": bare_s,
+            "worker_simulate_s": median(t.get("simulate") for t in timings),
+            "our_animation_s": median(t.get("products.animation") for t in timings),
+            "plain_process_s": plain_s, "plain_animation_s": median(pl.get("animation_s")),
+            "plain_run_s": median(pl.get("run_s")), "plain_over_worker": ratio(plain_s, e2e),
+            "worker_over_bare": ratio(e2e, bare_s),
+        }  # fmt: skip
+    processing = [t for name in rows for t in worker.get(name, {}).get("processing_s", [])]
+    c = rows.get("C", {})
+    return {
+        "rows": rows,
+        "processing_median_s": median(processing),
+        "animation": {
+            "frames": plain.get("C", {}).get("frames"),
+            "ours_s": c.get("our_animation_s"),
+            "opendrift_s": c.get("plain_animation_s"),
+            "ratio": ratio(c.get("plain_animation_s"), c.get("our_animation_s")),
+        },
+        "memory": _memory_summary(raw.get("memory")),
+        "throughput": _throughput_summary(raw.get("throughput"), rows),
+    }
+
+
+def _memory_summary(mem: dict | None) -> dict:
+    if not mem:
+        return {"pss_ratio": None}
+    idle, one, two = (mem[k]["pss_mb"] for k in ("idle", "one", "two"))
+    return {
+        "idle_pss_mb": idle, "one_pss_mb": one, "two_pss_mb": two, "pss_ratio": ratio(two, one),
+        "one_rss_mb": mem["one"]["rss_mb"], "two_rss_mb": mem["two"]["rss_mb"],
+        "job_pss_ratio": ratio(two - idle, one - idle),  # what a second job adds, relative to the first
+    }  # fmt: skip
+
+
+def _throughput_summary(tp: dict | None, rows: dict) -> dict:
+    if not tp:
+        return {"jobs_per_min": None}
+    serial = [rows.get(name, {}).get("worker_e2e_s") for name in tp["mix"]]
+    serial_s = sum(serial) if None not in serial else None
+    return {
+        "jobs": tp["jobs"], "mix": tp["mix"], "elapsed_s": tp["elapsed_s"], "jobs_per_min": tp["jobs_per_min"],
+        "serial_estimate_s": serial_s, "concurrency_gain": ratio(serial_s, tp["elapsed_s"]),
+    }  # fmt: skip
+
+
+def evaluate_targets(summary: dict) -> list[dict]:
+    out = []
+    for what, path, op, limit in TARGETS:
+        value = summary
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        ok = None if value is None else (value <= limit if op == "<=" else value >= limit)
+        out.append({"target": what, "value": value, "op": op, "limit": limit, "pass": ok})
+    return out
+
+
+def _f(value: float | None, fmt: str = "{:.2f}", unit: str = "") -> str:
+    return "-" if value is None else fmt.format(value) + unit
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000
+
+
+def format_table(raw: dict, summary: dict, targets: list[dict]) -> str:
+    m, cfg = raw["machine"], raw["config"]
+    lines = [
+        f"Driftline benchmark {m['date']}: {m['cpu_count']} CPUs ({m['cpu_model']}), Python {m['python']}, "
+        f"OpenDrift {m['opendrift']}; medians of {cfg['runs']} run(s){' [QUICK]' if cfg['quick'] else ''}",
+        "load average (1 min) at each phase: " + ", ".join(f"{k} {v[0]:.2f}" for k, v in raw.get("load", {}).items()),
+        "",
+        f"{'workload':<16}{'worker e2e':>11}{'->process':>10}{'w.simulate':>11}{'bare sim':>10}{'plain proc':>11}"
+        f"{'plain anim':>11}{'plain/worker':>13}{'worker/bare':>12}",
+    ]
+    for name, r in summary["rows"].items():
+        w = cfg["workloads"][name]
+        lines.append(
+            f"{name + ' ' + str(w['particles']) + 'x' + format(w['hours'], 'g') + 'h':<16}"
+            f"{_f(r['worker_e2e_s'], unit=' s'):>11}{_f(_ms(r['processing_s']), '{:.0f}', ' ms'):>10}"
+            f"{_f(r['worker_simulate_s'], unit=' s'):>11}{_f(r['bare_sim_s'], unit=' s'):>10}"
+            f"{_f(r['plain_process_s'], '{:.1f}', ' s'):>11}{_f(r['plain_animation_s'], '{:.1f}', ' s'):>11}"
+            f"{_f(r['plain_over_worker'], '{:.1f}', 'x'):>13}{_f(r['worker_over_bare'], unit='x'):>12}"
+        )  # fmt: skip
+    a, mem, tp = summary["animation"], summary["memory"], summary["throughput"]
+    lines += [
+        "",
+        f"animation C ({a['frames']} frames): ours {_f(a['ours_s'], unit=' s')}, OpenDrift animation(fast=True) "
+        f"{_f(a['opendrift_s'], unit=' s')} -> {_f(a['ratio'], '{:.1f}', 'x')} faster",
+    ]
+    if mem.get("pss_ratio") is not None:
+        lines.append(
+            f"memory C (worker tree): PSS idle {mem['idle_pss_mb']:.0f} MB, one job {mem['one_pss_mb']:.0f} MB, "
+            f"two jobs {mem['two_pss_mb']:.0f} MB -> ratio {mem['pss_ratio']:.2f} (RSS sum {mem['one_rss_mb']:.0f} / "
+            f"{mem['two_rss_mb']:.0f} MB; added by jobs two/one {_f(mem['job_pss_ratio'])})"
+        )  # fmt: skip
+    if tp.get("jobs_per_min") is not None:
+        lines.append(
+            f"throughput: {tp['jobs']} jobs ({tp['mix']}) in {tp['elapsed_s']:.1f} s -> "
+            f"{tp['jobs_per_min']:.1f} jobs/min "
+            f"(one at a time: {_f(tp['serial_estimate_s'], '{:.1f}', ' s')}, concurrency gain "
+            f"{_f(tp['concurrency_gain'], unit='x')})"
+        )  # fmt: skip
+    lines += ["", "targets:"]
+    for t in targets:
+        verdict = {True: "PASS", False: "FAIL", None: "n/a "}[t["pass"]]
+        lines.append(f"  {verdict}  {t['target']:<60} {_f(t['value'], '{:.3g}')} {t['op']} {t['limit']:g}")
+    return "\n".join(lines)
+
+
+# --- main -------------------------------------------------------------------------------------
+def run_benchmark(runs: int, quick: bool, phases: tuple[str, ...], work: Path) -> dict:
+    workloads = QUICK if quick else FULL
+    raw: dict = {
+        "machine": machine_info(),
+        "config": {
+            "runs": runs,
+            "quick": quick,
+            "phases": list(phases),
+            "scene": SCENE,
+            "workloads": {k: asdict(w) for k, w in workloads.items()},
+        },
+        "load": {},
+    }
+    mark = lambda phase: raw["load"].__setitem__(phase, os.getloadavg())  # noqa: E731
+    if "bare" in phases:
+        mark("bare")
+        raw["bare"] = measure_bare(workloads, runs)
+        log(f"bare: {raw['bare']}")
+    if "plain" in phases:
+        mark("plain")
+        raw["plain"] = measure_plain(workloads, runs, work)
+    if {"worker", "memory", "throughput"} & set(phases):
+        with services(work) as svc, Daemon(svc, work) as daemon:
+            if "worker" in phases:
+                mark("worker")
+                raw["worker"] = measure_worker(daemon, workloads, runs)
+            if "memory" in phases:
+                mark("memory")
+                raw["memory"] = measure_memory(daemon, workloads["C"])
+            if "throughput" in phases:
+                mark("throughput")
+                raw["throughput"] = measure_throughput(daemon, workloads, MIX_QUICK if quick else MIX_FULL)
+    mark("end")
+    raw["summary"] = summarize(raw)
+    raw["targets"] = evaluate_targets(raw["summary"])
+    raw["table"] = format_table(raw, raw["summary"], raw["targets"])
+    return raw
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--runs", type=int, default=3, help="runs per workload (default 3; medians are reported)")
+    p.add_argument("--quick", action="store_true", help="1 run of small workloads (a smoke test, not comparable)")
+    p.add_argument("--out", default=str(ROOT / "bench" / "results.json"), help="JSON output file")
+    p.add_argument("--phases", default=",".join(PHASES), help=f"comma-separated subset of {','.join(PHASES)}")
+    args = p.parse_args(argv)
+    phases = tuple(x for x in args.phases.split(",") if x)
+    unknown = set(phases) - set(PHASES)
+    if unknown:
+        p.error(f"unknown phases: {', '.join(sorted(unknown))}")
+    with tempfile.TemporaryDirectory(prefix="drift-bench-") as tmp:
+        raw = run_benchmark(1 if args.quick else args.runs, args.quick, phases, Path(tmp))
+    print(raw["table"])
+    Path(args.out).write_text(json.dumps(raw, indent=2, default=str))
+    log(f"results written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
