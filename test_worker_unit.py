@@ -279,3 +279,41 @@ def test_backoff_is_capped_and_jittered():
     delays = [b.delay(n) for n in range(1, 10)]
     assert all(0.5 <= d <= 8 for d in delays)
     assert max(delays[5:]) <= 8 and min(delays[5:]) >= 4
+
+
+# --- logging and user-facing errors ----------------------------------------------------------------
+def test_json_logs_are_one_object_per_line_with_the_mission_id(capsys):
+    import logging
+
+    from driftline.logs import mission_var, setup_logging
+
+    setup_logging("INFO", "json")
+    token = mission_var.set(MID)
+    try:
+        logging.getLogger("driftline.test").info("Mission %s completed successfully", MID)
+    finally:
+        mission_var.reset(token)
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    record = json.loads(line)
+    assert record["mission_id"] == MID and record["message"] == f"Mission {MID} completed successfully"
+    assert record["level"] == "INFO"
+
+
+def test_user_facing_errors_are_one_line_without_traceback():
+    from driftline.errors import StorageUnavailable
+    from driftline.pipeline import describe_error
+
+    assert describe_error(StorageUnavailable("S3 unreachable\n  during upload")) == "S3 unreachable during upload"
+    text = describe_error(KeyError("x\ny"))
+    assert "\n" not in text and text.startswith("internal error: KeyError")
+
+
+def test_stage_timings_fold_into_the_three_metric_stages():
+    from driftline.metrics import Metrics
+
+    m = Metrics()
+    m.observe_timings(
+        {"forcing": 0.1, "simulate": 2.0, "products.density": 0.2, "write_particles": 0.1, "upload_wait": 0.3}
+    )
+    samples = {s.labels["stage"]: s.value for s in m.duration.collect()[0].samples if s.name.endswith("_sum")}
+    assert samples == pytest.approx({"simulate": 2.1, "products": 0.3, "upload": 0.3})

@@ -372,7 +372,7 @@ def summarize(raw: dict) -> dict:
             "our_animation_s": median(t.get("products.animation") for t in timings),
             "plain_process_s": plain_s, "plain_animation_s": median(pl.get("animation_s")),
             "plain_run_s": median(pl.get("run_s")), "plain_over_worker": ratio(plain_s, e2e),
-            "worker_over_bare": ratio(e2e, bare_s),
+            "worker_over_bare": ratio(e2e, bare_s), "stages_s": _stages(timings, e2e),
         }  # fmt: skip
     processing = [t for name in rows for t in worker.get(name, {}).get("processing_s", [])]
     c = rows.get("C", {})
@@ -380,7 +380,7 @@ def summarize(raw: dict) -> dict:
         "rows": rows,
         "processing_median_s": median(processing),
         "animation": {
-            "frames": plain.get("C", {}).get("frames"),
+            "frames": plain.get("C", {}).get("frames") or _frames(raw["config"], "C"),
             "ours_s": c.get("our_animation_s"),
             "opendrift_s": c.get("plain_animation_s"),
             "ratio": ratio(c.get("plain_animation_s"), c.get("our_animation_s")),
@@ -388,6 +388,20 @@ def summarize(raw: dict) -> dict:
         "memory": _memory_summary(raw.get("memory")),
         "throughput": _throughput_summary(raw.get("throughput"), rows),
     }
+
+
+def _frames(cfg: dict, name: str) -> int | None:
+    w = cfg["workloads"].get(name)
+    return int(round(w["hours"] * 60 / cfg["scene"]["output_step_minutes"])) + 1 if w else None
+
+
+def _stages(timings: list[dict], e2e: float | None) -> dict[str, float]:
+    """Median seconds of each pipeline stage (summary.json timings_s) and the rest of RPUSH -> completed."""
+    keys = dict.fromkeys(k for t in timings for k in t)
+    stages = {k: median(t.get(k) for t in timings) for k in keys}
+    if e2e is not None and stages:
+        stages["outside_pipeline"] = e2e - sum(v for v in stages.values() if v is not None)
+    return stages
 
 
 def _memory_summary(mem: dict | None) -> dict:
@@ -451,6 +465,10 @@ def format_table(raw: dict, summary: dict, targets: list[dict]) -> str:
             f"{_f(r['plain_over_worker'], '{:.1f}', 'x'):>13}{_f(r['worker_over_bare'], unit='x'):>12}"
         )  # fmt: skip
     a, mem, tp = summary["animation"], summary["memory"], summary["throughput"]
+    lines.append("")
+    for name, r in summary["rows"].items():
+        if r["stages_s"]:
+            lines.append(f"{name} worker stages: " + ", ".join(f"{k} {v:.2f}" for k, v in r["stages_s"].items()))
     lines += [
         "",
         f"animation C ({a['frames']} frames): ours {_f(a['ours_s'], unit=' s')}, OpenDrift animation(fast=True) "

@@ -60,6 +60,7 @@ def run_mission(job: Job, ctx: MissionContext) -> MissionOutcome:
         work = Path(tmp)
         clock = time.perf_counter()
         plans, member_names = _forcing_plans(p, ctx)
+        log.info("Forcing for mission %s: %s", job.mission_id, " | ".join(plan.describe() for plan in plans))
         _check_area_not_on_land(p)
         timings["forcing"] = time.perf_counter() - clock
 

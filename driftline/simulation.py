@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -105,6 +106,18 @@ def _run_member(params: MissionParams, plan: ForcingPlan, number: int, name: str
     return MemberRun(name, plan, model.result, to_trajectories(model, params), seconds)
 
 
+@contextmanager
+def keep_root_logging() -> Iterator[None]:
+    """OpenDrift's constructor runs coloredlogs.install() on the root logger (level, handler); undo that."""
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+        root.handlers[:] = handlers
+
+
 def _make_model(params: MissionParams, plan: ForcingPlan, progress: ProgressFn | None, seed: int):
     """A configured Leeway model; its constructor seeds np.random (OpenDrift's default would be 0 for every run)."""
     from opendrift.models.leeway import Leeway
@@ -118,7 +131,8 @@ def _make_model(params: MissionParams, plan: ForcingPlan, progress: ProgressFn |
                 done = abs((self.time - self.start_time).total_seconds()) / (params.duration_hours * 3600)
                 progress(min(done, 1.0))
 
-    model = TrackedLeeway(seed=seed, loglevel=logging.WARNING if log.isEnabledFor(logging.DEBUG) else 50)
+    with keep_root_logging():
+        model = TrackedLeeway(seed=seed, loglevel=logging.WARNING if log.isEnabledFor(logging.DEBUG) else 50)
     if plan.readers:
         model.add_reader(plan.readers)
     for var, value in plan.constants.items():

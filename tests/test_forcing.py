@@ -6,12 +6,9 @@ import concurrent.futures
 import fcntl
 import multiprocessing
 import os
-import shutil
 import socket
-import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,8 +29,6 @@ from tests import forcing_files as ff  # noqa: E402
 
 START = datetime(2024, 1, 1, 12, tzinfo=UTC)
 END = START + timedelta(hours=3)
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
-TEST_DB = "driftline_forcing_test"
 BAD_URIS = ["http://169.254.169.254/latest/meta-data", "file:///etc/passwd", "s3://other-bucket/x.nc"]
 
 
@@ -47,55 +42,21 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def s3_endpoint():
-    """A moto_server subprocess for the whole session."""
-    binary = shutil.which("moto_server", path=str(Path(sys.executable).parent)) or shutil.which("moto_server")
-    if not binary:
-        pytest.fail("moto_server not found: install it with `pip install 'moto[server]'` in the venv")
-    port = _free_port()
-    proc = subprocess.Popen(
-        [binary, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(f"{url}/moto-api/", timeout=1)
-            break
-        except OSError:
-            if proc.poll() is not None:
-                pytest.fail(f"moto_server exited with code {proc.returncode}")
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        pytest.fail("moto_server did not start within 10 s")
+def s3_endpoint(services):
+    """The session's S3 server (moto_server, see conftest)."""
     os.environ.update(AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", AWS_DEFAULT_REGION="us-east-1")
-    yield url
-    proc.terminate()
-    proc.wait(10)
+    return services.s3_endpoint
 
 
 @pytest.fixture(scope="session")
-def database_url():
-    """A throwaway PostgreSQL database with 02_forcing.sql applied (twice: it must be idempotent)."""
+def database_url(services):
+    """The session's PostgreSQL; 02_forcing.sql is applied once more to show it is idempotent."""
     import psycopg2
 
-    try:
-        admin = psycopg2.connect(PG_ADMIN, connect_timeout=5)
-    except psycopg2.OperationalError as e:
-        pytest.fail(f"PostgreSQL not reachable at 127.0.0.1:5432 (start PostgreSQL 15, trust auth): {e}")
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {TEST_DB} WITH (FORCE)")
-        cur.execute(f"CREATE DATABASE {TEST_DB}")
-    url = f"postgresql://postgres@127.0.0.1:5432/{TEST_DB}"
     sql = (ROOT / "sql/init/02_forcing.sql").read_text()
-    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+    with psycopg2.connect(services.database_url) as conn, conn.cursor() as cur:
         cur.execute(sql)
-        cur.execute(sql)
-    yield url
-    with admin.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {TEST_DB} WITH (FORCE)")
-    admin.close()
+    return services.database_url
 
 
 @pytest.fixture

@@ -2,13 +2,14 @@
 mixed object types, reproducibility and the coordinator's description.
 
 Most tests run `driftline.simulation.simulate` in-process with constant forcing in the open sea north-west of
-Orkney (the first Leeway run builds the global landmask once); the last ones run every scenario family through
-the real daemon with all seven products.
+Orkney (the first Leeway run builds the global landmask, once). One job per scenario family also goes through the
+real daemon: all are pushed by the first test, and checked (all seven products) by the last ones.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -23,7 +24,7 @@ from driftline.forcing import constant_plan
 from driftline.geometry import _on_land, polygon_area_km2
 from driftline.jobs import MissionParams, parse_job
 from driftline.products import compute_density, compute_search_areas, make_grid, member_stats
-from driftline.simulation import SimulationResult, _make_model, _merge, _seed, _split, simulate, warm_up
+from driftline.simulation import SimulationResult, _make_model, _merge, _seed, _split, simulate
 from driftline.trajectory import ACTIVE, NOT_RELEASED, OUT_OF_DOMAIN, STRANDED, Trajectories
 from tests.conftest import RESULTS_BUCKET, push_job, results, wait_status
 
@@ -42,12 +43,9 @@ LAND_BOX = {"type": "Polygon", "coordinates": [[[14.0, 62.0], [14.5, 62.0], [14.
 CAPSIZE = {"wind_threshold_ms": 5, "wind_threshold_sigma_ms": 1, "leeway_fraction": 0.4}
 EAST = {"speed_ms": 0.5, "to_deg": 90}
 NO_WIND = {"speed_ms": 0, "from_deg": 0}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def landmask():
-    """Build OpenDrift's global landmask once for the in-process runs (~6-20 s, 2.5 GB)."""
-    warm_up()
+TRACK = dict(end_latitude=60.1, end_longitude=-2.8, radius_m=100, end_radius_m=2000)
+ENSEMBLE = [{"current": {"speed_ms": 0.5, "to_deg": 0}}, {"current": {"speed_ms": 0.5, "to_deg": 180}}]
+MIXED = [{"type": "PIW-1", "weight": 5}, {"type": "LIFE-RAFT-NB-1", "weight": 3}, {"type": "SLDMB", "weight": 2}]
 
 
 def params(**overrides) -> MissionParams:
@@ -93,6 +91,77 @@ def centre(r: SimulationResult, t: int = -1, member: int | None = None) -> tuple
     return float(np.nanmean(r.trajectories.lon[sel, t])), float(np.nanmean(r.trajectories.lat[sel, t]))
 
 
+# --- through the daemon: jobs pushed first, so the daemon works while the in-process tests run ---------------
+DAEMON_BASE = {
+    "latitude": LAT,
+    "longitude": LON,
+    "start_time": START,
+    "duration_hours": 3,
+    "num_particles": 200,
+    "random_seed": 5,
+    "time_step_minutes": 30,
+    "output_step_minutes": 60,
+}
+DAEMON_JOBS = {
+    "on land": dict(area=LAND_BOX, latitude=62.1, longitude=14.2),  # first: its test is the first of the file
+    "window": dict(release_end_time="2024-01-01T01:30:00Z", current=EAST),
+    "track": dict(**TRACK, end_time="2024-01-01T01:00:00Z"),
+    "area": dict(area=SEA_BOX, wind={"speed_ms": 8, "from_deg": 300}),
+    "backward": dict(direction="backward", current=EAST),
+    "capsizing": dict(
+        object_type="LIFE-RAFT-NB-1",
+        capsizing=CAPSIZE,
+        jibe_probability_per_hour=0.2,
+        wind={"speed_ms": 25, "from_deg": 270},
+    ),
+    "ensemble": dict(ensemble=ENSEMBLE),
+    "mixed": dict(object_type=MIXED, num_particles=101),
+}
+KINDS = {"particles", "density", "search_area", "search_area_kml", "animation", "preview", "summary"}
+
+
+@pytest.fixture(scope="module")
+def daemon_missions(services, shared_worker) -> dict[str, str]:
+    """Push one job per scenario family at once; mission ids by family."""
+    queue = shared_worker.env["QUEUE_NAME"]
+    return {name: push_job(services, queue, {**DAEMON_BASE, **extra}) for name, extra in DAEMON_JOBS.items()}
+
+
+@pytest.fixture(scope="module")
+def daemon_runs(services, daemon_missions) -> dict[str, tuple[str, dict]]:
+    """Every scenario job finished: (mission id, missions row) by family."""
+    started = time.monotonic()
+    runs = {name: (mid, wait_status(services, mid, timeout_s=300)) for name, mid in daemon_missions.items()}
+    print(f"daemon: scenario jobs finished {time.monotonic() - started:.1f} s after the in-process tests")
+    return runs
+
+
+def fetch(services, mission_id: str, name: str, tmp_path) -> object:
+    """A stored product: parsed JSON for .json/.geojson, an xarray Dataset for .nc."""
+    folder = "raw" if name == "particles.nc" else "products"
+    path = tmp_path / f"{mission_id}-{name}"
+    services.s3().download_file(RESULTS_BUCKET, f"{mission_id}/{folder}/{name}", str(path))
+    return json.loads(path.read_text()) if name.endswith(("json", "geojson")) else xr.load_dataset(path)
+
+
+def completed(services, daemon_runs, name: str, tmp_path) -> tuple[str, dict]:
+    """The mission id and summary.json of a scenario that must have completed with all seven products."""
+    mid, row = daemon_runs[name]
+    assert row["status"] == "completed", row["error_message"]
+    assert set(results(services, mid)) == KINDS
+    summary = fetch(services, mid, "summary.json", tmp_path)
+    particles = fetch(services, mid, "particles.nc", tmp_path)
+    assert particles.attrs["driftline_scenario"] == summary["scenario"]
+    return mid, summary
+
+
+def test_daemon_rejects_an_area_entirely_on_land(services, daemon_missions):
+    mid = daemon_missions["on land"]
+    row = wait_status(services, mid)
+    assert row["status"] == "failed" and "area lies entirely on land" in row["error_message"], row
+    assert results(services, mid) == {}
+
+
 # --- release window -------------------------------------------------------------------------------------------
 def test_release_window_spreads_the_final_cloud_along_the_drift_by_speed_times_window():
     """SLDMB (a drifter buoy: no leeway noise), no wind, 0.5 m/s current east: only the release window spreads it."""
@@ -108,14 +177,16 @@ def test_release_window_spreads_the_final_cloud_along_the_drift_by_speed_times_w
     # OpenDrift releases an element at the start of the time step holding its release time: on average half a
     # step (here 15 min) early, so the cloud lags by (window - step) / 2 of drift instead of window / 2.
     assert np.mean(x0) - np.mean(x) == pytest.approx(0.5 * (3 - 0.5) / 2 * 3.6, rel=0.03)
-    assert np.histogram(x, bins=6)[0].min() >= 200 / 6 * 0.7  # evenly, not in bursts
+    positions, counts = np.unique(
+        np.round(x, 3), return_counts=True
+    )  # a group per 30 min step, evenly filled (the last one released at 03:00 alone)
+    assert np.allclose(np.diff(positions), 0.5 * 1800 / 1000, rtol=0.01) and set(counts[1:]) <= {33, 34}
     print(f"release window 3 h at 0.5 m/s: final along-drift spread {spread:.2f} km (expected {expected_km:.2f} km)")
     released = (window.state != NOT_RELEASED).sum(axis=0)
     assert released[0] < 50 and released[3] == 200 and np.all(np.diff(released) >= 0)  # released between 00 and 03
 
 
 # --- track line (cone) ---------------------------------------------------------------------------------------
-TRACK = dict(end_latitude=60.1, end_longitude=-2.8, radius_m=100, end_radius_m=2000)
 
 
 def _along_and_across(lon, lat) -> tuple[np.ndarray, np.ndarray, float]:
@@ -140,12 +211,14 @@ def test_track_seeds_along_the_segment_within_radii_growing_from_radius_to_end_r
     assert np.std(d / radius_km) == pytest.approx(1.0, abs=0.15)
     assert np.histogram(frac, bins=4, range=(0, 1))[0].min() > 70  # all along the track
     near, far = np.abs(d[frac < 0.2]), np.abs(d[frac > 0.8])
-    assert np.percentile(near, 90) < 0.4 < 1.5 < np.percentile(far, 90)  # radius grows ~100 m -> ~2000 m
+    assert np.percentile(far, 90) > 3 * np.percentile(
+        near, 90
+    )  # mean radius ~290 m near the start, ~1800 m near the end
 
 
 def test_track_with_end_time_seeds_each_particle_when_the_object_passed_that_point():
     """Seeding time runs linearly from start_time (start of the track) to end_time (end of the track)."""
-    p = params(**TRACK, radius_m=1, end_radius_m=1, end_time="2024-01-01T03:00:00Z", num_particles=100)
+    p = params(**{**TRACK, "radius_m": 1, "end_radius_m": 1}, end_time="2024-01-01T03:00:00Z", num_particles=100)
     model = _make_model(p, plans_for(p)[0], None, seed=1)
     _seed(model, p, 100)
     s, _, length = _along_and_across(model.elements_scheduled.lon, model.elements_scheduled.lat)
@@ -157,10 +230,9 @@ def test_track_with_end_time_seeds_each_particle_when_the_object_passed_that_poi
 def test_single_particle_of_a_type_on_a_track_is_seeded_at_the_start():
     """seed_cone refuses one particle: a one-particle share is seeded at the last known position instead."""
     r = run(
-        **TRACK,
+        **{**TRACK, "radius_m": 0},
         end_time="2024-01-01T03:00:00Z",
         num_particles=21,
-        radius_m=0,
         current=EAST,
         object_type=[{"type": "PIW-1", "weight": 20}, {"type": "SLDMB", "weight": 1}],
     )
@@ -205,12 +277,12 @@ def test_area_across_a_coast_seeds_only_the_sea_part():
 # --- backtracking -------------------------------------------------------------------------------------------
 def _round_trip(object_type: str) -> tuple[float, float, SimulationResult, SimulationResult]:
     """Forward 6 h in a pure constant current, then backward 6 h from the forward end point."""
-    common = dict(object_type=object_type, radius_m=0, wind=NO_WIND, current={"speed_ms": 0.3, "to_deg": 45})
-    fwd = run(**common, num_particles=100)
+    current = {"speed_ms": 0.3, "to_deg": 45}
+    common = dict(object_type=object_type, radius_m=0, wind=NO_WIND, current=current, num_particles=500)
+    fwd = run(**common)
     end_lon, end_lat = centre(fwd)
     back = run(
         **common,
-        num_particles=100,
         latitude=end_lat,
         longitude=end_lon,
         start_time="2024-01-01T06:00:00Z",
@@ -224,7 +296,9 @@ def _round_trip(object_type: str) -> tuple[float, float, SimulationResult, Simul
 
 def test_backward_run_from_the_forward_end_point_returns_to_the_start():
     drift, error, fwd, back = _round_trip("PIW-1")
-    assert drift == pytest.approx(0.3 * 6 * 3.6, rel=0.05)  # 6.5 km, plus Leeway's zero-mean noise
+    # 6.5 km; PIW-1 keeps random per-particle leeway terms even without wind: they spread the cloud by ~1 km
+    # and (by the independent random seeds of the two runs) move its centre by tens of metres.
+    assert drift == pytest.approx(0.3 * 6 * 3.6, rel=0.05)
     assert error < 0.05 * drift, (error, drift)
     times = back.trajectories.times
     assert times[0] == np.datetime64("2024-01-01T06:00:00") and times[-1] == np.datetime64("2024-01-01T00:00:00")
@@ -295,7 +369,6 @@ def test_jibe_probability_overrides_leeways_default():
 
 
 # --- ensemble -------------------------------------------------------------------------------------------------
-ENSEMBLE = [{"current": {"speed_ms": 0.5, "to_deg": 0}}, {"current": {"speed_ms": 0.5, "to_deg": 180}}]
 
 
 def test_ensemble_members_drift_with_their_own_forcing_into_two_separate_search_areas():
@@ -356,7 +429,6 @@ def test_merge_carries_a_member_that_stopped_early_to_the_common_end():
 
 
 # --- mixed object types ---------------------------------------------------------------------------------------
-MIXED = [{"type": "PIW-1", "weight": 5}, {"type": "LIFE-RAFT-NB-1", "weight": 3}, {"type": "SLDMB", "weight": 2}]
 
 
 @pytest.mark.parametrize("direction", ["forward", "backward"])
@@ -471,62 +543,7 @@ def test_scenario_validation_names_the_keys(overrides, words):
     assert all(w in message for w in words), message
 
 
-# --- through the daemon ---------------------------------------------------------------------------------------
-DAEMON_BASE = {
-    "latitude": LAT,
-    "longitude": LON,
-    "start_time": START,
-    "duration_hours": 3,
-    "num_particles": 200,
-    "random_seed": 5,
-    "time_step_minutes": 30,
-    "output_step_minutes": 60,
-}
-DAEMON_JOBS = {
-    "window": dict(release_end_time="2024-01-01T01:30:00Z", current=EAST),
-    "track": dict(**TRACK, end_time="2024-01-01T01:00:00Z"),
-    "area": dict(area=SEA_BOX, wind={"speed_ms": 8, "from_deg": 300}),
-    "backward": dict(direction="backward", current=EAST),
-    "capsizing": dict(
-        object_type="LIFE-RAFT-NB-1",
-        capsizing=CAPSIZE,
-        jibe_probability_per_hour=0.2,
-        wind={"speed_ms": 25, "from_deg": 270},
-    ),
-    "ensemble": dict(ensemble=ENSEMBLE),
-    "mixed": dict(object_type=MIXED, num_particles=101),
-    "on land": dict(area=LAND_BOX, latitude=62.1, longitude=14.2),
-}
-KINDS = {"particles", "density", "search_area", "search_area_kml", "animation", "preview", "summary"}
-
-
-@pytest.fixture(scope="module")
-def daemon_runs(services, shared_worker) -> dict[str, tuple[str, dict]]:
-    """Push one job per scenario family at once and wait for all of them."""
-    queue = shared_worker.env["QUEUE_NAME"]
-    ids = {name: push_job(services, queue, {**DAEMON_BASE, **extra}) for name, extra in DAEMON_JOBS.items()}
-    return {name: (mid, wait_status(services, mid, timeout_s=300)) for name, mid in ids.items()}
-
-
-def fetch(services, mission_id: str, name: str, tmp_path) -> object:
-    """A stored product: parsed JSON for .json/.geojson, an xarray Dataset for .nc."""
-    folder = "raw" if name == "particles.nc" else "products"
-    path = tmp_path / f"{mission_id}-{name}"
-    services.s3().download_file(RESULTS_BUCKET, f"{mission_id}/{folder}/{name}", str(path))
-    return json.loads(path.read_text()) if name.endswith(("json", "geojson")) else xr.load_dataset(path)
-
-
-def completed(services, daemon_runs, name: str, tmp_path) -> tuple[str, dict]:
-    """The mission id and summary.json of a scenario that must have completed with all seven products."""
-    mid, row = daemon_runs[name]
-    assert row["status"] == "completed", row["error_message"]
-    assert set(results(services, mid)) == KINDS
-    summary = fetch(services, mid, "summary.json", tmp_path)
-    particles = fetch(services, mid, "particles.nc", tmp_path)
-    assert particles.attrs["driftline_scenario"] == summary["scenario"]
-    return mid, summary
-
-
+# --- through the daemon: every scenario family completes with all seven products ------------------------------
 @pytest.mark.parametrize(
     "name,words",
     [
@@ -592,9 +609,3 @@ def test_daemon_mixed_types_report_each_types_exact_share(services, daemon_runs,
     shares = [(o["key"], o["particles"]) for o in summary["object_types"]]
     assert shares == [("PIW-1", 51), ("LIFE-RAFT-NB-1", 30), ("SLDMB", 20)]
     assert "(51 PIW-1, 30 LIFE-RAFT-NB-1, 20 SLDMB)" in summary["scenario"]
-
-
-def test_daemon_rejects_an_area_entirely_on_land(services, daemon_runs):
-    mid, row = daemon_runs["on land"]
-    assert row["status"] == "failed" and "on land" in row["error_message"], row
-    assert results(services, mid) == {}
