@@ -44,6 +44,7 @@ class RunningJob:
     attempt: int
     deadline: float
     started: float = field(default_factory=time.monotonic)
+    message: dict | None = None  # the job process's report, once read
 
 
 class DriftWorker:
@@ -89,7 +90,9 @@ class DriftWorker:
         self._collect_finished()
         if len(self.running) < self.s.max_concurrent_jobs:
             raw = self.queue.claim(0 if self.running else self.s.poll_interval_s)
-            if raw is not None:
+            if raw is not None and self.signals:
+                self.queue.requeue_front(raw)  # the stop signal arrived while we were blocked in BLMOVE
+            elif raw is not None:
                 self._start_job(raw)
             elif self.running:
                 self._wait_children(0.05)
@@ -190,24 +193,23 @@ class DriftWorker:
             return False  # cannot tell; at-least-once is safe because every write is idempotent
 
     def _collect_finished(self) -> None:
+        """Finish jobs whose process ended; a job leaves `running` only once its outcome is recorded."""
         now = time.monotonic()
         for pid, job in list(self.running.items()):
-            message = _read_report(job.report)
-            if message is None and job.process.is_alive():
+            job.message = job.message or _read_report(job.report)
+            if job.message is None and job.process.is_alive():
                 if now > job.deadline:
                     self._kill(job)
+                    limit = f"{self.s.job_timeout_s:g} s"
                     self._finish_failed(
-                        job,
-                        JobTimeout(f"mission exceeded its time limit of {self.s.job_timeout_s:g} s and was stopped"),
-                        retry=False,
+                        job, JobTimeout(f"mission exceeded its time limit of {limit} and was stopped"), retry=False
                     )
                     del self.running[pid]
                 continue
             job.process.join(timeout=5)
-            if message is None:
-                message = _read_report(job.report)
+            job.message = job.message or _read_report(job.report)
+            self._finish(job, job.message)  # may raise on a Redis outage: the job stays and is finished later
             del self.running[pid]
-            self._finish(job, message)
         self.metrics.in_progress.set(len(self.running))
 
     def _finish(self, job: RunningJob, message: dict | None) -> None:

@@ -43,7 +43,7 @@ def current_components(speed_ms: float, to_deg: float) -> tuple[float, float]:
 
 
 def make_model(w: dict, loglevel: int = 50):
-    """A seeded Leeway model for workload `w` (keys as in bench/run.py's WORKLOADS plus position and forcing)."""
+    """A seeded Leeway model for workload `w` (keys of bench/run.py's Workload.plain_spec)."""
     import numpy as np
     from opendrift.models.leeway import Leeway
 

@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--workloads", default="A,C", help="comma-separated names from bench/run.py's FULL (default A,C)")
     p.add_argument("--services", action="store_true", help="S3/PostgreSQL like the job process (default LocalStore)")
-    p.add_argument("--out", default=str(ROOT / "bench" / "profiles"), help="directory for the profile files")
+    p.add_argument("--out", default=str(ROOT / "out" / "profiles"), help="directory for the profiles (out/ is ignored)")
     p.add_argument("--interval", type=float, default=0.001, help="pyinstrument sampling interval (s)")
     args = p.parse_args(argv)
     from pyinstrument import Profiler

@@ -159,7 +159,7 @@ def _seed(model, params: MissionParams, number: int) -> None:
             props["capsized"] = NEVER_CAPSIZES
         try:
             _seed_one(model, params, count, props)
-        except (ValueError, ZeroDivisionError) as e:
+        except ValueError as e:
             raise SimulationError(f"could not seed particles: {e}") from e
 
 
@@ -305,7 +305,7 @@ def write_trajectory_file(results: list[MemberRun], path: Path, attrs: dict[str,
         elif name == "trajectory":
             enc = {"dtype": "int32", "_FillValue": None}
         else:
-            enc = {"zlib": True, "complevel": 4}
+            enc = {"zlib": True, "complevel": 1}  # level 4 costs 2.5x the time for 8 % less size
             if dtype is not None and np.issubdtype(np.dtype(dtype), np.integer):
                 enc.update(dtype=np.dtype(dtype), _FillValue=np.iinfo(np.dtype(dtype)).max)
         encoding[name] = enc
@@ -340,8 +340,7 @@ def _attr_value(value):
 
 
 def describe_seeding(params: MissionParams) -> str:
-    """The scenario in a coordinator's words, e.g. '1000 particles released along a 12.4 km track between 02:00
-    and 05:00 UTC on 2024-01-01, drifting for 24 h'."""
+    """The scenario in a coordinator's words: '1000 particles released along a 12.4 km track between 02:00 and ...'."""
     t0, t1 = seeding_span(params)
     parts = [f"{params.num_particles} particles{_objects_phrase(params)} {_where(params)} {_when(t0, t1)}"]
     h, end = params.duration_hours, _stamp(params.end_of_run)

@@ -211,9 +211,7 @@ def test_drift_matches_opendrift_run_directly_and_conventions_are_right(services
 
     from opendrift.models.leeway import Leeway
 
-    np.random.seed(99)
-    np.random.seed(99)
-    o = Leeway(loglevel=50)
+    o = Leeway(loglevel=50, seed=99)
     for var, value in {"x_wind": 10.0, "y_wind": 0.0, "x_sea_water_velocity": 0.0, "y_sea_water_velocity": 0.2}.items():
         o.set_config(f"environment:fallback:{var}", value)
     o.seed_elements(lon=4.0, lat=60.0, radius=1000, number=500, time=datetime(2024, 1, 1), object_type=1)
