@@ -339,7 +339,7 @@ def test_animation_failure_is_a_warning(tmp_path: Path, meta, monkeypatch, caplo
     def broken(*args, **kwargs):
         raise RuntimeError("ffmpeg exploded")
 
-    monkeypatch.setattr(render.imageio_ffmpeg, "write_frames", broken)
+    monkeypatch.setattr(render, "_start_ffmpeg", broken)
     with caplog.at_level(logging.ERROR, logger="driftline.products"):
         report = build_products(drifting_plume(t=5), meta, tmp_path, land_fn=fake_land)
     assert report.warnings == ["animation failed: ffmpeg exploded"]
