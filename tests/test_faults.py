@@ -12,7 +12,7 @@ import uuid
 import pytest
 
 from tests.conftest import Services, apply_schema, mission, push_job, queue_keys, results, wait_status
-from tests.services import MotoServer, PostgresServer, RedisServer, Worker  # noqa: F401
+from tests.services import MotoServer, PostgresServer, RedisServer, Worker
 
 # ~10 s of simulation on this machine: long enough to hit a job in the middle.
 LONG = {
