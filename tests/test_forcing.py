@@ -7,7 +7,6 @@ import fcntl
 import multiprocessing
 import os
 import socket
-import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -16,19 +15,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from config import Settings  # noqa: E402
-from driftline import forcing  # noqa: E402
-from driftline.errors import ForcingError, InvalidJob, StorageUnavailable  # noqa: E402
-from driftline.jobs import Current, Wind  # noqa: E402
-from driftline.storage import ensure_buckets, make_s3_client  # noqa: E402
-from driftline.trajectory import ACTIVE, NOT_RELEASED, OUT_OF_DOMAIN, STRANDED, Trajectories  # noqa: E402
-from tests import forcing_files as ff  # noqa: E402
+from config import Settings
+from driftline import forcing
+from driftline.errors import ForcingError, InvalidJob, StorageUnavailable
+from driftline.jobs import Current, Wind
+from driftline.storage import ensure_buckets, make_s3_client
+from driftline.trajectory import ACTIVE, NOT_RELEASED, OUT_OF_DOMAIN, STRANDED, Trajectories
+from tests import forcing_files as ff
 
 START = datetime(2024, 1, 1, 12, tzinfo=UTC)
 END = START + timedelta(hours=3)
+ROOT = Path(__file__).resolve().parents[1]
 BAD_URIS = ["http://169.254.169.254/latest/meta-data", "file:///etc/passwd", "s3://other-bucket/x.nc"]
 
 
