@@ -20,7 +20,7 @@ FORCING_BUCKET = "driftline-forcing"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 # Every environment variable the worker reads, with its default (None = required
-# for the daemon). README.md documents each; a test keeps the three in step.
+# for the daemon). docs/configuration.md documents each; a test keeps the three in step.
 ENV_DEFAULTS: dict[str, str | None] = {
     "DATABASE_URL": None,
     "REDIS_URL": "redis://localhost:6379/0",

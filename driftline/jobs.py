@@ -174,7 +174,7 @@ def extract_mission_id(data: Any) -> str | None:
 def parse_params(p: dict, settings: Settings, mission_id: str) -> MissionParams:
     unknown = sorted(set(p) - PARAM_KEYS)
     if unknown:
-        raise InvalidJob(f"unknown params: {', '.join(unknown)} (allowed: see README, Job contract)")
+        raise InvalidJob(f"unknown params: {', '.join(unknown)} (allowed: see docs/job-contract.md)")
     _check_conflicts(p)
     start = _time(p, "start_time", required=True)
     duration = _num(p, "duration_hours", 24.0, low=0, high=settings.max_duration_hours, low_open=True)
