@@ -45,6 +45,7 @@ ENV_DEFAULTS: dict[str, str | None] = {
     "SHUTDOWN_GRACE_S": "60",
     "HEARTBEAT_TTL_S": "15",
     "REAPER_INTERVAL_S": "10",
+    "RECONCILE_AFTER_S": "120",
     "RETRY_BASE_S": "2",
     "RETRY_MAX_S": "60",
     "METRICS_PORT": "9100",
@@ -86,6 +87,7 @@ class Settings:
     shutdown_grace_s: float = 60.0
     heartbeat_ttl_s: float = 15.0
     reaper_interval_s: float = 10.0
+    reconcile_after_s: float = 120.0
     retry_base_s: float = 2.0
     retry_max_s: float = 60.0
     metrics_port: int = 9100
@@ -124,6 +126,7 @@ class Settings:
             shutdown_grace_s=_number("SHUTDOWN_GRACE_S", get("SHUTDOWN_GRACE_S"), float, 0, 86400),
             heartbeat_ttl_s=_number("HEARTBEAT_TTL_S", get("HEARTBEAT_TTL_S"), float, 2, 3600),
             reaper_interval_s=_number("REAPER_INTERVAL_S", get("REAPER_INTERVAL_S"), float, 0.5, 3600),
+            reconcile_after_s=_number("RECONCILE_AFTER_S", get("RECONCILE_AFTER_S"), float, 1, 86400),
             retry_base_s=_number("RETRY_BASE_S", get("RETRY_BASE_S"), float, 0, 3600),
             retry_max_s=_number("RETRY_MAX_S", get("RETRY_MAX_S"), float, 0, 86400),
             metrics_port=_number("METRICS_PORT", get("METRICS_PORT"), int, 0, 65535),

@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"removed {queue.r.delete(settings.queue_name)} queue list ({settings.queue_name})")
             return 0
         if args.requeue_dead:
-            print(f"requeued {queue.requeue_dead()} dead job(s)")
+            print(f"requeued {queue.requeue_dead(store.requeue_failed if store else None)} dead job(s)")
             return 0
         params = json.loads(args.params) if args.params else EXAMPLE_PARAMS
         ids = [

@@ -14,8 +14,11 @@ import logging
 import multiprocessing
 import os
 import random
+import shutil
 import signal
 import sys
+import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -23,7 +26,7 @@ from multiprocessing.connection import wait
 from pathlib import Path
 
 from config import ConfigError, Settings, redact_url
-from driftline.errors import DatabaseUnavailable, DriftError, InvalidJob, JobCrashed, JobTimeout
+from driftline.errors import DatabaseUnavailable, DriftError, InvalidJob, JobCrashed, JobTimeout, RetryableError
 from driftline.jobs import extract_mission_id, parse_job
 from driftline.logs import setup_logging
 from driftline.metrics import Metrics
@@ -32,6 +35,7 @@ from driftline.store import MissionStore
 
 log = logging.getLogger("driftline.worker")
 MAINTENANCE_INTERVAL_S = 1.0
+STAGING_SWEEP_INTERVAL_S = 600.0
 OUTAGE_REASONS = {"s3_unavailable", "db_unavailable", "redis_unavailable"}
 
 
@@ -45,6 +49,8 @@ class RunningJob:
     deadline: float
     started: float = field(default_factory=time.monotonic)
     message: dict | None = None  # the job process's report, once read
+    lease: str | None = None  # the attempt token its status and completion writes are fenced on
+    workdir: Path | None = None  # its temporary files, removed however it ends
 
 
 class DriftWorker:
@@ -59,6 +65,14 @@ class DriftWorker:
         self.store = MissionStore(settings.database_url)
         self._next_maintenance = 0.0
         self._next_reap = 0.0
+        self._next_reconcile = 0.0
+        self._next_sweep = 0.0
+        self._last_beat: float | None = None  # last heartbeat renewal that reached Redis
+        self._reap_after = 0.0
+        self._reconnect_max_s = min(30.0, max(1.0, settings.heartbeat_ttl_s / 3))
+        self._forkserver_restart: threading.Thread | None = None
+        self._s3_client = None
+        self._jobs_dir = Path(tempfile.gettempdir()) / "driftline-jobs"
         self._mp = multiprocessing.get_context("forkserver")
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -73,7 +87,7 @@ class DriftWorker:
             self.s.queue_name,
             self.s.max_concurrent_jobs,
         )
-        backoff = Backoff(self.s.retry_base_s / 2 or 0.5, 30)
+        backoff = Backoff(self.s.retry_base_s / 2 or 0.5, self._reconnect_max_s)
         while self.signals == 0:
             try:
                 self._step()
@@ -88,7 +102,7 @@ class DriftWorker:
     def _step(self) -> None:
         self._maintain()
         self._collect_finished()
-        if len(self.running) < self.s.max_concurrent_jobs:
+        if len(self.running) < self.s.max_concurrent_jobs and self._forkserver_restart is None:
             raw = self.queue.claim(0 if self.running else self.s.poll_interval_s)
             if raw is not None and self.signals:
                 self.queue.requeue_front(raw)  # the stop signal arrived while we were blocked in BLMOVE
@@ -109,6 +123,7 @@ class DriftWorker:
         signal.signal(signal.SIGINT, handler)
 
     def _start_forkserver(self) -> None:
+        """Start (or restart) the forkserver and wait for its preload (OpenDrift, landmask)."""
         started = time.monotonic()
         self._mp.set_forkserver_preload(["driftline.warm"])
         from driftline.jobproc import noop
@@ -159,7 +174,10 @@ class DriftWorker:
             log.warning("Mission %s is already completed: duplicate delivery acknowledged", job.mission_id)
             self.queue.ack(raw, job.mission_id)
             return
-        attempt = self.queue.count_attempt(job.mission_id)
+        begun = self._begin_attempt(raw, job.mission_id)
+        if begun is None:
+            return
+        attempt, lease = begun
         self._record(
             job.mission_id,
             {
@@ -167,24 +185,50 @@ class DriftWorker:
                 "mission_id": job.mission_id,
                 "params": job.params.as_record(),
                 "worker_id": self.s.worker_id,
+                "lease": lease,
+                "attempt": attempt,
+                "queue": self.s.queue_name,
             },
         )
+        self._spawn(raw, job.mission_id, attempt, lease, deadline=claimed + self.s.job_timeout_s)
+
+    def _begin_attempt(self, raw: bytes, mission_id: str) -> tuple[int, str] | None:
+        """Count the attempt and make its lease; None (dead-lettered) when earlier attempts used them all up.
+
+        Attempts that ended through no fault of the job are given back, so an attempt count above
+        MAX_ATTEMPTS here means earlier runs took their worker down with them (e.g. out of memory).
+        """
+        try:
+            state = self.store.state(mission_id)
+        except DatabaseUnavailable:
+            state = None
+        attempt, lease = self.queue.count_attempt(mission_id, floor=state[1] if state else 0)
+        if attempt <= self.s.max_attempts:
+            return attempt, lease
+        error = f"job process died with its worker in each of {attempt - 1} attempts (out of memory?)"
+        self._give_up(raw, mission_id, "crashed", error, attempt - 1)
+        return None
+
+    def _spawn(self, raw: bytes, mission_id: str, attempt: int, lease: str, deadline: float) -> None:
         reader, writer = self._mp.Pipe(duplex=False)
         from driftline.jobproc import job_main
 
+        workdir = self._jobs_dir / f"{os.getpid()}-{lease}"
+        workdir.mkdir(parents=True, exist_ok=True)
         proc = self._mp.Process(
             target=job_main,
             args=(raw, self.s, attempt, os.getpid(), writer),
-            name=f"job-{job.mission_id}",
+            kwargs={"lease": lease, "workdir": str(workdir)},
+            name=f"job-{mission_id}",
             daemon=False,
         )
         proc.start()
         writer.close()
         self.running[proc.pid] = RunningJob(
-            proc, reader, raw, job.mission_id, attempt, deadline=claimed + self.s.job_timeout_s
+            proc, reader, raw, mission_id, attempt, deadline=deadline, lease=lease, workdir=workdir
         )
         self.metrics.in_progress.set(len(self.running))
-        log.info("Mission %s started in job process %d (attempt %d)", job.mission_id, proc.pid, attempt)
+        log.info("Mission %s started in job process %d (attempt %d)", mission_id, proc.pid, attempt)
 
     def _already_completed(self, mission_id: str) -> bool:
         try:
@@ -193,22 +237,28 @@ class DriftWorker:
             return False  # cannot tell; at-least-once is safe because every write is idempotent
 
     def _collect_finished(self) -> None:
-        """Finish jobs whose process ended; a job leaves `running` only once its outcome is recorded."""
+        """Finish jobs whose process ended; a job leaves `running` only once its outcome is recorded.
+
+        A job has ended when its report pipe is closed (only the job process holds the write end), not
+        when the forkserver says so: a forkserver that dies reports every job it forked as exited.
+        """
         now = time.monotonic()
         for pid, job in list(self.running.items()):
-            job.message = job.message or _read_report(job.report)
-            if job.message is None and job.process.is_alive():
+            if not _pump(job):
                 if now > job.deadline:
                     self._kill(job)
                     limit = f"{self.s.job_timeout_s:g} s"
                     self._finish_failed(
                         job, JobTimeout(f"mission exceeded its time limit of {limit} and was stopped"), retry=False
                     )
+                    self._clean_up(job)
                     del self.running[pid]
                 continue
             job.process.join(timeout=5)
-            job.message = job.message or _read_report(job.report)
+            if job.process.is_alive():
+                self._kill(job)  # closed its report but hangs on exit
             self._finish(job, job.message)  # may raise on a Redis outage: the job stays and is finished later
+            self._clean_up(job)
             del self.running[pid]
         self.metrics.in_progress.set(len(self.running))
 
@@ -217,6 +267,8 @@ class DriftWorker:
             code = job.process.exitcode
             how = f"signal {signal.Signals(-code).name}" if code and code < 0 else f"exit code {code}"
             self._finish_failed(job, JobCrashed(f"job process died ({how}) before finishing"), retry=True)
+        elif message["ok"] and message.get("result") == "superseded":
+            self._stand_down(job, "a later claim superseded it or the mission is already finished")
         elif message["ok"]:
             self.queue.ack(job.raw, job.mission_id)
             self.metrics.completed.inc()
@@ -227,18 +279,37 @@ class DriftWorker:
             error.reason = message["reason"]
             self._finish_failed(job, error, retry=message["retryable"])
 
+    def _stand_down(self, job: RunningJob, why: str) -> None:
+        """A copy that another worker took over (we were reaped while alive): no outcome, no attempt used."""
+        log.warning("Mission %s: attempt %d stands down: %s", job.mission_id, job.attempt, why)
+        self.queue.release(job.raw)
+        self.queue.refund_attempt(job.mission_id)
+        self._record(job.mission_id, {"op": "refund", "mission_id": job.mission_id})
+
     def _finish_failed(self, job: RunningJob, error: DriftError, retry: bool) -> None:
         self.metrics.failed.labels(reason=error.reason).inc()
+        if not self.queue.holds(job.raw):
+            self._stand_down(job, f"it was reaped while running; its failure ({error}) is not recorded")
+            return
         if error.reason in OUTAGE_REASONS:
-            # A service outage is not the job's fault: wait for the service, however long, never dead-letter.
+            # A service outage is not the job's fault: wait for the service, however long, never dead-letter,
+            # and give the attempt back.
             delay = Backoff(self.s.retry_base_s, self.s.retry_max_s).delay(job.attempt)
             log.warning(
                 "Mission %s waits for a service: %s; requeued, next try in %.1f s", job.mission_id, error, delay
             )
+            self.queue.refund_attempt(job.mission_id)
             self.queue.retry_later(job.raw, delay)
             self.metrics.retried.inc()
             self._record(
-                job.mission_id, {"op": "requeued", "mission_id": job.mission_id, "error": f"waiting to retry: {error}"}
+                job.mission_id,
+                {
+                    "op": "requeued",
+                    "mission_id": job.mission_id,
+                    "error": f"waiting to retry: {error}",
+                    "lease": job.lease,
+                    "attempts": job.attempt - 1,
+                },
             )
             return
         if retry and job.attempt < self.s.max_attempts:
@@ -255,16 +326,17 @@ class DriftWorker:
             self.metrics.retried.inc()
             return
         suffix = f" (after {job.attempt} attempts)" if retry else ""
-        self._give_up(job.raw, job.mission_id, error.reason, f"{error}{suffix}", job.attempt)
+        self._give_up(job.raw, job.mission_id, error.reason, f"{error}{suffix}", job.attempt, lease=job.lease)
 
-    def _give_up(self, raw: bytes, mission_id: str | None, reason: str, error: str, attempts: int) -> None:
+    def _give_up(
+        self, raw: bytes, mission_id: str | None, reason: str, error: str, attempts: int, lease: str | None = None
+    ) -> None:
         """Dead-letter the job and mark the mission failed (when its id is valid)."""
         self.queue.dead_letter(raw, reason, error, attempts, mission_id)
         self.metrics.dead.inc()
         if mission_id:
-            self._record(
-                mission_id, {"op": "failed", "mission_id": mission_id, "error": error, "worker_id": self.s.worker_id}
-            )
+            update = {"op": "failed", "mission_id": mission_id, "error": error, "worker_id": self.s.worker_id}
+            self._record(mission_id, {**update, "lease": lease})
         log.error("Mission %s failed: %s", mission_id or "(no valid mission_id)", error)
 
     def _record(self, mission_id: str, update: dict) -> None:
@@ -281,25 +353,137 @@ class DriftWorker:
         if now < self._next_maintenance:
             return
         self._next_maintenance = now + MAINTENANCE_INTERVAL_S
-        self.queue.heartbeat()
+        self.queue.heartbeat()  # first, so others never see us silent longer than needed
+        if self._last_beat is not None:
+            self._after_own_outage(now - self._last_beat)
+        self._last_beat = now
+        self._watch_forkserver()
         self.queue.promote_due()
         self.metrics.queue_length.set(self.queue.r.llen(self.s.queue_name))
         self.metrics.up.set(1)
         if now >= self._next_reap:
             self._next_reap = now + self.s.reaper_interval_s
-            self.queue.reap()
+            if now >= self._reap_after:
+                self.queue.reap(grace_s=self.s.heartbeat_ttl_s)
+            self._sync_held()
             self._drain_outbox()
+            self._sweep_workdirs()
+        if now >= self._next_reconcile:
+            self._next_reconcile = now + max(self.s.reaper_interval_s, self.s.reconcile_after_s / 4)
+            self._reconcile()
+
+    def _after_own_outage(self, silent_s: float) -> None:
+        """After we could not reach Redis, give the others time to reconnect before reaping anyone."""
+        if silent_s <= self.s.heartbeat_ttl_s / 2 + self.s.poll_interval_s:
+            return
+        grace = self.s.heartbeat_ttl_s + self._reconnect_max_s
+        self.queue.forget_missing()
+        self._reap_after = time.monotonic() + grace
+        log.warning("Heartbeat renewed after %.1f s without Redis; no reaping for the next %.0f s", silent_s, grace)
+
+    def _sync_held(self) -> None:
+        stranded, restored = self.queue.sync_held([j.raw for j in self.running.values()])
+        if stranded:
+            log.warning("Requeued %d stranded job(s) from this worker's processing list", stranded)
+        if restored:
+            log.warning("Put %d running job(s) that Redis had lost back into this worker's processing list", restored)
 
     def _drain_outbox(self) -> None:
         try:
-            applied = self.queue.drain_status(self.store.apply)
+            applied = self.queue.drain_status(self._apply_parked)
             if applied:
                 log.info("Applied %d status update(s) from the outbox to PostgreSQL", applied)
         except DatabaseUnavailable as e:
             log.warning("Status outbox waiting: %s", e)
+        except DriftError as e:
+            log.warning("Status outbox waiting for S3: %s", e)
+
+    def _apply_parked(self, update: dict) -> None:
+        """Apply one outbox update; a completion publishes the objects its job process staged."""
+        from driftline.fencing import apply_update, discard, staging_prefix
+
+        try:
+            applied = apply_update(self.store, update, self._s3, self.s.results_bucket)
+        except (DatabaseUnavailable, RetryableError):
+            raise
+        except Exception:  # noqa: BLE001 - an update PostgreSQL refuses must not block the ones behind it
+            log.exception("Status update %s for mission %s dropped", update.get("op"), update.get("mission_id"))
+            return
+        if update["op"] == "completed" and update.get("lease"):
+            if applied:
+                log.info("Mission %s completed successfully (from the status outbox)", update["mission_id"])
+            try:
+                discard(self._s3(), self.s.results_bucket, staging_prefix(update["mission_id"], update["lease"]))
+            except Exception as e:  # noqa: BLE001 - the periodic sweep removes it later
+                log.warning("Staged objects of mission %s not removed yet: %s", update["mission_id"], e)
+
+    def _reconcile(self) -> None:
+        from driftline.fencing import sweep
+        from driftline.reconcile import reconcile
+
+        try:
+            reconcile(self.s, self.store, self.queue)
+            if time.monotonic() >= self._next_sweep:
+                self._next_sweep = time.monotonic() + STAGING_SWEEP_INTERVAL_S
+                objects, uploads = sweep(self._s3(), self.s.results_bucket, max(3600.0, 2 * self.s.job_timeout_s))
+                if objects or uploads:
+                    log.warning("Removed %d abandoned staged object(s), aborted %d upload(s)", objects, uploads)
+        except DatabaseUnavailable as e:
+            log.debug("Reconciler skipped: %s", e)
+        except Exception as e:  # noqa: BLE001 - S3 answers: housekeeping retries next time
+            log.warning("Housekeeping skipped: %s", e)
+
+    def _s3(self):
+        if self._s3_client is None:
+            from driftline.storage import make_s3_client
+
+            self._s3_client = make_s3_client(self.s, connect_timeout_s=3, read_timeout_s=10)
+        return self._s3_client
+
+    def _watch_forkserver(self) -> None:
+        """Notice a dead forkserver and start a new one in a thread, so the heartbeat never stops."""
+        if self._forkserver_restart is not None:
+            if not self._forkserver_restart.is_alive():
+                self._forkserver_restart = None
+            return
+        from multiprocessing import forkserver
+
+        pid = forkserver._forkserver._forkserver_pid  # noqa: SLF001 - no public accessor
+        if pid is None or _child_running(pid):
+            return
+        log.error("The forkserver (pid %d) died: starting a new one; running jobs continue", pid)
+        self._forkserver_restart = threading.Thread(target=self._restart_forkserver, name="forkserver", daemon=True)
+        self._forkserver_restart.start()
+
+    def _restart_forkserver(self) -> None:
+        try:
+            self._start_forkserver()
+        except Exception:  # noqa: BLE001 - logged; the watcher tries again at the next maintenance
+            log.exception("Forkserver restart failed")
+
+    def _clean_up(self, job: RunningJob) -> None:
+        """Remove what a finished job leaves behind: its temporary directory and, unless done, its staged objects."""
+        if job.workdir is not None:
+            shutil.rmtree(job.workdir, ignore_errors=True)
+        result = (job.message or {}).get("result")
+        if job.lease and result not in ("completed", "parked", "superseded"):
+            from driftline.fencing import discard, staging_prefix
+
+            try:
+                discard(self._s3(), self.s.results_bucket, staging_prefix(job.mission_id, job.lease))
+            except Exception as e:  # noqa: BLE001 - the periodic sweep removes it later
+                log.warning("Staged objects of mission %s not removed yet: %s", job.mission_id, e)
+
+    def _sweep_workdirs(self) -> None:
+        """Temporary directories of job processes whose supervisor is gone (kill -9) or that were not cleaned."""
+        mine = {j.workdir for j in self.running.values()}
+        for path in self._jobs_dir.glob("*-*") if self._jobs_dir.is_dir() else []:
+            owner = int(path.name.split("-", 1)[0]) if path.name.split("-", 1)[0].isdigit() else 0
+            if path not in mine and (owner == os.getpid() or not _process_exists(owner)):
+                shutil.rmtree(path, ignore_errors=True)
 
     def _wait_children(self, timeout_s: float) -> None:
-        handles = [j.process.sentinel for j in self.running.values()] + [j.report for j in self.running.values()]
+        handles = [j.report for j in self.running.values()]  # not sentinels: a dead forkserver makes them ready
         if handles:
             wait(handles, timeout=timeout_s)
         else:
@@ -322,11 +506,19 @@ class DriftWorker:
         for job in list(self.running.values()):
             self._kill(job)
             log.warning("Mission %s interrupted by shutdown: returned to the head of the queue", job.mission_id)
-            self._guarded(self.queue.requeue_front, job.raw)
+            self._guarded(self._requeue_interrupted, job)
+            self._clean_up(job)
         self.running.clear()
         self._guarded(self.queue.unregister)
         self.metrics.up.set(0)
         log.info("Worker %s stopped", self.s.worker_id)
+
+    def _requeue_interrupted(self, job: RunningJob) -> None:
+        """Shutdown: the job goes back to the queue head and the attempt is given back (not the job's fault)."""
+        self.queue.requeue_front(job.raw)
+        self.queue.refund_attempt(job.mission_id)
+        update = {"op": "requeued", "mission_id": job.mission_id, "error": "interrupted by a worker shutdown"}
+        self._record(job.mission_id, {**update, "lease": job.lease, "attempts": job.attempt - 1})
 
     def _guarded(self, fn, *args) -> None:
         try:
@@ -361,11 +553,34 @@ class Backoff:
         self.n, self._peek = 0, None
 
 
-def _read_report(conn) -> dict | None:
+def _pump(job: RunningJob) -> bool:
+    """Read the job's report if one arrived; True once the job process has closed its end (it has ended)."""
     try:
-        return conn.recv() if conn.poll() else None
+        while job.report.poll():
+            job.message = job.report.recv()
     except (EOFError, OSError):
-        return None
+        return True
+    return False
+
+
+def _child_running(pid: int) -> bool:
+    """True unless our child pid has exited (looked at without reaping it: multiprocessing reaps it)."""
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None
+    except ChildProcessError:
+        return True  # already reaped: multiprocessing restarted it itself
+
+
+def _process_exists(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _peek_mission_id(raw: bytes, limit: int) -> str | None:

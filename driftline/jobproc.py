@@ -1,8 +1,11 @@
 """The job process: one mission in a child forked from the warm forkserver.
 
 It opens its own PostgreSQL, Redis and S3 clients (nothing is inherited), runs
-the pipeline, records completion (or parks it in the Redis outbox when
-PostgreSQL is down), reports one message to the supervisor and exits.
+the pipeline with its products staged under its lease (driftline/fencing.py),
+records completion fenced on that lease (or parks it in the Redis outbox when
+PostgreSQL is down), reports one message to the supervisor and exits. Its
+temporary files live in a directory the supervisor made for it and removes
+after it ends, however it ends.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import tempfile
 import threading
 import time
 
@@ -22,20 +26,32 @@ from driftline.pipeline import MissionContext, MissionOutcome, describe_error, r
 log = logging.getLogger("driftline.job")
 
 
-def job_main(raw: bytes, settings: Settings, attempt: int, supervisor_pid: int, report) -> None:
+def job_main(
+    raw: bytes,
+    settings: Settings,
+    attempt: int,
+    supervisor_pid: int,
+    report,
+    lease: str | None = None,
+    workdir: str | None = None,
+) -> None:
     """Entry point of the job process; `report` is the write end of a Pipe to the supervisor."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the supervisor decides
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     setup_logging(settings.log_level, settings.log_format)
     _exit_with_supervisor(supervisor_pid)
+    if workdir:
+        tempfile.tempdir = workdir  # every temporary file of this job, removed by the supervisor afterwards
+        os.environ["TMPDIR"] = workdir  # and those of tools it starts (ffmpeg)
     started = time.monotonic()
     try:
         job = parse_job(raw, settings)
         mission_var.set(job.mission_id)
-        outcome = _run(job, settings, attempt)
+        outcome, result = _run(job, settings, attempt, lease)
         report.send(
             {
                 "ok": True,
+                "result": result,
                 "seconds": time.monotonic() - started,
                 "timings": outcome.summary["timings_s"],
                 "warnings": outcome.warnings,
@@ -51,20 +67,22 @@ def job_main(raw: bytes, settings: Settings, attempt: int, supervisor_pid: int, 
         report.close()
 
 
-def _run(job: Job, settings: Settings, attempt: int) -> MissionOutcome:
+def _run(job: Job, settings: Settings, attempt: int, lease: str | None) -> tuple[MissionOutcome, str]:
+    """Run the mission; the result is `completed`, `parked` (outbox) or `superseded` (stood down)."""
+    from driftline.fencing import StagedStore, apply_update
     from driftline.forcing import ForcingContext
     from driftline.queue import RedisQueue
     from driftline.storage import S3Store, make_s3_client
     from driftline.store import MissionStore
 
     store = MissionStore(settings.database_url)
-    queue = RedisQueue(settings)
     s3 = make_s3_client(settings)
+    objects = S3Store(settings, s3) if lease is None else StagedStore(S3Store(settings, s3), job.mission_id, lease)
     ctx = MissionContext(
         settings=settings,
-        objects=S3Store(settings, s3),
+        objects=objects,
         forcing=ForcingContext(settings=settings, s3=s3, db=store.connect),
-        progress=_progress_writer(store, job.mission_id),
+        progress=_progress_writer(store, job.mission_id, lease),
         attempt=attempt,
         worker_id=settings.worker_id,
     )
@@ -75,18 +93,39 @@ def _run(job: Job, settings: Settings, attempt: int) -> MissionOutcome:
         "stored": [s.__dict__ for s in outcome.stored],
         "location": ctx.objects.location(job.mission_id),
         "params": job.params.as_record(),
+        "lease": lease,
+        "staged": getattr(objects, "staged", None),
     }
     try:
-        store.apply(update)
+        applied = apply_update(store, update, lambda: s3, settings.results_bucket)
     except DatabaseUnavailable as e:
-        queue.push_status(update)  # applied by a supervisor when PostgreSQL is back; never dropped
+        RedisQueue(settings).push_status(update)  # applied by a supervisor when PostgreSQL is back; never dropped
         log.warning("%s: completion of mission %s kept in the Redis status outbox", e, job.mission_id)
+        return outcome, "parked"
+    if isinstance(objects, StagedStore):
+        _discard_quietly(s3, settings.results_bucket, objects.prefix)
+    if not applied:
+        log.warning(
+            "Mission %s: this attempt was superseded by a later claim or the mission is already finished; "
+            "standing down without publishing its results",
+            job.mission_id,
+        )
+        return outcome, "superseded"
     warn = f" with warnings: {'; '.join(outcome.warnings)}" if outcome.warnings else ""
     log.info("Mission %s completed successfully%s", job.mission_id, warn)
-    return outcome
+    return outcome, "completed"
 
 
-def _progress_writer(store, mission_id: str):
+def _discard_quietly(s3, bucket: str, prefix: str) -> None:
+    from driftline.fencing import discard
+
+    try:
+        discard(s3, bucket, prefix)
+    except Exception as e:  # noqa: BLE001 - leftovers are swept later; the mission's outcome stands
+        log.warning("Staged objects under %s not removed (swept later): %s", prefix, e)
+
+
+def _progress_writer(store, mission_id: str, lease: str | None = None):
     """Write missions.progress at every 10 % step (best effort: progress must not fail a mission)."""
     last = [-1]
 
@@ -96,7 +135,7 @@ def _progress_writer(store, mission_id: str):
             return
         last[0] = decile
         try:
-            store.set_progress(mission_id, round(fraction, 3))
+            store.set_progress(mission_id, round(fraction, 3), lease)
         except DriftError as e:
             log.debug("progress not written: %s", e)
 

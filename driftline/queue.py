@@ -9,6 +9,7 @@ Keys (all prefixed with QUEUE_NAME, default `drift_jobs`):
   drift_jobs:dead                    dead letters: JSON records with the job, reason and attempts
   drift_jobs:attempts                hash mission_id -> deliveries so far
   drift_jobs:status_outbox           status updates waiting for PostgreSQL to come back
+  drift_jobs:status_outbox:lock      held by the one worker draining the outbox (token, with a TTL)
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import uuid
 from datetime import UTC, datetime
 
 import redis
@@ -38,6 +40,47 @@ end
 redis.call('DEL', KEYS[1])
 return n
 """
+# Reap one worker: check its heartbeat and requeue its jobs in one step, so a worker that renewed its
+# heartbeat a moment ago is never reaped. KEYS: heartbeat, processing list, queue, workers set.
+REAP_ONE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
+local n = 0
+while redis.call('RPOPLPUSH', KEYS[2], KEYS[3]) do n = n + 1 end
+redis.call('DEL', KEYS[2])
+redis.call('SREM', KEYS[4], ARGV[1])
+return n
+"""
+# Make this worker's processing list match the jobs it really runs (ARGV): anything else there is
+# stranded (lost BLMOVE reply, failure before the child started) and goes back to the queue head;
+# a running job found nowhere in Redis (FLUSHALL, restart without persistence) is put back.
+# KEYS: own processing list, queue, delayed set, other workers' processing lists.
+SYNC_HELD = """
+local want = {}
+for _, b in ipairs(ARGV) do want[b] = (want[b] or 0) + 1 end
+local stranded = 0
+for _, b in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
+  if (want[b] or 0) > 0 then
+    want[b] = want[b] - 1
+  else
+    redis.call('LREM', KEYS[1], 1, b)
+    redis.call('LPUSH', KEYS[2], b)
+    stranded = stranded + 1
+  end
+end
+local restored = 0
+for b, n in pairs(want) do
+  local found = n == 0 or redis.call('LPOS', KEYS[2], b) or redis.call('ZSCORE', KEYS[3], b)
+  for i = 4, #KEYS do
+    if found then break end
+    found = redis.call('LPOS', KEYS[i], b)
+  end
+  if not found then
+    redis.call('RPUSH', KEYS[1], b)
+    restored = restored + 1
+  end
+end
+return {stranded, restored}
+"""
 # Move due retries from the delayed set to the head of the queue.
 PROMOTE_DUE = """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 100)
@@ -47,6 +90,63 @@ for _, job in ipairs(due) do
 end
 return #due
 """
+# Schedule a retry only if this worker still holds the job (a reaped copy must not add a second one).
+RETRY_IF_HELD = """
+if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 0 end
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+return 1
+"""
+# Count a delivery; never below what PostgreSQL already recorded (ARGV[2]) in case Redis lost the hash.
+# Returns the attempt and Redis's clock, the one clock all workers share (it orders the leases).
+COUNT_ATTEMPT = """
+local n = redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+local floor = tonumber(ARGV[2])
+if n <= floor then
+  n = floor + 1
+  redis.call('HSET', KEYS[1], ARGV[1], n)
+end
+local t = redis.call('TIME')
+return {n, t[1], t[2]}
+"""
+# Give back an attempt that was not the job's fault (outage wait, shutdown, reaped while alive).
+REFUND_ATTEMPT = """
+local n = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+if n <= 1 then redis.call('HDEL', KEYS[1], ARGV[1]) return 0 end
+return redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
+"""
+# Outbox head / pop / unlock, each only while the caller's token still holds the drain lock.
+OUTBOX_HEAD = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return false end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return redis.call('LINDEX', KEYS[2], 0)
+"""
+OUTBOX_POP = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if redis.call('LINDEX', KEYS[2], 0) ~= ARGV[2] then return 0 end
+redis.call('LPOP', KEYS[2])
+return 1
+"""
+UNLOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+# Mission ids of every job and status update Redis holds, read in one atomic step (the reconciler).
+MISSION_IDS = """
+local ids = {}
+local function add(body)
+  local ok, item = pcall(cjson.decode, body)
+  if ok and type(item) == 'table' and type(item['mission_id']) == 'string' then
+    ids[#ids + 1] = item['mission_id']
+  end
+end
+for i, key in ipairs(KEYS) do
+  local items
+  if i == 2 then items = redis.call('ZRANGE', key, 0, -1) else items = redis.call('LRANGE', key, 0, -1) end
+  for _, body in ipairs(items) do add(body) end
+end
+return ids
+"""
+OUTBOX_LOCK_MS = 60_000
 
 
 def connect(settings: Settings, *, blocking_timeout_s: float | None = None) -> redis.Redis:
@@ -63,6 +163,21 @@ class RedisQueue:
         self.r = client or connect(settings)
         self._requeue_all = self.r.register_script(REQUEUE_ALL)
         self._promote = self.r.register_script(PROMOTE_DUE)
+        self._scripts = {
+            name: self.r.register_script(text)
+            for name, text in (
+                ("reap", REAP_ONE),
+                ("sync", SYNC_HELD),
+                ("retry", RETRY_IF_HELD),
+                ("count", COUNT_ATTEMPT),
+                ("refund", REFUND_ATTEMPT),
+                ("head", OUTBOX_HEAD),
+                ("pop", OUTBOX_POP),
+                ("unlock", UNLOCK),
+                ("ids", MISSION_IDS),
+            )
+        }
+        self._missing_since: dict[str, float] = {}  # worker id -> when this reaper first saw no heartbeat
 
     # --- claiming and finishing -------------------------------------------------------------
     def claim(self, timeout_s: float) -> bytes | None:
@@ -86,11 +201,18 @@ class RedisQueue:
         pipe.lrem(self.s.processing_list(), 1, raw)
         pipe.execute()
 
-    def retry_later(self, raw: bytes, delay_s: float) -> None:
-        pipe = self.r.pipeline(transaction=True)
-        pipe.zadd(self.s.delayed_queue, {raw: time.time() + delay_s})
-        pipe.lrem(self.s.processing_list(), 1, raw)
-        pipe.execute()
+    def holds(self, raw: bytes) -> bool:
+        """Whether this worker's processing list still has the job (False once another worker reaped it)."""
+        return self.r.lpos(self.s.processing_list(), raw) is not None
+
+    def release(self, raw: bytes) -> None:
+        """Drop a job from this worker's list without touching its attempts (a superseded copy stands down)."""
+        self.r.lrem(self.s.processing_list(), 1, raw)
+
+    def retry_later(self, raw: bytes, delay_s: float) -> bool:
+        """Schedule a retry; False (nothing done) if this worker no longer holds the job (it was reaped)."""
+        keys = [self.s.processing_list(), self.s.delayed_queue]
+        return bool(self._scripts["retry"](keys=keys, args=[raw, time.time() + delay_s]))
 
     def dead_letter(self, raw: bytes, reason: str, error: str, attempts: int, mission_id: str | None) -> None:
         body = raw[:DEAD_BODY_MAX].decode("utf-8", errors="replace")
@@ -111,8 +233,13 @@ class RedisQueue:
             pipe.hdel(self.s.attempts_hash, mission_id)
         pipe.execute()
 
-    def count_attempt(self, mission_id: str) -> int:
-        return int(self.r.hincrby(self.s.attempts_hash, mission_id, 1))
+    def count_attempt(self, mission_id: str, floor: int = 0) -> tuple[int, str]:
+        """Count a delivery (at least floor + 1) and make its lease: Redis time in hex, then random."""
+        n, sec, usec = self._scripts["count"](keys=[self.s.attempts_hash], args=[mission_id, floor])
+        return int(n), f"{int(sec) * 1_000_000 + int(usec):016x}-{uuid.uuid4().hex[:8]}"
+
+    def refund_attempt(self, mission_id: str) -> int:
+        return int(self._scripts["refund"](keys=[self.s.attempts_hash], args=[mission_id]))
 
     # --- liveness and recovery ---------------------------------------------------------------
     def heartbeat(self) -> None:
@@ -125,20 +252,50 @@ class RedisQueue:
         value = self.r.get(self.s.heartbeat_key(worker_id))
         return None if value is None else max(0.0, time.time() - float(value))
 
-    def reap(self) -> int:
-        """Requeue jobs held by workers whose heartbeat expired; returns how many jobs moved."""
-        moved = 0
+    def reap(self, grace_s: float) -> int:
+        """Requeue jobs of workers this reaper has seen without a heartbeat for grace_s; returns jobs moved.
+
+        Grace counts only while this worker is connected (forget_missing after its own outage), so
+        workers whose heartbeats expired during a Redis outage get time to come back first.
+        """
+        moved, now = 0, time.monotonic()
         prefix = f"{self.s.queue_name}:processing:"
         holders = {k.decode()[len(prefix) :] for k in self.r.scan_iter(match=prefix + "*", count=500)}
-        for worker_id in holders | {m.decode() for m in self.r.smembers(self.s.workers_set)}:
-            if worker_id == self.s.worker_id or self.r.exists(self.s.heartbeat_key(worker_id)):
+        candidates = (holders | {m.decode() for m in self.r.smembers(self.s.workers_set)}) - {self.s.worker_id}
+        for worker_id in candidates:
+            if self.r.exists(self.s.heartbeat_key(worker_id)):
+                self._missing_since.pop(worker_id, None)
                 continue
-            n = int(self._requeue_all(keys=[self.s.processing_list(worker_id), self.s.queue_name]))
-            self.r.srem(self.s.workers_set, worker_id)
-            if n:
+            first = self._missing_since.setdefault(worker_id, now)
+            if now - first < grace_s:
+                continue
+            keys = [
+                self.s.heartbeat_key(worker_id),
+                self.s.processing_list(worker_id),
+                self.s.queue_name,
+                self.s.workers_set,
+            ]
+            n = int(self._scripts["reap"](keys=keys, args=[worker_id]))
+            self._missing_since.pop(worker_id, None)
+            if n > 0:
                 log.warning("Requeued %d job(s) held by dead worker %s", n, worker_id)
-            moved += n
+                moved += n
+        for gone in set(self._missing_since) - candidates:
+            del self._missing_since[gone]
         return moved
+
+    def forget_missing(self) -> None:
+        """After this worker's own outage, others' silence proves nothing: start the grace again."""
+        self._missing_since.clear()
+
+    def sync_held(self, running: list[bytes]) -> tuple[int, int]:
+        """(stranded jobs requeued, lost running jobs put back) for this worker's processing list."""
+        prefix = f"{self.s.queue_name}:processing:"
+        own = self.s.processing_list()
+        others = [k for k in self.r.scan_iter(match=prefix + "*", count=500) if k.decode() != own]
+        keys = [own, self.s.queue_name, self.s.delayed_queue, *others]
+        stranded, restored = self._scripts["sync"](keys=keys, args=running)
+        return int(stranded), int(restored)
 
     def promote_due(self) -> int:
         return int(self._promote(keys=[self.s.delayed_queue, self.s.queue_name], args=[time.time()]))
@@ -157,13 +314,34 @@ class RedisQueue:
         self.r.rpush(self.s.status_outbox, json.dumps(update, default=str))
 
     def drain_status(self, apply) -> int:
-        """Apply queued status updates in order; stop at the first that fails (PostgreSQL still down)."""
-        done = 0
-        while (item := self.r.lindex(self.s.status_outbox, 0)) is not None:
-            apply(json.loads(item))  # raises DatabaseUnavailable while PostgreSQL is down
-            self.r.lpop(self.s.status_outbox)  # apply is idempotent: a crash in between replays harmlessly
-            done += 1
+        """Apply queued status updates in order; stop at the first that fails (PostgreSQL still down).
+
+        One drainer at a time (a lock with a token); an item leaves the outbox only after it was applied,
+        and only by the lock holder, so two workers draining at once neither lose nor reorder updates.
+        """
+        lock, token = f"{self.s.status_outbox}:lock", uuid.uuid4().hex
+        if not self.r.set(lock, token, nx=True, px=OUTBOX_LOCK_MS):
+            return 0
+        keys, done = [lock, self.s.status_outbox], 0
+        try:
+            while (item := self._scripts["head"](keys=keys, args=[token, OUTBOX_LOCK_MS])) is not None:
+                apply(json.loads(item))  # raises DatabaseUnavailable while PostgreSQL is down
+                if not self._scripts["pop"](keys=keys, args=[token, item]):
+                    break  # lock lost (apply outlasted it): the next holder replays this item, harmlessly
+                done += 1
+        finally:
+            self._scripts["unlock"](keys=[lock], args=[token])
         return done
+
+    def mission_ids(self) -> set[str]:
+        """Ids of every mission with a job or a status update anywhere in Redis."""
+        prefix = f"{self.s.queue_name}:processing:"
+        lists = list(self.r.scan_iter(match=prefix + "*", count=500))
+        keys = [self.s.queue_name, self.s.delayed_queue, self.s.status_outbox, *lists]
+        return {i.decode() if isinstance(i, bytes) else i for i in self._scripts["ids"](keys=keys)}
+
+    def enqueue(self, body: str) -> None:
+        self.r.lpush(self.s.queue_name, body)
 
     # --- inspection --------------------------------------------------------------------------
     def stats(self) -> dict:
@@ -182,8 +360,11 @@ class RedisQueue:
             "workers": sorted(m.decode() for m in self.r.smembers(self.s.workers_set)),
         }
 
-    def requeue_dead(self) -> int:
-        """Move dead letters back to the queue (bodies cut at the size cap stay dead)."""
+    def requeue_dead(self, on_requeued=None) -> int:
+        """Move dead letters back to the queue (bodies cut at the size cap stay dead).
+
+        on_requeued(mission_id) sets the failed mission back to queued (the only way out of `failed`).
+        """
         moved = 0
         for _ in range(self.r.llen(self.s.dead_queue)):
             item = self.r.lpop(self.s.dead_queue)
@@ -196,6 +377,8 @@ class RedisQueue:
             self.r.rpush(self.s.queue_name, record["job"])
             if record.get("mission_id"):
                 self.r.hdel(self.s.attempts_hash, record["mission_id"])
+                if on_requeued is not None:
+                    on_requeued(record["mission_id"])
             moved += 1
         return moved
 

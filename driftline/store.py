@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import psycopg2
@@ -91,60 +91,110 @@ class MissionStore:
                 (mission_id, json.dumps(params)),
             )
 
-    def apply(self, update: dict) -> None:
-        """Apply one status update (the same dicts travel through the Redis outbox)."""
-        op = update["op"]
-        if op == "processing":
-            self.mark_processing(update["mission_id"], update.get("params"), update["worker_id"])
-        elif op == "completed":
-            stored = [StoredObject(**s) for s in update["stored"]]
-            self.mark_completed(update["mission_id"], stored, update["location"], update.get("params"))
-        elif op == "failed":
-            self.mark_failed(update["mission_id"], update["error"], update.get("worker_id"), update.get("params"))
-        elif op == "requeued":
-            self.mark_requeued(update["mission_id"], update["error"])
-        elif op == "progress":
-            self.set_progress(update["mission_id"], update["progress"])
-        else:
-            raise ValueError(f"unknown status update {op!r}")
+    def apply(self, update: dict, publish: Callable[[], None] | None = None) -> bool:
+        """Apply one status update (the same dicts travel through the Redis outbox); False if fenced out.
 
-    def mark_processing(self, mission_id: str, params: dict | None, worker_id: str) -> None:
+        `lease` (when present) is the attempt token of the claim that wrote the update: a write of an
+        attempt that a later claim superseded is skipped, so a late copy can never undo the current one.
+        """
+        op, mid, lease = update["op"], update["mission_id"], update.get("lease")
+        if op == "processing":
+            return self.mark_processing(
+                mid, update.get("params"), update["worker_id"], lease, update.get("attempt"), update.get("queue")
+            )
+        if op == "completed":
+            stored = [StoredObject(**s) for s in update["stored"]]
+            return self.mark_completed(mid, stored, update["location"], update.get("params"), lease, publish)
+        if op == "failed":
+            return self.mark_failed(mid, update["error"], update.get("worker_id"), update.get("params"), lease)
+        if op == "requeued":
+            return self.mark_requeued(mid, update["error"], lease, update.get("attempts"))
+        if op == "progress":
+            return self.set_progress(mid, update["progress"], lease)
+        if op == "refund":
+            return self.refund_attempt(mid)
+        raise ValueError(f"unknown status update {op!r}")
+
+    def mark_processing(
+        self,
+        mission_id: str,
+        params: dict | None,
+        worker_id: str,
+        lease: str | None = None,
+        attempt: int | None = None,
+        queue: str | None = None,
+    ) -> bool:
+        """A claim: only over `queued`/`processing` and only by a claim later than the row's lease."""
         with self.transaction() as cur:
             cur.execute(
                 """
-                INSERT INTO missions (id, status, params, attempts, worker_id, started_at, progress)
-                VALUES (%s, 'processing', %s, 1, %s, now(), 0)
+                INSERT INTO missions (id, status, params, attempts, worker_id, started_at, progress, lease, queue)
+                VALUES (%(id)s, 'processing', %(params)s, COALESCE(%(attempt)s, 1), %(worker)s, now(), 0, %(lease)s,
+                    %(queue)s)
                 ON CONFLICT (id) DO UPDATE SET
-                    status = 'processing', attempts = missions.attempts + 1, worker_id = EXCLUDED.worker_id,
-                    started_at = now(), updated_at = now(), progress = 0, error_message = NULL,
-                    params = COALESCE(missions.params, EXCLUDED.params)
-                WHERE missions.status <> 'completed'
+                    status = 'processing', attempts = COALESCE(%(attempt)s, missions.attempts + 1),
+                    worker_id = EXCLUDED.worker_id, started_at = now(), updated_at = now(), progress = 0,
+                    error_message = NULL, params = COALESCE(missions.params, EXCLUDED.params), lease = %(lease)s,
+                    queue = COALESCE(%(queue)s, missions.queue)
+                WHERE missions.status IN ('queued', 'processing')
+                    AND (missions.lease IS NULL OR %(lease)s::text IS NULL OR missions.lease < %(lease)s::text)
                 """,
-                (mission_id, _json(params), worker_id),
+                {
+                    "id": mission_id,
+                    "params": _json(params),
+                    "worker": worker_id,
+                    "lease": lease,
+                    "attempt": attempt,
+                    "queue": queue,
+                },
             )
+            return cur.rowcount == 1
 
-    def set_progress(self, mission_id: str, progress: float) -> None:
+    def set_progress(self, mission_id: str, progress: float, lease: str | None = None) -> bool:
         with self.transaction() as cur:
             cur.execute(
-                "UPDATE missions SET progress = %s, updated_at = now() WHERE id = %s AND status = 'processing'",
-                (max(0.0, min(1.0, progress)), mission_id),
+                "UPDATE missions SET progress = %s, updated_at = now() WHERE id = %s AND status = 'processing' "
+                "AND (%s::text IS NULL OR lease = %s::text)",
+                (max(0.0, min(1.0, progress)), mission_id, lease, lease),
             )
+            return cur.rowcount == 1
 
     def mark_completed(
-        self, mission_id: str, stored: list[StoredObject], location: str, params: dict | None = None
-    ) -> None:
-        """Result rows and the completed status in one transaction."""
+        self,
+        mission_id: str,
+        stored: list[StoredObject],
+        location: str,
+        params: dict | None = None,
+        lease: str | None = None,
+        publish: Callable[[], None] | None = None,
+    ) -> bool:
+        """Result rows and the completed status in one transaction, fenced on the lease; False if superseded.
+
+        The row is locked while `publish` (copying this attempt's staged objects to their final keys) runs,
+        so the objects the rows describe are written only by the attempt that commits the rows.
+        """
         with self.transaction() as cur:
             cur.execute(
+                "INSERT INTO missions (id, status, params, attempts) VALUES (%s, 'queued', %s, 1) "
+                "ON CONFLICT (id) DO NOTHING",
+                (mission_id, _json(params)),
+            )
+            cur.execute("SELECT status, lease FROM missions WHERE id = %s FOR UPDATE", (mission_id,))
+            status, current = cur.fetchone()
+            if status == "completed" and lease is not None and current == lease:
+                return True  # a replay of this very completion (outbox): already applied
+            if status not in ("queued", "processing") or (lease and current and current > lease):
+                return False
+            if publish is not None:
+                publish()
+            cur.execute(
                 """
-                INSERT INTO missions (id, status, params, progress, result_location, completed_at, attempts)
-                VALUES (%s, 'completed', %s, 1, %s, now(), 1)
-                ON CONFLICT (id) DO UPDATE SET
-                    status = 'completed', progress = 1, result_location = EXCLUDED.result_location,
-                    completed_at = now(), updated_at = now(), error_message = NULL,
-                    params = COALESCE(missions.params, EXCLUDED.params)
+                UPDATE missions SET status = 'completed', progress = 1, result_location = %s, completed_at = now(),
+                    updated_at = now(), error_message = NULL, lease = COALESCE(%s, lease),
+                    params = COALESCE(params, %s)
+                WHERE id = %s
                 """,
-                (mission_id, _json(params), location),
+                (location, lease, _json(params), mission_id),
             )
             psycopg2.extras.execute_values(
                 cur,
@@ -157,29 +207,66 @@ class MissionStore:
                 """,
                 [(mission_id, s.kind, s.uri, s.content_type, s.size_bytes, s.sha256) for s in stored],
             )
+            return True
 
-    def mark_requeued(self, mission_id: str, reason: str) -> None:
-        """Back to queued while a service outage lasts; the reason is visible to the coordinator."""
+    def mark_requeued(
+        self, mission_id: str, reason: str, lease: str | None = None, attempts: int | None = None
+    ) -> bool:
+        """Back to queued (same attempt: outage wait, shutdown); the reason is visible to the coordinator."""
         with self.transaction() as cur:
             cur.execute(
-                "UPDATE missions SET status = 'queued', error_message = %s, updated_at = now() "
-                "WHERE id = %s AND status = 'processing'",
-                (reason[:2000], mission_id),
+                "UPDATE missions SET status = 'queued', error_message = %s, updated_at = now(), "
+                "attempts = COALESCE(%s, attempts) "
+                "WHERE id = %s AND status = 'processing' AND (%s::text IS NULL OR lease = %s::text)",
+                (reason[:2000], attempts, mission_id, lease, lease),
             )
+            return cur.rowcount == 1
 
-    def mark_failed(self, mission_id: str, error: str, worker_id: str | None, params: dict | None = None) -> None:
+    def mark_failed(
+        self,
+        mission_id: str,
+        error: str,
+        worker_id: str | None,
+        params: dict | None = None,
+        lease: str | None = None,
+    ) -> bool:
         with self.transaction() as cur:
             cur.execute(
                 """
-                INSERT INTO missions (id, status, params, error_message, worker_id, completed_at)
-                VALUES (%s, 'failed', %s, %s, %s, now())
+                INSERT INTO missions (id, status, params, error_message, worker_id, completed_at, lease)
+                VALUES (%(id)s, 'failed', %(params)s, %(error)s, %(worker)s, now(), %(lease)s)
                 ON CONFLICT (id) DO UPDATE SET
                     status = 'failed', error_message = EXCLUDED.error_message, updated_at = now(),
                     completed_at = now(), worker_id = COALESCE(EXCLUDED.worker_id, missions.worker_id)
-                WHERE missions.status <> 'completed'
+                WHERE missions.status IN ('queued', 'processing')
+                    AND (missions.lease IS NULL OR %(lease)s::text IS NULL OR missions.lease <= %(lease)s::text)
                 """,
-                (mission_id, _json(params), error[:2000], worker_id),
+                {"id": mission_id, "params": _json(params), "error": error[:2000], "worker": worker_id, "lease": lease},
             )
+            return cur.rowcount == 1
+
+    def refund_attempt(self, mission_id: str) -> bool:
+        """An attempt that ended through no fault of the job (reaped while alive) gives its count back."""
+        with self.transaction() as cur:
+            cur.execute("UPDATE missions SET attempts = attempts - 1 WHERE id = %s AND attempts > 1", (mission_id,))
+            return cur.rowcount == 1
+
+    def requeue_failed(self, mission_id: str) -> bool:
+        """Operator: a dead letter goes back to the queue, so its failed mission is queued again."""
+        with self.transaction() as cur:
+            cur.execute(
+                "UPDATE missions SET status = 'queued', attempts = 0, updated_at = now() "
+                "WHERE id = %s AND status = 'failed'",
+                (mission_id,),
+            )
+            return cur.rowcount == 1
+
+    def state(self, mission_id: str) -> tuple[str, int] | None:
+        """(status, attempts) of a mission, None if it has no row."""
+        with self.transaction() as cur:
+            cur.execute("SELECT status, attempts FROM missions WHERE id = %s", (mission_id,))
+            row = cur.fetchone()
+        return (row[0], row[1]) if row else None
 
 
 def _json(value: dict | None) -> str | None:

@@ -1,0 +1,99 @@
+"""The reconciler: PostgreSQL, not Redis, decides which missions still need a run.
+
+Redis can lose data (restart without persistence, failover to a lagging replica, FLUSHALL). One
+worker per queue at a time (a PostgreSQL advisory lock) looks for missions of its queue (or not
+claimed yet) that are `queued` or `processing` in PostgreSQL, untouched for RECONCILE_AFTER_S,
+whose mission id is in no Redis structure (queue, delayed set, processing lists, status outbox).
+A mission seen missing on runs at least RECONCILE_AFTER_S apart is re-enqueued from the `params`
+of its row; one whose params cannot make a valid job any more is marked failed with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+from config import Settings
+from driftline.errors import InvalidJob
+from driftline.jobs import extract_mission_id, parse_job
+
+log = logging.getLogger(__name__)
+BATCH = 500
+
+
+def reconcile(settings: Settings, store, queue) -> int:
+    """Re-enqueue missions whose job Redis lost; returns how many were re-enqueued or failed."""
+    suspects_key = f"{settings.queue_name}:reconcile_suspects"
+    with store.transaction() as cur:
+        cur.execute("SELECT pg_try_advisory_xact_lock(hashtext(%s))", (f"driftline-reconcile:{settings.queue_name}",))
+        if not cur.fetchone()[0]:
+            return 0  # another worker is reconciling
+        cur.execute(
+            "SELECT id::text, params FROM missions WHERE status IN ('queued', 'processing') "
+            "AND (queue = %s OR queue IS NULL) AND updated_at < now() - make_interval(secs => %s) "
+            "ORDER BY updated_at LIMIT %s",
+            (settings.queue_name, settings.reconcile_after_s, BATCH),
+        )
+        candidates = dict(cur.fetchall())
+        present = {extract_mission_id({"mission_id": i}) for i in queue.mission_ids()} if candidates else set()
+        missing = {mid: params for mid, params in candidates.items() if mid not in present}
+        due = _due(queue.r, suspects_key, list(missing), settings.reconcile_after_s)
+        for mid in due:
+            _requeue_or_fail(cur, queue, settings, mid, missing[mid])
+    return len(due)
+
+
+def _due(r, key: str, missing: list[str], after_s: float) -> list[str]:
+    """Remember when each mission was first seen missing; those missing for after_s are due."""
+    now = time.time()
+    seen = {k.decode(): float(v) for k, v in r.hgetall(key).items()}
+    pipe = r.pipeline(transaction=True)
+    pipe.delete(key)
+    keep = {mid: seen.get(mid, now) for mid in missing if now - seen.get(mid, now) < after_s}
+    if keep:
+        pipe.hset(key, mapping=keep)
+    pipe.execute()
+    return [mid for mid in missing if mid not in keep]
+
+
+def _requeue_or_fail(cur, queue, settings: Settings, mission_id: str, params: dict | None) -> None:
+    body = job_body(mission_id, params, settings)
+    if body is None:
+        error = "the job was lost from the queue and the stored params cannot be re-enqueued"
+        cur.execute(
+            "UPDATE missions SET status = 'failed', error_message = %s, completed_at = now(), updated_at = now() "
+            "WHERE id = %s AND status IN ('queued', 'processing')",
+            (error, mission_id),
+        )
+        log.error("Mission %s failed: %s", mission_id, error)
+        return
+    queue.enqueue(body)
+    cur.execute(
+        "UPDATE missions SET status = 'queued', updated_at = now(), error_message = %s "
+        "WHERE id = %s AND status IN ('queued', 'processing')",
+        ("re-enqueued: its job was lost from Redis", mission_id),
+    )
+    log.warning(
+        "Reconciler: mission %s is in PostgreSQL but its job was in no Redis list for %g s: re-enqueued",
+        mission_id,
+        settings.reconcile_after_s,
+    )
+
+
+def job_body(mission_id: str, params: dict | None, settings: Settings) -> str | None:
+    """A valid job body from a mission row's params (the producer's, or the worker's record of them)."""
+    if not isinstance(params, dict):
+        return None
+    params = dict(params)
+    objects = params.get("object_type")
+    if isinstance(objects, list):  # the worker's record lists objects with number and description
+        params["object_type"] = [
+            {"type": o.get("type"), "weight": o.get("weight", 1.0)} if isinstance(o, dict) else o for o in objects
+        ]
+    body = json.dumps({"mission_id": mission_id, "params": params})
+    try:
+        parse_job(body, settings)
+    except InvalidJob:
+        return None
+    return body
