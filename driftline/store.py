@@ -248,7 +248,7 @@ class MissionStore:
     def refund_attempt(self, mission_id: str) -> bool:
         """An attempt that ended through no fault of the job (reaped while alive) gives its count back."""
         with self.transaction() as cur:
-            cur.execute("UPDATE missions SET attempts = attempts - 1 WHERE id = %s AND attempts > 1", (mission_id,))
+            cur.execute("UPDATE missions SET attempts = attempts - 1 WHERE id = %s AND attempts > 0", (mission_id,))
             return cur.rowcount == 1
 
     def requeue_failed(self, mission_id: str) -> bool:
