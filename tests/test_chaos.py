@@ -1,0 +1,196 @@
+"""Bounded chaos (issue 11): three workers, dozens of missions, six faults, one consistent result per mission.
+
+During the run: kill -9 of a busy worker, SIGSTOP of another (its whole process group, like a
+paused VM) for longer than the heartbeat TTL and then SIGCONT, a Redis restart, a PostgreSQL
+restart, a FLUSHALL of Redis and the death of a worker's forkserver. At the end every mission is
+`completed` exactly once, with one set of result rows whose sizes and sha256 match the S3 objects,
+and nothing is left in any Redis list, set or hash of the queue.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+import uuid
+
+from driftline.store import MissionStore
+from tests.conftest import RESULTS_BUCKET, Services, apply_schema, mission, queue_keys, results
+from tests.services import PostgresServer, RedisServer, Worker
+
+MISSIONS = 30
+KINDS = {"particles", "density", "search_area", "search_area_kml", "animation", "preview", "summary"}
+TTL_S = 3
+ENV = {
+    "HEARTBEAT_TTL_S": str(TTL_S),
+    "REAPER_INTERVAL_S": "1",
+    "RECONCILE_AFTER_S": "4",
+    "POLL_INTERVAL": "1",
+    "MAX_CONCURRENT_JOBS": "2",
+    "RETRY_BASE_S": "0.5",
+    "RETRY_MAX_S": "2",
+    "SHUTDOWN_GRACE_S": "20",
+}
+
+
+class PersistentRedis(RedisServer):
+    """A Redis with an append-only file, as production should run it: a restart keeps the queue."""
+
+    def start(self) -> PersistentRedis:
+        self.proc = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir, "--save", ""]
+            + ["--appendonly", "yes", "--appendfsync", "always"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        from tests.services import wait_port
+
+        wait_port(self.port)
+        return self
+
+
+def wait_for(predicate, timeout_s: float, what: str):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+def busy(workers: dict[str, Worker], exclude: set[str]) -> str:
+    """A worker (not in exclude) with a job process running right now."""
+
+    def running(w: Worker) -> bool:
+        log = w.log()
+        return log.count("started in job process") > len(re.findall(r"completed successfully|stands down|died", log))
+
+    return wait_for(
+        lambda: next((k for k, w in workers.items() if k not in exclude and running(w)), None), 30, "a busy worker"
+    )
+
+
+def forkserver_pid(worker: Worker) -> int | None:
+    for pid in worker.children():
+        try:
+            cmdline = open(f"/proc/{pid}/cmdline", "rb").read()
+        except OSError:
+            continue
+        if b"forkserver" in cmdline:
+            return pid
+    return None
+
+
+def test_chaos_three_workers_six_faults_every_mission_completed_once(services, tmp_path):
+    started = time.monotonic()
+    redis_server, pg = PersistentRedis().start(), PostgresServer().init().start()
+    workers: dict[str, Worker] = {}
+    faults: list[str] = []
+    try:
+        apply_schema(pg.url)
+        local = Services(redis_server.url, pg.url, services.s3_endpoint, services.tmp)
+        q = f"chaos-{uuid.uuid4().hex[:6]}"
+        for name in ("chaos-a", "chaos-b", "chaos-c"):
+            workers[name] = Worker(local.env(q, name, **ENV), tmp_path / f"{name}.log").start(wait_ready=False)
+        for name, w in workers.items():
+            w.wait_log(f"Worker {name} listening", 120)
+        ready = time.monotonic()
+
+        store = MissionStore(pg.url)
+        ids = []
+        for i in range(MISSIONS):  # the producer: the row first (the source of truth), then the job
+            mid, params = (
+                str(uuid.uuid4()),
+                {
+                    "latitude": 60.0,
+                    "longitude": 4.0 + i / 100,
+                    "start_time": "2024-01-01T00:00:00Z",
+                    "duration_hours": 1,
+                    "num_particles": 20 + i,
+                },
+            )
+            store.ensure_queued(mid, params)
+            local.redis().rpush(q, json.dumps({"mission_id": mid, "params": params}))
+            ids.append(mid)
+
+        killed = busy(workers, set())
+        os.kill(workers[killed].proc.pid, signal.SIGKILL)  # the supervisor only: its job processes follow it
+        faults.append(f"kill -9 {killed}")
+        paused = busy(workers, {killed})
+        os.killpg(workers[paused].proc.pid, signal.SIGSTOP)
+        faults.append(f"SIGSTOP {paused} for {3 * TTL_S} s")
+        time.sleep(3 * TTL_S)
+        os.killpg(workers[paused].proc.pid, signal.SIGCONT)
+        (survivor,) = set(workers) - {killed, paused}
+        fs = forkserver_pid(workers[survivor])
+        if fs is not None:
+            os.kill(fs, signal.SIGKILL)
+            faults.append(f"forkserver of {survivor} killed")
+        time.sleep(1)
+        redis_server.stop()
+        time.sleep(2)
+        redis_server.start()
+        faults.append("Redis restart (2 s down)")
+        time.sleep(3)
+        pg.stop()
+        time.sleep(2)
+        pg.start()
+        faults.append("PostgreSQL restart (2 s down)")
+        time.sleep(3)
+        local.redis().flushall()
+        faults.append("FLUSHALL")
+
+        def all_completed() -> bool:
+            return all((mission(local, m) or {}).get("status") == "completed" for m in ids)
+
+        wait_for(all_completed, max(10.0, 115 - (time.monotonic() - started)), "every mission to complete")
+        finished = time.monotonic()
+        for name in (paused, survivor):
+            assert workers[name].stop(timeout_s=30) == 0
+
+        logs = {name: w.log() for name, w in workers.items()}
+        everything = "".join(logs.values())
+        starts = {m: everything.count(f"Mission {m} started in job process") for m in ids}
+        completions = {m: len(re.findall(rf"Mission {m} completed successfully", everything)) for m in ids}
+        assert completions == {m: 1 for m in ids}, {m: n for m, n in completions.items() if n != 1}
+        result_sets = 0
+        for m in ids:
+            rows = results(local, m)
+            assert set(rows) == KINDS, m
+            for kind, row in rows.items():
+                key = row["uri"].removeprefix(f"s3://{RESULTS_BUCKET}/")
+                data = local.s3().get_object(Bucket=RESULTS_BUCKET, Key=key)["Body"].read()
+                assert (len(data), hashlib.sha256(data).hexdigest()) == (row["size_bytes"], row["sha256"]), (m, kind)
+            result_sets += 1
+        reaped = set(re.findall(r"held by dead worker (\S+)", everything))
+        assert reaped <= {killed, paused}, f"live workers reaped: {reaped - {killed, paused}}"
+        assert "job process died" not in logs[survivor] + logs[paused]  # pauses and forkserver loss are no crash
+        if fs is not None:
+            assert "The forkserver (pid" in logs[survivor]
+        left = {k: v for k, v in queue_keys(local, q).items() if v != 0}
+        assert left == {}, left
+        attempts = [mission(local, m)["attempts"] for m in ids]
+        assert max(attempts) <= 2  # only the kill -9 victim's jobs used a second attempt
+        duplicates = sum(n - 1 for n in starts.values())
+        stood_down = everything.count("stands down")
+        print(
+            f"chaos: {MISSIONS} missions, {len(faults)} faults ({'; '.join(faults)}), {duplicates} extra job runs "
+            f"({stood_down} stood down), {result_sets} result sets, each completed once; workers ready in "
+            f"{ready - started:.0f} s, missions done {finished - ready:.0f} s after the push, "
+            f"total {time.monotonic() - started:.0f} s; attempts {sorted(attempts)}"
+        )
+    finally:
+        for w in workers.values():
+            if w.proc is not None and w.proc.poll() is None:
+                try:
+                    os.killpg(w.proc.pid, signal.SIGCONT)
+                except ProcessLookupError:
+                    pass
+                w.kill_group()
+        redis_server.cleanup()
+        pg.cleanup()
