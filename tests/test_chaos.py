@@ -22,7 +22,7 @@ from driftline.store import MissionStore
 from tests.conftest import RESULTS_BUCKET, Services, apply_schema, mission, queue_keys, results
 from tests.services import PostgresServer, RedisServer, Worker
 
-MISSIONS = 30
+MISSIONS = 24
 KINDS = {"particles", "density", "search_area", "search_area_kml", "animation", "preview", "summary"}
 TTL_S = 3
 ENV = {
@@ -111,7 +111,7 @@ def test_chaos_three_workers_six_faults_every_mission_completed_once(services, t
                     "longitude": 4.0 + i / 100,
                     "start_time": "2024-01-01T00:00:00Z",
                     "duration_hours": 1,
-                    "num_particles": 20 + i,
+                    "num_particles": 10 + i,
                 },
             )
             store.ensure_queued(mid, params)
