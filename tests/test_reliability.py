@@ -390,3 +390,51 @@ def test_temporary_directories_of_dead_or_finished_jobs_are_removed(services, tm
     w.running = {1: SimpleNamespace(raw=b"{}", workdir=current)}
     w._sweep_workdirs()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live_other.name, current.name])
+
+
+def _slow_job(report, seconds: float) -> None:
+    time.sleep(seconds)
+    report.send({"ok": True, "result": "completed", "timings": {}})
+    report.close()
+
+
+def test_a_dead_forkserver_is_replaced_while_its_running_job_finishes_normally(services, monkeypatch):
+    from multiprocessing import forkserver
+
+    from driftline.jobproc import noop
+
+    w = worker_for(services, new_queue(), "fs")
+
+    def light_start() -> None:  # the real one preloads OpenDrift and the landmask (~12 s)
+        w._mp.set_forkserver_preload([])
+        p = w._mp.Process(target=noop)
+        p.start()
+        p.join()
+
+    monkeypatch.setattr(w, "_start_forkserver", light_start)
+    light_start()
+    mid = str(uuid.uuid4())
+    raw = body(mid)
+    w.queue.r.rpush(w.s.processing_list(), raw)
+    reader, writer = w._mp.Pipe(duplex=False)
+    proc = w._mp.Process(target=_slow_job, args=(writer, 3.0))
+    proc.start()
+    writer.close()
+    w.running[proc.pid] = RunningJob(proc, reader, raw, mid, 1, deadline=time.monotonic() + 60)
+    old = forkserver._forkserver._forkserver_pid
+    os.kill(old, 9)
+    time.sleep(0.5)
+    assert not proc.is_alive()  # what multiprocessing now believes, wrongly
+    w._collect_finished()
+    assert proc.pid in w.running  # still running: not reported as crashed
+    w._watch_forkserver()
+    assert w._forkserver_restart is not None
+    deadline = time.monotonic() + 15
+    while w.running and time.monotonic() < deadline:
+        w._collect_finished()
+        time.sleep(0.1)
+    assert not w.running and w.metrics.completed._value.get() == 1
+    assert w.queue.r.llen(w.s.processing_list()) == 0  # acknowledged as completed, not retried as crashed
+    w._forkserver_restart.join(10)
+    w._watch_forkserver()
+    assert w._forkserver_restart is None and forkserver._forkserver._forkserver_pid not in (None, old)
