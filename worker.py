@@ -21,6 +21,7 @@ import tempfile
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from pathlib import Path
@@ -72,6 +73,8 @@ class DriftWorker:
         self._reconnect_max_s = min(30.0, max(1.0, settings.heartbeat_ttl_s / 3))
         self._forkserver_restart: threading.Thread | None = None
         self._s3_client = None
+        self._s3_lock = threading.Lock()
+        self._housekeeping = ThreadPoolExecutor(1, thread_name_prefix="housekeeping")
         self._jobs_dir = Path(tempfile.gettempdir()) / "driftline-jobs"
         self._mp = multiprocessing.get_context("forkserver")
 
@@ -412,10 +415,7 @@ class DriftWorker:
         if update["op"] == "completed" and update.get("lease"):
             if applied:
                 log.info("Mission %s completed successfully (from the status outbox)", update["mission_id"])
-            try:
-                discard(self._s3(), self.s.results_bucket, staging_prefix(update["mission_id"], update["lease"]))
-            except Exception as e:  # noqa: BLE001 - the periodic sweep removes it later
-                log.warning("Staged objects of mission %s not removed yet: %s", update["mission_id"], e)
+            self._in_background(discard, self.s.results_bucket, staging_prefix(update["mission_id"], update["lease"]))
 
     def _reconcile(self) -> None:
         from driftline.fencing import sweep
@@ -425,20 +425,32 @@ class DriftWorker:
             reconcile(self.s, self.store, self.queue)
             if time.monotonic() >= self._next_sweep:
                 self._next_sweep = time.monotonic() + STAGING_SWEEP_INTERVAL_S
-                objects, uploads = sweep(self._s3(), self.s.results_bucket, max(3600.0, 2 * self.s.job_timeout_s))
-                if objects or uploads:
-                    log.warning("Removed %d abandoned staged object(s), aborted %d upload(s)", objects, uploads)
+                self._in_background(sweep, self.s.results_bucket, max(3600.0, 2 * self.s.job_timeout_s))
         except DatabaseUnavailable as e:
             log.debug("Reconciler skipped: %s", e)
         except Exception as e:  # noqa: BLE001 - S3 answers: housekeeping retries next time
             log.warning("Housekeeping skipped: %s", e)
 
-    def _s3(self):
-        if self._s3_client is None:
-            from driftline.storage import make_s3_client
+    def _in_background(self, fn, *args) -> None:
+        """S3 housekeeping (fn(client, *args)) in a thread, so a slow object store never delays the heartbeat."""
 
-            self._s3_client = make_s3_client(self.s, connect_timeout_s=3, read_timeout_s=10)
-        return self._s3_client
+        def run() -> None:
+            try:
+                done = fn(self._s3(), *args)
+                if any(done if isinstance(done, tuple) else (done,)):
+                    log.info("S3 housekeeping: %s removed %s", fn.__name__, done)
+            except Exception as e:  # noqa: BLE001 - leftovers are swept later
+                log.warning("S3 housekeeping (%s) failed, retried later: %s", fn.__name__, e)
+
+        self._housekeeping.submit(run)
+
+    def _s3(self):
+        with self._s3_lock:  # used from the main loop and the housekeeping thread
+            if self._s3_client is None:
+                from driftline.storage import make_s3_client
+
+                self._s3_client = make_s3_client(self.s, connect_timeout_s=3, read_timeout_s=10)
+            return self._s3_client
 
     def _watch_forkserver(self) -> None:
         """Notice a dead forkserver and start a new one in a thread, so the heartbeat never stops."""
@@ -469,10 +481,7 @@ class DriftWorker:
         if job.lease and result not in ("completed", "parked", "superseded"):
             from driftline.fencing import discard, staging_prefix
 
-            try:
-                discard(self._s3(), self.s.results_bucket, staging_prefix(job.mission_id, job.lease))
-            except Exception as e:  # noqa: BLE001 - the periodic sweep removes it later
-                log.warning("Staged objects of mission %s not removed yet: %s", job.mission_id, e)
+            self._in_background(discard, self.s.results_bucket, staging_prefix(job.mission_id, job.lease))
 
     def _sweep_workdirs(self) -> None:
         """Temporary directories of job processes whose supervisor is gone (kill -9) or that were not cleaned."""
