@@ -105,7 +105,7 @@ class DriftWorker:
     def _step(self) -> None:
         self._maintain()
         self._collect_finished()
-        if len(self.running) < self.s.max_concurrent_jobs and self._forkserver_restart is None:
+        if len(self.running) < self.s.max_concurrent_jobs and self._forkserver_ready():
             raw = self.queue.claim(0 if self.running else self.s.poll_interval_s)
             if raw is not None and self.signals:
                 self.queue.requeue_front(raw)  # the stop signal arrived while we were blocked in BLMOVE
@@ -213,6 +213,11 @@ class DriftWorker:
         return None
 
     def _spawn(self, raw: bytes, mission_id: str, attempt: int, lease: str, deadline: float) -> None:
+        if not self._forkserver_ready():  # it died while we claimed: starting now would wait for its preload
+            job = RunningJob(None, None, raw, mission_id, attempt, deadline=deadline, lease=lease)
+            log.warning("Mission %s returned to the queue: the forkserver is being restarted", mission_id)
+            self._requeue_interrupted(job, "waiting for a restarted forkserver")
+            return
         reader, writer = self._mp.Pipe(duplex=False)
         from driftline.jobproc import job_main
 
@@ -452,6 +457,11 @@ class DriftWorker:
                 self._s3_client = make_s3_client(self.s, connect_timeout_s=3, read_timeout_s=10)
             return self._s3_client
 
+    def _forkserver_ready(self) -> bool:
+        """True when a job can start without waiting (a restart blocks Process.start() for the preload)."""
+        self._watch_forkserver()
+        return self._forkserver_restart is None
+
     def _watch_forkserver(self) -> None:
         """Notice a dead forkserver and start a new one in a thread, so the heartbeat never stops."""
         if self._forkserver_restart is not None:
@@ -522,11 +532,11 @@ class DriftWorker:
         self.metrics.up.set(0)
         log.info("Worker %s stopped", self.s.worker_id)
 
-    def _requeue_interrupted(self, job: RunningJob) -> None:
-        """Shutdown: the job goes back to the queue head and the attempt is given back (not the job's fault)."""
+    def _requeue_interrupted(self, job: RunningJob, why: str = "interrupted by a worker shutdown") -> None:
+        """The job goes back to the queue head and the attempt is given back (not the job's fault)."""
         self.queue.requeue_front(job.raw)
         self.queue.refund_attempt(job.mission_id)
-        update = {"op": "requeued", "mission_id": job.mission_id, "error": "interrupted by a worker shutdown"}
+        update = {"op": "requeued", "mission_id": job.mission_id, "error": why}
         self._record(job.mission_id, {**update, "lease": job.lease, "attempts": job.attempt - 1})
 
     def _guarded(self, fn, *args) -> None:

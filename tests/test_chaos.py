@@ -124,24 +124,23 @@ def test_chaos_three_workers_six_faults_every_mission_completed_once(services, t
         paused = busy(workers, {killed})
         os.killpg(workers[paused].proc.pid, signal.SIGSTOP)
         faults.append(f"SIGSTOP {paused} for {3 * TTL_S} s")
-        time.sleep(3 * TTL_S)
+        time.sleep(3 * TTL_S)  # > TTL + the reaper's own grace (TTL) + REAPER_INTERVAL_S
         os.killpg(workers[paused].proc.pid, signal.SIGCONT)
         (survivor,) = set(workers) - {killed, paused}
         fs = forkserver_pid(workers[survivor])
         if fs is not None:
             os.kill(fs, signal.SIGKILL)
             faults.append(f"forkserver of {survivor} killed")
-        time.sleep(1)
         redis_server.stop()
         time.sleep(2)
         redis_server.start()
         faults.append("Redis restart (2 s down)")
-        time.sleep(3)
+        time.sleep(2)
         pg.stop()
         time.sleep(2)
         pg.start()
         faults.append("PostgreSQL restart (2 s down)")
-        time.sleep(3)
+        time.sleep(2)
         local.redis().flushall()
         faults.append("FLUSHALL")
 
