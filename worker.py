@@ -52,6 +52,7 @@ class RunningJob:
     message: dict | None = None  # the job process's report, once read
     lease: str | None = None  # the attempt token its status and completion writes are fenced on
     workdir: Path | None = None  # its temporary files, removed however it ends
+    ended: bool = False  # its process closed the report pipe
 
 
 class DriftWorker:
@@ -502,7 +503,9 @@ class DriftWorker:
                 shutil.rmtree(path, ignore_errors=True)
 
     def _wait_children(self, timeout_s: float) -> None:
-        handles = [j.report for j in self.running.values()]  # not sentinels: a dead forkserver makes them ready
+        # Report pipes, not sentinels (a dead forkserver makes those ready); not those of jobs that ended but
+        # could not be finished yet (Redis down): their pipe stays readable and would make this a busy loop.
+        handles = [j.report for j in self.running.values() if not j.ended]
         if handles:
             wait(handles, timeout=timeout_s)
         else:
@@ -574,12 +577,14 @@ class Backoff:
 
 def _pump(job: RunningJob) -> bool:
     """Read the job's report if one arrived; True once the job process has closed its end (it has ended)."""
+    if job.ended:
+        return True
     try:
         while job.report.poll():
             job.message = job.report.recv()
     except (EOFError, OSError):
-        return True
-    return False
+        job.ended = True
+    return job.ended
 
 
 def _child_running(pid: int) -> bool:

@@ -94,6 +94,7 @@ def _run(job: Job, settings: Settings, attempt: int, lease: str | None) -> tuple
         "location": ctx.objects.location(job.mission_id),
         "params": job.params.as_record(),
         "lease": lease,
+        "attempt": attempt,  # the `processing` write may still be parked in the outbox (or lost with it)
         "staged": getattr(objects, "staged", None),
     }
     try:
@@ -150,15 +151,25 @@ def noop() -> None:
     """Target of the supervisor's first child: returning proves the forkserver preload finished."""
 
 
+def _running(pid: int) -> bool:
+    """The process exists and is not a zombie (a killed supervisor stays one until its parent reaps it)."""
+    try:
+        os.kill(pid, 0)
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+
+
 def _exit_with_supervisor(supervisor_pid: int) -> None:
     """A job whose supervisor was killed must not live on and finish a mission another worker now owns."""
 
     def watch() -> None:
         while True:
             time.sleep(1.0)
-            try:
-                os.kill(supervisor_pid, 0)
-            except ProcessLookupError:
+            if not _running(supervisor_pid):
                 os._exit(70)
 
     threading.Thread(target=watch, name="supervisor-watch", daemon=True).start()

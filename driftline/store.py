@@ -104,7 +104,9 @@ class MissionStore:
             )
         if op == "completed":
             stored = [StoredObject(**s) for s in update["stored"]]
-            return self.mark_completed(mid, stored, update["location"], update.get("params"), lease, publish)
+            return self.mark_completed(
+                mid, stored, update["location"], update.get("params"), lease, publish, update.get("attempt")
+            )
         if op == "failed":
             return self.mark_failed(mid, update["error"], update.get("worker_id"), update.get("params"), lease)
         if op == "requeued":
@@ -167,6 +169,7 @@ class MissionStore:
         params: dict | None = None,
         lease: str | None = None,
         publish: Callable[[], None] | None = None,
+        attempt: int | None = None,
     ) -> bool:
         """Result rows and the completed status in one transaction, fenced on the lease; False if superseded.
 
@@ -191,10 +194,10 @@ class MissionStore:
                 """
                 UPDATE missions SET status = 'completed', progress = 1, result_location = %s, completed_at = now(),
                     updated_at = now(), error_message = NULL, lease = COALESCE(%s, lease),
-                    params = COALESCE(params, %s)
+                    params = COALESCE(params, %s), attempts = GREATEST(attempts, COALESCE(%s, 1))
                 WHERE id = %s
                 """,
-                (location, lease, _json(params), mission_id),
+                (location, lease, _json(params), attempt, mission_id),
             )
             psycopg2.extras.execute_values(
                 cur,

@@ -174,7 +174,7 @@ def test_chaos_three_workers_six_faults_every_mission_completed_once(services, t
         left = {k: v for k, v in queue_keys(local, q).items() if v != 0}
         assert left == {}, left
         attempts = [mission(local, m)["attempts"] for m in ids]
-        assert max(attempts) <= 2  # only the kill -9 victim's jobs used a second attempt
+        assert 1 <= min(attempts) and max(attempts) <= 2, attempts
         duplicates = sum(n - 1 for n in starts.values())
         stood_down = everything.count("stands down")
         print(

@@ -369,7 +369,7 @@ def test_a_job_has_ended_when_its_report_pipe_closes_not_when_the_forkserver_say
     import multiprocessing
 
     reader, writer = multiprocessing.Pipe(duplex=False)
-    job = SimpleNamespace(report=reader, message=None)
+    job = SimpleNamespace(report=reader, message=None, ended=False)
     assert not _pump(job)
     writer.send({"ok": True, "result": "completed"})
     assert not _pump(job) and job.message["result"] == "completed"  # reported, still exiting
@@ -438,3 +438,17 @@ def test_a_dead_forkserver_is_replaced_while_its_running_job_finishes_normally(s
     w._forkserver_restart.join(10)
     w._watch_forkserver()
     assert w._forkserver_restart is None and forkserver._forkserver._forkserver_pid not in (None, old)
+
+
+def test_a_job_process_sees_its_killed_supervisor_even_while_it_is_an_unreaped_zombie():
+    import subprocess
+
+    from driftline.jobproc import _running
+
+    child = subprocess.Popen(["true"])
+    deadline = time.monotonic() + 5
+    while _running(child.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _running(child.pid)  # exited, not yet reaped by its parent: a zombie
+    child.wait()
+    assert _running(os.getpid())
