@@ -40,9 +40,9 @@ def main(argv: list[str] | None = None) -> int:
         svc = Services(servers[0].url, servers[1].url, servers[2].url, tmp)
         job_tmp = tmp / "worker-tmp"
         job_tmp.mkdir()
-        env = svc.env("soak", "soak-1", MAX_CONCURRENT_JOBS="2", TMPDIR=str(job_tmp), LOG_LEVEL="WARNING")
+        env = svc.env("soak", "soak-1", MAX_CONCURRENT_JOBS="2", TMPDIR=str(job_tmp))
         worker = Worker(env, tmp / "worker.log").start(wait_ready=False)
-        worker.wait_log("OpenDrift loaded", 180)
+        worker.wait_log("Worker soak-1 listening", 240)
         time.sleep(1)
         samples = run(svc, worker, job_tmp, args.jobs, RESULTS_BUCKET)
     finally:
