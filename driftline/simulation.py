@@ -1,8 +1,8 @@
 """The OpenDrift Leeway run: seeding for each scenario, forcing, and conversion of the result.
 
-OpenDrift is the physics engine; this module only configures it. The run keeps
-its result in memory (no `outfile`), so the products are computed from arrays
-and the trajectory file is written once, with deterministic attributes.
+OpenDrift is the physics engine; this module only configures it. A single run given an `outfile`
+streams its history into that file as it goes (driftline.trajfile: bounded memory, the same file);
+ensemble members keep their result in memory and the trajectory file is written once afterwards.
 """
 
 from __future__ import annotations
@@ -21,13 +21,18 @@ from driftline.errors import SimulationError
 from driftline.forcing import ForcingPlan
 from driftline.jobs import MissionParams, can_capsize
 from driftline.trajectory import ACTIVE, NOT_RELEASED, OUT_OF_DOMAIN, STRANDED, Trajectories
+from driftline.trajfile import (
+    NEVER_CAPSIZES,  # Leeway capsizes capsized == 0 and slows 1: other values opt an object type out
+    VOLATILE_ATTRS,
+    StreamingOutput,
+    attr_value,
+    buffer_length,
+    tidy_capsized,
+)
+from driftline.trajfile import variable_encoding as _variable_encoding
 
 log = logging.getLogger(__name__)
 ProgressFn = Callable[[float], None]
-# Attributes OpenDrift fills with wall-clock times; replaced so that the same job and seed give the same bytes.
-VOLATILE_ATTRS = ("history", "date_created", "simulation_time", "runtime", "performance")
-# Leeway capsizes every element with capsized == 0 and slows those with 1: other values opt an object type out.
-NEVER_CAPSIZES = 2
 
 
 @dataclass
@@ -36,7 +41,7 @@ class MemberRun:
 
     name: str
     plan: ForcingPlan
-    result: object  # xarray.Dataset of OpenDrift's result
+    result: object  # xarray.Dataset of OpenDrift's result (None when streamed to the trajectory file)
     trajectories: Trajectories
     seconds: float
 
@@ -47,6 +52,7 @@ class SimulationResult:
     members: list[MemberRun]
     seed_description: str
     timings_s: dict[str, float] = field(default_factory=dict)
+    streamed: bool = False  # the trajectory file was written during the run
 
     @property
     def primary(self) -> MemberRun:
@@ -66,16 +72,30 @@ def simulate(
     plans: list[ForcingPlan],
     progress: ProgressFn | None = None,
     member_names: list[str] | None = None,
+    outfile: Path | None = None,
+    attrs: dict | None = None,
 ) -> SimulationResult:
-    """Run one Leeway simulation per forcing plan (one plan unless it is an ensemble) and merge them."""
+    """Run one Leeway simulation per forcing plan (one plan unless it is an ensemble) and merge them.
+
+    With `outfile` (and one plan) the trajectory file is written during the run, with `attrs` added.
+    """
     counts = _split(params.num_particles, [1.0] * len(plans))
     names = member_names or ([f"member-{i + 1}" for i in range(len(plans))] if len(plans) > 1 else ["main"])
+    stream = outfile is not None and len(plans) == 1
     runs = [
-        _run_member(params, plan, count, names[i], _member_progress(progress, i, len(plans)), member_seed(params, i))
+        _run_member(
+            params,
+            plan,
+            count,
+            names[i],
+            _member_progress(progress, i, len(plans)),
+            member_seed(params, i),
+            StreamingOutput(outfile, attrs or {}, params.objects[0].obj.number) if stream else None,
+        )  # fmt: skip
         for i, (plan, count) in enumerate(zip(plans, counts, strict=True))
     ]
     merged = _merge([r.trajectories for r in runs], names)
-    return SimulationResult(trajectories=merged, members=runs, seed_description=describe_seeding(params))
+    return SimulationResult(merged, runs, describe_seeding(params), streamed=stream)
 
 
 def member_seed(params: MissionParams, member: int) -> int:
@@ -87,23 +107,38 @@ def _member_progress(progress: ProgressFn | None, i: int, members: int) -> Progr
     return None if progress is None else (lambda f: progress((i + f) / members))
 
 
-def _run_member(params: MissionParams, plan: ForcingPlan, number: int, name: str, progress, seed: int) -> MemberRun:
+def _run_member(
+    params: MissionParams, plan: ForcingPlan, number: int, name: str, progress, seed: int, out: StreamingOutput | None
+) -> MemberRun:
     model = _make_model(params, plan, progress, seed)
     _seed(model, params, number)
     sign = -1 if params.backward else 1
+    kwargs = {}
+    if out is not None:
+        out.attach(model)
+        kwargs = {"outfile": str(out.path), "export_buffer_length": buffer_length(number, _num_variables(model))}
     started = time.perf_counter()
     try:
         model.run(
             duration=timedelta(hours=params.duration_hours),
             time_step=timedelta(minutes=sign * params.time_step_minutes),
             time_step_output=timedelta(minutes=sign * params.output_step_minutes),
+            **kwargs,
         )
     except (ValueError, RuntimeError) as e:
         raise SimulationError(f"OpenDrift could not run the simulation: {e}") from e
     seconds = time.perf_counter() - started
     log.info("Simulated %s particles for %s h in %.2f s (%s)", number, params.duration_hours, seconds, name)
-    _tidy_capsized(model.result)
+    if out is not None:
+        model.result.close()  # OpenDrift reopened the finished file; the arrays were built during the run
+        return MemberRun(name, plan, None, out.trajectories(), seconds)
+    tidy_capsized(model.result)
     return MemberRun(name, plan, model.result, to_trajectories(model, params), seconds)
+
+
+def _num_variables(model) -> int:
+    """Variables in OpenDrift's output buffer: element properties (but ID) and environment variables."""
+    return len(model.elements.variables) - 1 + len(model.required_variables)
 
 
 class FastBufferMixin:
@@ -227,13 +262,6 @@ def _naive(t: datetime) -> datetime:
     return t.astimezone(UTC).replace(tzinfo=None)
 
 
-def _tidy_capsized(ds) -> None:
-    """Report types that cannot capsize as upright (0) in the result, not with the internal marker."""
-    if "capsized" in ds:
-        values = ds["capsized"].values
-        values[values == NEVER_CAPSIZES] = 0
-
-
 def to_trajectories(model, params: MissionParams) -> Trajectories:
     """OpenDrift's in-memory result as arrays; stranded particles are held at their stranding point."""
     ds = model.result
@@ -325,20 +353,11 @@ def write_trajectory_file(results: list[MemberRun], path: Path, attrs: dict[str,
     for key in VOLATILE_ATTRS:
         ds.attrs.pop(key, None)
     ds.attrs.update(attrs)
-    ds.attrs = {k: _attr_value(v) for k, v in ds.attrs.items()}
+    ds.attrs = {k: attr_value(v) for k, v in ds.attrs.items()}
     encoding = {}
     for name, var in ds.variables.items():
-        dtype = var.attrs.pop("dtype", None) if "dtype" in var.attrs else None
-        enc: dict = {}
-        if name == "time":
-            enc = {"units": "seconds since 1970-01-01 00:00:00", "dtype": "float64", "_FillValue": None}
-        elif name == "trajectory":
-            enc = {"dtype": "int32", "_FillValue": None}
-        else:
-            enc = {"zlib": True, "complevel": 1}  # level 4 costs 2.5x the time for 8 % less size
-            if dtype is not None and np.issubdtype(np.dtype(dtype), np.integer):
-                enc.update(dtype=np.dtype(dtype), _FillValue=np.iinfo(np.dtype(dtype)).max)
-        encoding[name] = enc
+        encoding[name] = _variable_encoding(name, var.attrs)
+        var.attrs.pop("dtype", None)
     ds.to_netcdf(path, encoding=encoding, engine="netcdf4", format="NETCDF4")
 
 
@@ -361,12 +380,6 @@ def _concat_members(datasets, names):
         "flag_meanings": " ".join(n.replace(" ", "_") for n in names),
     }
     return ds
-
-
-def _attr_value(value):
-    if isinstance(value, (str, int, float, np.integer, np.floating)):
-        return value
-    return str(value)
 
 
 def describe_seeding(params: MissionParams) -> str:
