@@ -25,6 +25,7 @@ from pathlib import Path
 from config import ConfigError, Settings, redact_url
 from driftline.errors import DatabaseUnavailable, DriftError, InvalidJob, JobCrashed, JobTimeout
 from driftline.jobs import extract_mission_id, parse_job
+from driftline.limits import check_fits, crash_error, oom_kill_count
 from driftline.logs import setup_logging
 from driftline.metrics import Metrics
 from driftline.queue import REDIS_ERRORS, RedisQueue
@@ -45,6 +46,7 @@ class RunningJob:
     deadline: float
     started: float = field(default_factory=time.monotonic)
     message: dict | None = None  # the job process's report, once read
+    oom_kills: int | None = field(default_factory=oom_kill_count)  # the cgroup's count when the job started
 
 
 class DriftWorker:
@@ -152,6 +154,7 @@ class DriftWorker:
         log.info("Received job from queue (mission %s, %d bytes)", mission_id or "unknown", len(raw))
         try:
             job = parse_job(raw, self.s)
+            check_fits(job.params, self.s)
         except InvalidJob as e:
             self._give_up(raw, getattr(e, "mission_id", mission_id), e.reason, str(e), attempts=1)
             return
@@ -214,9 +217,8 @@ class DriftWorker:
 
     def _finish(self, job: RunningJob, message: dict | None) -> None:
         if message is None:
-            code = job.process.exitcode
-            how = f"signal {signal.Signals(-code).name}" if code and code < 0 else f"exit code {code}"
-            self._finish_failed(job, JobCrashed(f"job process died ({how}) before finishing"), retry=True)
+            error = crash_error(job.process.exitcode, job.oom_kills)
+            self._finish_failed(job, error, retry=isinstance(error, JobCrashed))
         elif message["ok"]:
             self.queue.ack(job.raw, job.mission_id)
             self.metrics.completed.inc()
