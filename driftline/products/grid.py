@@ -15,6 +15,7 @@ MIN_CELL_M = 50.0  # floor of the automatic cell size (and the size for a cloud 
 MAX_CELLS_PER_AXIS = 1000
 MAX_GRID_VALUES = 40_000_000  # time x lat x lon cap per variable (160 MB of float32)
 MARGIN_CELLS = 3
+INDEX_BLOCK_VALUES = 2**20  # positions per block in Grid.index
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,20 @@ class Grid:
         return (lon - self.lon0) / self.dlon, (np.asarray(lat, dtype=float) - self.lat0) / self.dlat
 
     def index(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-        """Flat cell index (row * nlon + column) of each position, -1 for NaN or off-grid positions."""
+        """Flat cell index (row * nlon + column) of each position, -1 for NaN or off-grid positions.
+
+        (N, T) positions are done a block of times at a time: the float64 temporaries stay small.
+        """
+        lon, lat = np.asarray(lon), np.asarray(lat)
+        if lon.ndim != 2 or lon.size <= INDEX_BLOCK_VALUES:
+            return self._index(lon, lat)
+        out = np.empty(lon.shape, dtype=np.int64)
+        step = max(1, INDEX_BLOCK_VALUES // lon.shape[0])
+        for t in range(0, lon.shape[1], step):
+            out[:, t : t + step] = self._index(lon[:, t : t + step], lat[:, t : t + step])
+        return out
+
+    def _index(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
         x, y = self.xy(lon, lat)
         with np.errstate(invalid="ignore"):
             ok = (x >= 0) & (x < self.nlon) & (y >= 0) & (y < self.nlat)
@@ -90,10 +104,11 @@ def unwrap_lon(lon: np.ndarray, ref: float) -> np.ndarray:
 def present_positions(traj: Trajectories) -> tuple[np.ndarray, np.ndarray]:
     """(lon, lat) as (N, T) arrays, NaN where a particle is not counted (not floating or stranded)."""
     present = (traj.state == ACTIVE) | (traj.state == STRANDED)
-    lon = np.where(present, traj.lon, np.nan)
+    nan = np.float64(np.nan)  # float64 results even from float32 positions: the products compute in float64
+    lon = np.where(present, traj.lon, nan)
     finite = np.isfinite(lon)
     ref = float(lon.flat[np.argmax(finite)]) if finite.any() else 0.0
-    return unwrap_lon(lon, ref), np.where(present, traj.lat, np.nan)
+    return unwrap_lon(lon, ref), np.where(present, traj.lat, nan)
 
 
 def plume_spread_m(lon: np.ndarray, lat: np.ndarray) -> float:
