@@ -23,15 +23,16 @@ class Mission:
     particles: int
     hours: float
     output_minutes: int = 60
+    step_minutes: int = 10
 
     def params(self) -> dict:
         return {**SCENE, "num_particles": self.particles, "duration_hours": self.hours,
-                "output_step_minutes": self.output_minutes}  # fmt: skip
+                "output_step_minutes": self.output_minutes, "time_step_minutes": self.step_minutes}  # fmt: skip
 
 
 BIG = {"big60": Mission(50000, 240, 60), "big10": Mission(50000, 240, 10)}
 FLAT = [Mission(10000, h) for h in (24, 96, 240)]
-REFUSED = Mission(50000, 240, 1)
+REFUSED = Mission(50000, 240, 5, 5)  # 2881 outputs: over JOB_BUDGET_MB
 
 
 def idle_pss(d: Daemon) -> float:
