@@ -60,7 +60,7 @@ def measure_refusal(d: Daemon) -> dict:
     mission_id, pushed = d.push(REFUSED.params())
     while True:
         with d.db.cursor() as cur:
-            cur.execute("SELECT status, error FROM missions WHERE id = %s", (mission_id,))
+            cur.execute("SELECT status, error_message FROM missions WHERE id = %s", (mission_id,))
             row = cur.fetchone()
         if row and row[0] == "failed":
             return {**asdict(REFUSED), "after_s": round(time.perf_counter() - pushed, 3), "error": row[1]}

@@ -108,10 +108,12 @@ class StreamingOutput:
             enc = _encoded(var[..., :1] if var.dims else var, name)
             fill = enc.attrs.pop("_FillValue", None)
             compressed = var.dims == ("trajectory", "time")
-            self.nc.createVariable(
+            out = self.nc.createVariable(
                 name, enc.dtype, var.dims, zlib=compressed, complevel=1, shuffle=True,
                 chunksizes=chunks if compressed else None, fill_value=fill,
             )  # fmt: skip
+            if compressed:  # each buffer fills whole chunks: HDF5's 64 MB cache per variable would only hold memory
+                out.set_var_chunk_cache(size=0, nelems=1, preemption=1.0)
         self.nc["trajectory"][:] = _encoded(ds["trajectory"].variable, "trajectory").values
         categories = list(getattr(model, "status_categories", ["active"]))
         self.traj = TrajectoryBuilder(n, nt, self.default_object, categories)
