@@ -60,11 +60,20 @@ class SimulationResult:
 
 
 def warm_up() -> None:
-    """Import OpenDrift and build the global landmask once, so forked children start warm."""
+    """Import OpenDrift and build the global landmask once, so forked children start warm.
+
+    OpenDrift's `run` formats `opendrift.versions()` (package metadata look-ups, ~50 ms) for a debug
+    line every time; the answer does not change within a process, so it is computed once here.
+    """
+    import functools
+
+    import opendrift
     from opendrift.models.leeway import Leeway  # noqa: F401
     from opendrift.readers import reader_global_landmask
 
     reader_global_landmask.get_mask()
+    if not hasattr(opendrift.versions, "cache_info"):
+        opendrift.versions = functools.cache(opendrift.versions)
 
 
 def simulate(
@@ -156,6 +165,8 @@ class FastBufferMixin:
 
         times = self.result.indexes["time"]
         now = pd.Timestamp(self.time)
+        if not final and now not in times and not (self.elements.status != 0).any():
+            return None  # what OpenDrift does between output steps without deactivations, minus its slow lookup
         if final or now not in times or now == times[-1]:
             return super().state_to_buffer(final)
         t = times.get_loc(now)
