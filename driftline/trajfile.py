@@ -264,4 +264,5 @@ class TrajectoryBuilder:
             state=self.state,
             member=np.zeros(self.lon.shape[0], dtype=np.int16),
             object_number=np.nan_to_num(self.object_number, nan=self.default_object).astype(np.int16),
+            masked=True,
         )

@@ -13,6 +13,8 @@ from config import Settings
 from driftline import trajfile
 from driftline.forcing import constant_plan
 from driftline.jobs import parse_job
+from driftline.products import compute_density, compute_search_areas, make_grid, map_view
+from driftline.products.grid import present_positions
 from driftline.simulation import simulate, write_trajectory_file
 
 MID = "5d3f8c9e-1b2a-4c3d-8e4f-0123456789ab"
@@ -77,6 +79,8 @@ def test_streamed_trajectory_file_equals_the_in_memory_one(case, tmp_path, monke
     np.testing.assert_array_equal(ts.lon.astype(float), tm.lon)
     np.testing.assert_array_equal(ts.lat.astype(float), tm.lat)
     np.testing.assert_array_equal(ts.object_number, tm.object_number)
+    assert ts.masked and not tm.masked and ts.lon.dtype == np.float32  # half the memory, no copies in products
+    _assert_same_products(ts, tm)
     counts = tm.counts(-1)
     if case == "coast":
         assert counts["stranded"] > 0 and counts["active"] > 0  # stranding mid-run was exercised
@@ -89,3 +93,18 @@ def test_buffer_length_bounds_the_buffer_bytes():
     assert trajfile.buffer_length(50000, 25) * 50000 * 25 * 4 <= trajfile.BUFFER_BYTES
     assert trajfile.buffer_length(10**9, 25) == 1
     assert trajfile.buffer_length(100, 25) * 100 * 25 * 4 > trajfile.BUFFER_BYTES - 100 * 25 * 4
+
+
+def _assert_same_products(streamed, memory) -> None:
+    """The products' inputs computed from the streamed (float32, masked) arrays equal the in-memory ones."""
+    grid = make_grid(streamed)
+    assert grid == make_grid(memory)
+    a, b = compute_density(streamed, grid), compute_density(memory, grid)
+    np.testing.assert_array_equal(a.probability, b.probability)
+    np.testing.assert_array_equal(a.cells, b.cells)
+    assert [x.summary() for x in compute_search_areas(streamed, a, 2)] == [
+        x.summary() for x in compute_search_areas(memory, b, 2)
+    ]
+    (lon_s, lat_s), (lon_m, lat_m) = present_positions(streamed), present_positions(memory)
+    np.testing.assert_array_equal(lon_s, lon_m)
+    assert map_view(lon_s.ravel(), lat_s.ravel(), (4.8, 60.3)) == map_view(lon_m.ravel(), lat_m.ravel(), (4.8, 60.3))
