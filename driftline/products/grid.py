@@ -62,14 +62,14 @@ class Grid:
         return (lon - self.lon0) / self.dlon, (np.asarray(lat, dtype=float) - self.lat0) / self.dlat
 
     def index(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-        """Flat cell index (row * nlon + column) of each position, -1 for NaN or off-grid positions.
+        """Flat cell index (int32: row * nlon + column) of each position, -1 for NaN or off-grid positions.
 
         (N, T) positions are done a block of times at a time: the float64 temporaries stay small.
         """
         lon, lat = np.asarray(lon), np.asarray(lat)
         if lon.ndim != 2 or lon.size <= INDEX_BLOCK_VALUES:
-            return self._index(lon, lat)
-        out = np.empty(lon.shape, dtype=np.int64)
+            return self._index(lon, lat).astype(np.int32)
+        out = np.empty(lon.shape, dtype=np.int32)  # MAX_CELLS_PER_AXIS**2 cells fit; half the memory of int64
         step = max(1, INDEX_BLOCK_VALUES // lon.shape[0])
         for t in range(0, lon.shape[1], step):
             out[:, t : t + step] = self._index(lon[:, t : t + step], lat[:, t : t + step])
