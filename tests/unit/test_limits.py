@@ -85,3 +85,27 @@ def test_a_sigkill_with_a_new_oom_kill_is_out_of_memory_anything_else_a_crash(tm
         crash = crash_error(code, before, tmp_path)
         assert isinstance(crash, JobCrashed) and "before finishing" in str(crash)
     assert "signal SIGSEGV" in str(crash_error(-signal.SIGSEGV, 0, tmp_path))
+
+
+def test_progress_is_written_per_decile_at_most_once_per_interval(monkeypatch):
+    from driftline import jobproc
+
+    now = [100.0]
+    monkeypatch.setattr(jobproc.time, "monotonic", lambda: now[0])
+    written = []
+
+    class Store:
+        def set_progress(self, mission_id, fraction):
+            written.append(fraction)
+
+    write = jobproc._progress_writer(Store(), MID, min_interval_s=1.0)
+    for f in (0.1, 0.2, 0.5):  # a short mission: no write in its first second
+        write(f)
+    now[0] += 1.0
+    write(0.55)
+    write(0.58)  # same decile
+    now[0] += 0.5
+    write(0.7)  # too soon
+    now[0] += 0.6
+    write(0.8)
+    assert written == [0.55, 0.8]
