@@ -47,7 +47,7 @@ def test_a_job_longer_than_the_time_limit_is_refused():
 
 @given(
     n=st.integers(1, 50000),
-    hours=st.floats(1, 240),
+    hours=st.floats(3, 240),
     out=st.sampled_from([10, 30, 60, 180]),
     more=st.integers(1, 50000),
 )
