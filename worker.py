@@ -18,6 +18,7 @@ import signal
 import sys
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from pathlib import Path
@@ -66,8 +67,11 @@ class DriftWorker:
     # --- lifecycle ---------------------------------------------------------------------------
     def run(self) -> int:
         self._install_signal_handlers()
-        self._start_forkserver()  # first: no threads, no sockets yet
-        self._connect_services()
+        # The forkserver (a fresh interpreter: it inherits no sockets) loads while we connect: first claim sooner.
+        with ThreadPoolExecutor(1, thread_name_prefix="forkserver-start") as pool:
+            warm = pool.submit(self._start_forkserver)
+            self._connect_services()
+            warm.result()
         self.metrics.serve(self.s.metrics_port)
         log.info(
             "Worker %s listening on queue %s (max %d concurrent jobs)",
