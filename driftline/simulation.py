@@ -67,6 +67,7 @@ def warm_up() -> None:
     """
     import functools
 
+    share_landmask()
     import opendrift
     from opendrift.models.leeway import Leeway  # noqa: F401
     from opendrift.readers import reader_global_landmask
@@ -74,6 +75,29 @@ def warm_up() -> None:
     reader_global_landmask.get_mask()
     if not hasattr(opendrift.versions, "cache_info"):
         opendrift.versions = functools.cache(opendrift.versions)
+
+
+def share_landmask() -> None:
+    """One global landmask for all of OpenDrift (call before it is imported).
+
+    OpenDrift builds `RoaringLandmask.new()` twice: at the import of its base model (coastline
+    crossings) and in `reader_global_landmask.get_mask()` (stranding), ~6 s and ~1.3 GB each. The
+    instance is immutable, so both can share the first one: half the worker's memory and start time.
+    """
+    import sys
+
+    import roaring_landmask
+
+    cls = roaring_landmask.RoaringLandmask
+    if getattr(cls, "_driftline_shared", None) is not None:
+        return
+    base = sys.modules.get("opendrift.models.basemodel")
+    mask = base.rl if base is not None else cls.new()  # already imported: reuse the instance it built
+    try:
+        cls._driftline_shared = mask
+        cls.new = staticmethod(lambda: mask)
+    except (AttributeError, TypeError):  # an immutable extension type: keep OpenDrift's behaviour
+        log.warning("could not share OpenDrift's landmask: it is built twice")
 
 
 def simulate(
