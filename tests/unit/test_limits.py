@@ -109,3 +109,31 @@ def test_progress_is_written_per_decile_at_most_once_per_interval(monkeypatch):
     now[0] += 0.6
     write(0.8)
     assert written == [0.55, 0.8]
+
+
+@pytest.mark.parametrize("base_imported", [False, True])
+def test_opendrifts_two_landmask_builds_share_one_instance(monkeypatch, base_imported):
+    import sys
+    import types
+
+    from driftline.simulation import share_landmask
+
+    class FakeMask:
+        built = 0
+
+        @staticmethod
+        def new():
+            FakeMask.built += 1
+            return object()
+
+    monkeypatch.setitem(sys.modules, "roaring_landmask", types.SimpleNamespace(RoaringLandmask=FakeMask))
+    base = types.SimpleNamespace(rl=FakeMask.new()) if base_imported else None
+    monkeypatch.setitem(sys.modules, "opendrift.models.basemodel", base)
+    if not base_imported:
+        monkeypatch.delitem(sys.modules, "opendrift.models.basemodel")
+    share_landmask()
+    share_landmask()
+    first = FakeMask.new()
+    assert FakeMask.new() is first and FakeMask.built == 1
+    if base_imported:
+        assert first is base.rl
