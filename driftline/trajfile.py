@@ -69,7 +69,6 @@ class StreamingOutput:
 
     def __init__(self, path: Path, attrs: dict, default_object: int) -> None:
         self.path, self.attrs, self.default_object = Path(path), attrs, default_object
-        self.nc = None
         self.written = 0  # output times written so far
         self.traj: TrajectoryBuilder | None = None
 
@@ -83,13 +82,17 @@ class StreamingOutput:
         nt = ds.sizes["time"]
         if nt == 0:
             return
-        if self.nc is None:
+        if self.traj is None:
             self._create(model)
         tidy_capsized(ds)
         t0, t1 = self.written, self.written + nt
-        self.nc["time"][t0:t1] = _encoded(ds["time"].variable, "time").values
-        for name, var in ds.data_vars.items():
-            self.nc[name][:, t0:t1] = _encoded(var.variable, name).values
+        # HDF5 keeps what is written in memory until the file is closed (whatever the chunk cache): one
+        # open-write-close per buffer, as OpenDrift's own writer does, bounds that to one buffer.
+        with _opened(self.path) as nc:
+            nc["time"][t0:t1] = _encoded(ds["time"].variable, "time").values
+            for name, var in ds.data_vars.items():
+                nc[name][:, t0:t1] = _encoded(var.variable, name).values
+        _release_freed_memory()
         self.traj.categories = list(getattr(model, "status_categories", self.traj.categories))
         self.traj.add(ds, t0)
         self.written = t1
@@ -99,39 +102,36 @@ class StreamingOutput:
 
         ds = model.result
         n, nt = ds.sizes["trajectory"], model.expected_steps_output
-        self.nc = netCDF4.Dataset(self.path, "w", format="NETCDF4")
-        self.nc.createDimension("trajectory", n)
-        self.nc.createDimension("time", nt)
-        steps = ds.sizes["time"]
-        chunks = (max(1, min(n, MAX_CHUNK_VALUES // steps)), steps)
-        for name, var in ds.variables.items():
-            enc = _encoded(var[..., :1] if var.dims else var, name)
-            fill = enc.attrs.pop("_FillValue", None)
-            compressed = var.dims == ("trajectory", "time")
-            out = self.nc.createVariable(
-                name, enc.dtype, var.dims, zlib=compressed, complevel=1, shuffle=True,
-                chunksizes=chunks if compressed else None, fill_value=fill,
-            )  # fmt: skip
-            if compressed:  # each buffer fills whole chunks: HDF5's 64 MB cache per variable would only hold memory
-                out.set_var_chunk_cache(size=0, nelems=1, preemption=1.0)
-        self.nc["trajectory"][:] = _encoded(ds["trajectory"].variable, "trajectory").values
+        with netCDF4.Dataset(self.path, "w", format="NETCDF4") as nc:
+            nc.createDimension("trajectory", n)
+            nc.createDimension("time", nt)
+            steps = ds.sizes["time"]
+            chunks = (max(1, min(n, MAX_CHUNK_VALUES // steps)), steps)  # each buffer fills whole chunks
+            for name, var in ds.variables.items():
+                enc = _encoded(var[..., :1] if var.dims else var, name)
+                fill = enc.attrs.pop("_FillValue", None)
+                compressed = var.dims == ("trajectory", "time")
+                nc.createVariable(
+                    name, enc.dtype, var.dims, zlib=compressed, complevel=1, shuffle=True,
+                    chunksizes=chunks if compressed else None, fill_value=fill,
+                )  # fmt: skip
+            nc["trajectory"][:] = _encoded(ds["trajectory"].variable, "trajectory").values
         categories = list(getattr(model, "status_categories", ["active"]))
         self.traj = TrajectoryBuilder(n, nt, self.default_object, categories)
 
     def close(self, model) -> None:
         """Final attributes (OpenDrift's minval/maxval and metadata, ours), truncation if the run stopped early."""
         ds = model.result
-        if self.nc is None:
+        if self.traj is None:
             raise RuntimeError("OpenDrift wrote no output")
         self.traj.categories = list(getattr(model, "status_categories", self.traj.categories))
-        for name, var in ds.variables.items():
-            attrs = _encoded(var[..., :1] if var.dims else var, name).attrs
-            attrs.pop("_FillValue", None)
-            self.nc[name].setncatts(attrs)
-        self.nc.setncatts(global_attrs(ds.attrs, self.attrs))
-        complete = self.written == self.nc.dimensions["time"].size
-        self.nc.close()
-        self.nc = None
+        with _opened(self.path) as nc:
+            for name, var in ds.variables.items():
+                attrs = _encoded(var[..., :1] if var.dims else var, name).attrs
+                attrs.pop("_FillValue", None)
+                nc[name].setncatts(attrs)
+            nc.setncatts(global_attrs(ds.attrs, self.attrs))
+            complete = self.written == nc.dimensions["time"].size
         unseeded = model.num_elements_scheduled() > 0
         if not complete or unseeded:
             keep = _seeded_rows(model) if unseeded else None
@@ -141,6 +141,22 @@ class StreamingOutput:
 
     def trajectories(self) -> Trajectories:
         return self.traj.build()
+
+
+def _opened(path: Path):
+    import netCDF4
+
+    return netCDF4.Dataset(path, "a")
+
+
+def _release_freed_memory() -> None:
+    """Give the heap's free pages back to the system (glibc keeps them; this is what PSS counts)."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass  # not glibc
 
 
 def _encoded(variable, name: str):
