@@ -42,7 +42,7 @@ ENV_DEFAULTS: dict[str, str | None] = {
     "MAX_AREA_KM2": "100000",
     "MAX_ATTEMPTS": "3",
     "JOB_TIMEOUT_S": "1800",
-    "MAX_JOB_MEMORY_MB": "1800",
+    "MAX_JOB_MEMORY_MB": "2300",
     "SHUTDOWN_GRACE_S": "60",
     "HEARTBEAT_TTL_S": "15",
     "REAPER_INTERVAL_S": "10",
@@ -84,7 +84,7 @@ class Settings:
     max_area_km2: float = 100000.0
     max_attempts: int = 3
     job_timeout_s: float = 1800.0
-    max_job_memory_mb: int = 1800  # (6 GB per replica - ~2.5 GB idle worker) / 2 concurrent jobs
+    max_job_memory_mb: int = 2300  # (6 GB per replica - ~1.4 GB idle worker) / 2 concurrent jobs, rounded down
     shutdown_grace_s: float = 60.0
     heartbeat_ttl_s: float = 15.0
     reaper_interval_s: float = 10.0

@@ -32,7 +32,7 @@ class Mission:
 
 BIG = {"big60": Mission(50000, 240, 60), "big10": Mission(50000, 240, 10)}
 FLAT = [Mission(10000, h) for h in (24, 96, 240)]
-REFUSED = Mission(50000, 240, 5, 5)  # 2881 outputs: over JOB_BUDGET_MB
+REFUSED = Mission(50000, 240, 2, 2)  # 7201 outputs: ~7 GB estimated, over JOB_BUDGET_MB
 
 
 def idle_pss(d: Daemon) -> float:

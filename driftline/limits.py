@@ -18,12 +18,15 @@ from driftline.errors import DriftError, InvalidJob, JobCrashed, PermanentError
 from driftline.jobs import MissionParams
 
 OUTPUT_VARIABLES = 25  # Leeway's history: element properties + environment variables, float32 each
-BASE_MB = 220.0  # a job process over the idle worker: its own heap, clients, products' fixed buffers
+# Fitted (with ~25 % margin) to bench/run.py --phases limits: 50000 x 240 h added 468 MB at 241 output
+# times and 1381 MB at 1441 (docs/benchmark.md); small jobs add ~200 MB.
+BASE_MB = 200.0  # a job process over the idle worker: its own heap, copied-on-write pages, clients
 BUFFER_MB = 48.0  # driftline.trajfile.BUFFER_BYTES
-PARTICLE_BYTES = 3000.0  # per particle: OpenDrift's element and environment arrays and their temporaries
-PRODUCT_BYTES_PER_VALUE = 48.0  # per particle and output time: float32 history + the products' float64 passes
+PARTICLE_BYTES = 2500.0  # per particle: OpenDrift's element and environment arrays and their temporaries
+PRODUCT_BYTES_PER_VALUE = 20.0  # per particle and output time: the float32/int8 arrays, cells, products' masks
 STEP_S = 0.005  # seconds per time step whatever the particle count (readers, bookkeeping)
 PARTICLE_STEP_S = 2.4e-6  # seconds per particle per time step (Leeway physics, landmask, output)
+OUTPUT_S = 0.03  # seconds per output time in the products (animation frame, per-time statistics)
 PRODUCT_VALUE_S = 1.0e-7  # seconds per particle per output time in the products
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
@@ -57,7 +60,8 @@ def estimate(p: MissionParams) -> Estimate:
     if p.ensemble:  # members keep their whole history in memory (float32 per variable) until the file is written
         history += n * outputs * OUTPUT_VARIABLES * 4 * 2
     memory = BASE_MB + BUFFER_MB + (n * PARTICLE_BYTES + history) / 2**20
-    seconds = steps * (STEP_S * max(1, len(p.ensemble)) + n * PARTICLE_STEP_S) + n * outputs * PRODUCT_VALUE_S
+    simulation_s = steps * (STEP_S * max(1, len(p.ensemble)) + n * PARTICLE_STEP_S)
+    seconds = simulation_s + outputs * (OUTPUT_S + n * PRODUCT_VALUE_S)
     return Estimate(round(memory), round(seconds, 1), outputs, steps)
 
 
