@@ -45,13 +45,33 @@ def open_remote(req: dict):
 
         store = S3ZarrStore(req["url"], s3_client(req.get("storage_options") or {}, timeout))
         return xr.open_zarr(store, consolidated=None, chunks=None)
-    import requests
+    import pydap.net
     from pydap.client import open_url
 
-    session = requests.Session()
-    session.max_redirects = 3  # each redirect's host still passes the socket guard
+    session = _session(req["url"])
+    pydap.net.build_session = lambda **_: session  # pydap would build its own, retrying session per request
     ds = open_url(req["url"], session=session, timeout=timeout, protocol="dap2")
     return xr.open_dataset(xr.backends.PydapDataStore(ds, protocol="dap2"))
+
+
+def _session(url: str):
+    """One requests session: no retries (a failed request fails the source), at most 3 redirects, no downgrade.
+
+    pydap retries a failed https request over plain http; for an https source the http adapter refuses.
+    Each redirect's host still passes the socket guard. Credentials: requests reads ~/.netrc.
+    """
+    import requests
+    from requests.adapters import HTTPAdapter
+
+    class Refuse(HTTPAdapter):
+        def send(self, request, *args, **kwargs):
+            raise requests.exceptions.InvalidSchema(f"plain http refused for an https source: {request.url}")
+
+    session = requests.Session()
+    session.max_redirects = 3
+    session.mount("https://", HTTPAdapter(max_retries=0))
+    session.mount("http://", Refuse() if url.startswith("https://") else HTTPAdapter(max_retries=0))
+    return session
 
 
 def _axes(ds) -> tuple[str, str, str]:

@@ -12,9 +12,10 @@ from driftline.errors import ForcingError
 from driftline.forcing.catalog import _summary, list_datasets, upsert_row
 from driftline.forcing.common import QUANTITIES, _db
 from driftline.forcing.remote import probe_source
-from driftline.forcing.zarrstore import STORAGE_OPTIONS
 
 PRESETS = Path(__file__).with_name("presets.json")
+# Storage options an operator may give (`--storage-option key=value`); credentials are not among them.
+STORAGE_OPTIONS = ("endpoint_url", "region_name", "anon")
 
 
 def _kind(url: str) -> str:

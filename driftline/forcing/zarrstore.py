@@ -13,9 +13,6 @@ from urllib.parse import urlsplit
 from zarr.abc.store import ByteRequest, OffsetByteRequest, RangeByteRequest, Store, SuffixByteRequest
 from zarr.core.buffer import Buffer, BufferPrototype
 
-# Storage options an operator may give (`--storage-option key=value`); credentials are not among them.
-STORAGE_OPTIONS = ("endpoint_url", "region_name", "anon")
-
 
 def s3_client(storage_options: dict, timeout_s: float):
     """A boto3 S3 client for a remote Zarr: credentials from the environment (or anonymous), bounded retries."""
