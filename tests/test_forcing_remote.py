@@ -9,6 +9,8 @@ import hashlib
 import json
 import os
 import stat
+import subprocess
+import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -26,6 +28,7 @@ from driftline.forcing.netguard import HostRefused
 from driftline.jobs import parse_job
 from driftline.storage import ensure_buckets, make_s3_client
 from tests.dap_server import DapServer, RawServer
+from tests.services import ROOT
 
 START = datetime(2024, 3, 1, 0, tzinfo=UTC)
 HOURS = 6
@@ -387,3 +390,51 @@ def test_subset_box_and_window_are_deterministic_and_cover_the_envelope():
         "2024-02-29T00:00:00Z",
         "2024-03-02T00:00:00Z",
     )
+
+
+# ---------------------------------------------------------------- through the real daemon
+
+
+def test_daemon_mission_over_opendap_drifts_as_the_bucket_file_and_skips_a_silent_source(
+    services, shared_worker, dap, data_dir, tmp_path
+):
+    from tests.conftest import FORCING_BUCKET, RESULTS_BUCKET, push_job, wait_status
+
+    s3, q = services.s3(), shared_worker.env["QUEUE_NAME"]
+    s3.upload_file(str(data_dir / "model.nc"), FORCING_BUCKET, "parity/model.nc")
+    conn = services.db()
+    with conn.cursor() as cur:
+        cur.execute("TRUNCATE forcing_datasets RESTART IDENTITY")
+    cli = subprocess.run(
+        [sys.executable, "worker.py", "forcing", "add-remote", dap.url("model.nc"), "--name", "dap model"],
+        cwd=ROOT, env=shared_worker.env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert cli.returncode == 0, cli.stdout + cli.stderr
+    silent = RawServer("silent")
+    register_raw(conn, "finest but silent", silent.url(), resolution_m=100.0)
+    params = {"latitude": LAT, "longitude": LON, "start_time": START.isoformat(), "duration_hours": HOURS,
+              "num_particles": 100, "radius_m": 2000, "random_seed": 11}  # fmt: skip
+    try:
+        from_bucket = push_job(services, q, {**params, "forcing": [f"s3://{FORCING_BUCKET}/parity/model.nc"]})
+        clock = time.monotonic()
+        over_dap = push_job(services, q, params)
+        rows = [wait_status(services, mid) for mid in (from_bucket, over_dap)]
+        took = time.monotonic() - clock
+    finally:
+        silent.close()
+        with conn.cursor() as cur:
+            cur.execute("TRUNCATE forcing_datasets RESTART IDENTITY")
+    assert [r["status"] for r in rows] == ["completed", "completed"], rows
+    files = []
+    for mid in (from_bucket, over_dap):
+        s3.download_file(RESULTS_BUCKET, f"{mid}/raw/particles.nc", str(tmp_path / f"{mid}.nc"))
+        files.append(xr.open_dataset(tmp_path / f"{mid}.nc"))
+    for var in ("lon", "lat"):
+        np.testing.assert_array_equal(files[0][var].values, files[1][var].values)
+    summary = json.loads(s3.get_object(Bucket=RESULTS_BUCKET, Key=f"{over_dap}/products/summary.json")["Body"].read())
+    current = summary["forcing"][0]["sources"][0]
+    assert current["uri"] == dap.url("model.nc") and current["remote"]["sha256"] in files[1].attrs["driftline_forcing"]
+    assert any(silent.url() in w and "finest but silent" in w for w in summary["warnings"])
+    limit = shared_worker.env.get("JOB_TIMEOUT_S", "1800")
+    print(f"\nREPORT daemon: bucket file vs OPeNDAP particles.nc identical; with a silent finer source: {took:.1f} s")
+    print(f"REPORT (job time limit {limit} s)")

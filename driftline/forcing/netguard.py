@@ -44,14 +44,23 @@ def _is_ip(host: str) -> bool:
     return True
 
 
+def _entry(entry: str) -> tuple[str, int | None]:
+    """(host, port or None) of an allow-list entry: host, host:port, [v6]:port, bare v6, .domain."""
+    if entry.startswith("["):
+        name, _, rest = entry[1:].partition("]")
+        port = rest.lstrip(":")
+    elif entry.count(":") == 1:
+        name, _, port = entry.partition(":")
+    else:
+        name, port = entry, ""
+    return name, int(port) if port.isdigit() else None
+
+
 def _listed(host: str, port: int, allowed: tuple[str, ...]) -> bool:
     for entry in allowed:
-        name, _, entry_port = entry.rpartition(":") if entry.count(":") == 1 else (entry, "", "")
-        if entry_port and not entry_port.isdigit():
-            name, entry_port = entry, ""
-        if entry_port and int(entry_port) != port:
+        name, entry_port = _entry(entry)
+        if entry_port is not None and entry_port != port:
             continue
-        name = name.strip("[]")
         if host == name or (name.startswith(".") and host.endswith(name) and not _is_ip(host)):
             return True
     return False
