@@ -306,6 +306,16 @@ def test_fetch_process_crash_is_a_failed_source(settings, tmp_path, monkeypatch)
         remote.run_fetch({"op": "probe", "url": "http://127.0.0.1:1/x.nc", "kind": "opendap"}, settings)
 
 
+def test_a_subset_stored_by_another_worker_first_is_kept(settings, s3, tmp_path):
+    subsets = remote.RemoteSubsets(settings, s3, forcing.ForcingCache(settings, s3))
+    key, uri = "remote/race.nc", f"s3://{settings.forcing_bucket}/remote/race.nc"
+    for n, body in enumerate((b"first", b"second")):
+        (tmp_path / f"{n}.nc").write_bytes(body)
+        subsets._upload(tmp_path / f"{n}.nc", key, uri, {"n": n})
+    stored = s3.get_object(Bucket=settings.forcing_bucket, Key=key)
+    assert stored["Body"].read() == b"first" and json.loads(stored["Metadata"][remote.METADATA_KEY]) == {"n": 0}
+
+
 # ---------------------------------------------------------------- security
 
 

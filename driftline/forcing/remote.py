@@ -264,10 +264,10 @@ class RemoteSubsets:
                     IfNoneMatch="*",
                 )
         except Exception as e:
-            error = _s3_error(e, uri, "upload")
-            if "changed during download" in str(error):  # 412: stored meanwhile by another worker
+            code = str((getattr(e, "response", None) or {}).get("Error", {}).get("Code", ""))
+            if code in ("412", "PreconditionFailed"):  # stored meanwhile by another worker: theirs stays
                 return
-            raise error from e
+            raise _s3_error(e, uri, "upload") from e
 
 
 def describe_subset(meta: dict) -> str:
