@@ -24,6 +24,7 @@ VOLATILE_ATTRS = ("history", "date_created", "simulation_time", "runtime", "perf
 BUFFER_BYTES = 48 * 2**20  # OpenDrift's in-memory buffer: about this much per flush
 MAX_CHUNK_VALUES = 4 * 2**20  # HDF5 chunk size cap (values)
 NEVER_CAPSIZES = 2  # see driftline.simulation
+STRANDED_REASONS = ("stranded", "ship stranded")  # OpenDrift's coastline action; ShipDrift's own land check
 
 
 def variable_encoding(name: str, attrs: dict) -> dict:
@@ -230,6 +231,7 @@ class TrajectoryBuilder:
         self.state = np.full((n, nt), NOT_RELEASED, dtype=np.int8)
         self.object_number = np.full(n, np.nan, dtype=np.float32)
         self.default_object = default_object
+        self.has_objects = True
         self.last_state = np.full(n, NOT_RELEASED, dtype=np.int8)  # at the last time each particle was written
         self.last_lon = np.full(n, np.nan, dtype=np.float32)
         self.last_lat = np.full(n, np.nan, dtype=np.float32)
@@ -237,8 +239,9 @@ class TrajectoryBuilder:
     def add(self, ds, t0: int) -> None:
         nt = ds.sizes["time"]
         self.times[t0 : t0 + nt] = ds["time"].values.astype("datetime64[s]")
-        objects = ds["object_type"].values
-        todo = np.isnan(self.object_number)
+        self.has_objects = "object_type" in ds  # Leeway only; other models' particles get object number 0
+        objects = ds["object_type"].values if self.has_objects else None
+        todo = np.isnan(self.object_number) if self.has_objects else np.zeros(0, bool)
         if todo.any():
             has = np.isfinite(objects[todo])
             first = np.argmax(has, axis=1)
@@ -254,9 +257,10 @@ class TrajectoryBuilder:
         code = np.where(valid, status, 0).astype(int)
         names = np.array(self.categories + ["?"])[np.clip(code, 0, len(self.categories))]
         state = np.full(lon.shape, NOT_RELEASED, dtype=np.int8)
+        stranded = np.isin(names, STRANDED_REASONS)
         state[valid & (names == "active")] = ACTIVE
-        state[valid & (names == "stranded")] = STRANDED
-        state[valid & (names != "active") & (names != "stranded")] = OUT_OF_DOMAIN
+        state[valid & stranded] = STRANDED
+        state[valid & (names != "active") & ~stranded] = OUT_OF_DOMAIN
         seen = state != NOT_RELEASED
         self.last_state[seen], self.last_lon[seen], self.last_lat[seen] = state[seen], lon[seen], lat[seen]
         final = np.where(self.last_state == ACTIVE, OUT_OF_DOMAIN, self.last_state)  # vanished while active
@@ -279,6 +283,8 @@ class TrajectoryBuilder:
             lat=self.lat,
             state=self.state,
             member=np.zeros(self.lon.shape[0], dtype=np.int16),
-            object_number=np.nan_to_num(self.object_number, nan=self.default_object).astype(np.int16),
+            object_number=np.nan_to_num(self.object_number, nan=self.default_object).astype(np.int16)
+            if self.has_objects
+            else np.zeros(self.lon.shape[0], dtype=np.int16),
             masked=True,
         )
