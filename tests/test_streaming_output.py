@@ -16,6 +16,7 @@ from driftline.jobs import parse_job
 from driftline.products import compute_density, compute_search_areas, make_grid, map_view
 from driftline.products.grid import present_positions
 from driftline.simulation import simulate, write_trajectory_file
+from tests.test_models import MODELS
 
 MID = "5d3f8c9e-1b2a-4c3d-8e4f-0123456789ab"
 ATTRS = {"title": "test mission", "driftline_random_seed": 3}
@@ -31,6 +32,11 @@ CASES = {
     "all_stranded": {"latitude": 60.3, "longitude": 4.9, "duration_hours": 24, "num_particles": 60,
                      "radius_m": 200, "wind": {"speed_ms": 20, "from_deg": 270},
                      "current": {"speed_ms": 0.8, "to_deg": 90}},
+    # the other drift models stream the same way (no object types, ShipDrift's own stranding)
+    "oceandrift": {"latitude": 60.3, "longitude": 4.75, "duration_hours": 6, "num_particles": 80,
+                   "model": "oceandrift", "wind_drift_factor": 0.03, "wind": {"speed_ms": 14, "from_deg": 270}},
+    "shipdrift": {"latitude": 60.3, "longitude": 4.75, "duration_hours": 6, "num_particles": 40,
+                  **MODELS["shipdrift"], "wind": {"speed_ms": 14, "from_deg": 270}},
 }  # fmt: skip
 
 
