@@ -40,14 +40,19 @@ def compute_density(traj: Trajectories, grid: Grid) -> Density:
     cells = grid.index(lon, lat)
     ncell, nt = grid.nlat * grid.nlon, traj.num_times
     present = (cells >= 0).sum(axis=0)
+    w = traj.shares()
     prob = np.zeros((nt, grid.nlat, grid.nlon), np.float32)
     strand = np.zeros_like(prob)
     for t in np.flatnonzero(present):
         c = cells[:, t]
-        prob[t] = (np.bincount(c[c >= 0], minlength=ncell) / present[t]).reshape(grid.nlat, grid.nlon)
-        s = c[(c >= 0) & (traj.state[:, t] == STRANDED)]
-        if s.size:
-            strand[t] = (np.bincount(s, minlength=ncell) / present[t]).reshape(grid.nlat, grid.nlon)
+        ok = c >= 0
+        mass = w[ok].sum()
+        if mass <= 0:
+            continue
+        prob[t] = (np.bincount(c[ok], w[ok], minlength=ncell) / mass).reshape(grid.nlat, grid.nlon)
+        s = ok & (traj.state[:, t] == STRANDED)
+        if s.any():
+            strand[t] = (np.bincount(c[s], w[s], minlength=ncell) / mass).reshape(grid.nlat, grid.nlon)
     with np.errstate(invalid="ignore", divide="ignore"):
         py, px = prob.sum(axis=2, dtype=np.float64), prob.sum(axis=1, dtype=np.float64)
         clat = np.where(present > 0, py @ grid.lat / py.sum(axis=1), np.nan)

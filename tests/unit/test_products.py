@@ -376,3 +376,14 @@ def test_timing_5000_particles_49_steps(tmp_path: Path, meta):
     print(f"\n5000 x 49 product timings (s): {report.timings_s} total {total:.2f}")
     assert len(report.files) == 5 and not report.warnings
     assert report.timings_s["animation"] < 5.0
+
+
+def test_particle_weights_set_each_particles_share_of_the_density():
+    lon = np.r_[np.full(5, LON0), np.full(5, LON0 + 0.05)]
+    traj = make_traj(lon, np.full(10, LAT0))
+    traj.weight = np.r_[np.full(5, 3.0), np.full(5, 1.0)]
+    np.testing.assert_allclose(traj.shares().sum(), 1.0)
+    grid = make_grid(traj)
+    dens = compute_density(traj, grid)
+    cell = grid.index(np.array([LON0 + 0.05]), np.array([LAT0]))[0]
+    assert dens.probability[0].flat[cell] == pytest.approx(0.25)
