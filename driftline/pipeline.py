@@ -29,6 +29,7 @@ PRODUCT_KINDS = {
     "density.nc": "density",
     "search_area.geojson": "search_area",
     "search_area.kml": "search_area_kml",
+    "shoreline.geojson": "shoreline",
     "animation.mp4": "animation",
     "preview.png": "preview",
     "summary.json": "summary",
@@ -160,6 +161,7 @@ def _products(job: Job, sim, plans, out_dir: Path, put, ctx: MissionContext):
         scenario_description=sim.seed_description,
         grid_resolution_m=p.grid_resolution_m,
         search_area_interval_hours=p.search_area_interval_hours,
+        search_area_times=p.search_area_times,
         density_min_cells=ctx.settings.density_min_cells,
         software_versions=software_versions(),
     )
@@ -201,7 +203,9 @@ def build_summary(job, ctx, sim, plans, report, stored, timings, warnings) -> di
         "counts": traj.counts(-1),
         "time_start": _iso64(traj.times[0]),
         "time_end": _iso64(traj.times[-1]),
+        "shares": report.shares,
         "search_areas": report.search_areas,
+        "shoreline": report.shoreline,
         "members": report.members,
         "grid": report.grid,
         "products": [
