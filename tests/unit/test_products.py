@@ -297,16 +297,26 @@ def test_build_products_writes_all_files(tmp_path: Path, meta):
     kinds = [f["properties"]["kind"] for f in fc["features"]]
     assert kinds[:2] == ["last_known_position", "centre_track"] and kinds.count("search_area") == 6
     t_index = {np.datetime_as_string(t, unit="s") + "Z": i for i, t in enumerate(traj.times)}
-    for f in fc["features"][2:]:
+    for f in (f for f in fc["features"] if f["properties"]["kind"] == "search_area"):
         props, geom = f["properties"], shapely.geometry.shape(f["geometry"])
         assert geom.is_valid and props["area_km2"] > 0 and props["probability"] in (0.5, 0.9, 0.95)
         assert all(shapely.is_ccw(q.exterior) for q in parts(geom))
         t = t_index[props["time"]]
-        inside = shapely.contains_xy(geom, traj.lon[:, t], traj.lat[:, t])[traj.present(t)].mean()
-        assert abs(inside - props["probability"]) <= 0.05
+        inside = shapely.contains_xy(geom, traj.lon[:, t], traj.lat[:, t])[traj.state[:, t] == ACTIVE].mean()
+        assert abs(inside - props["probability"]) <= 0.05 and props["computed_over"] == "floating"
+        assert props["area_nm2"] == pytest.approx(props["area_km2"] / 1.852**2, rel=1e-3)
 
     root = ET.parse(report.files["search_area.kml"]).getroot()
-    assert len(root.findall(f".//{KML}Placemark")) == 2 + 6
+    shore = json.loads(report.files["shoreline.geojson"].read_text())["features"]
+    assert len(root.findall(f".//{KML}Placemark")) == 2 + 6 + 2 + len(shore)  # LKP, track, areas, datums, shore
+    spans = [
+        (f.find(f"{KML}TimeSpan/{KML}begin").text, f.find(f"{KML}TimeSpan/{KML}end"))
+        for f in root.iter(f"{KML}Folder")
+        if f.find(f"{KML}TimeSpan") is not None
+    ]
+    assert [b for b, _ in spans] == ["2024-03-01T06:00:00Z", "2024-03-01T12:00:00Z"] and spans[1][1] is None
+    data = {d.get("name") for d in root.iter(f"{KML}Data")}
+    assert {"probability", "area_km2", "area_nm2", "time", "datum_lat_dm"} <= data
     assert {s.get("id") for s in root.iter(f"{KML}Style")} >= {"area50", "area90", "area95"}
 
     assert imageio_ffmpeg.count_frames_and_secs(str(report.files["animation.mp4"]))[0] == traj.num_times
