@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
+
 from driftline.products.areas import (
     LEVELS,
     MemberStats,
@@ -33,7 +35,7 @@ from driftline.products.hdr import highest_density_regions
 from driftline.products.kml import write_kml
 from driftline.products.mapview import LandFn, MapView, background, land_raster, map_view, opendrift_land
 from driftline.products.render import lkp_label, render_animation, render_preview
-from driftline.products.shares import domain_warning
+from driftline.products.shares import domain_warnings
 from driftline.products.shoreline import shoreline_segments
 from driftline.trajectory import Trajectories
 
@@ -88,12 +90,13 @@ def build_products(
     on_file: Callable[[str, Path], None] | None = None,
     *,
     land_fn: LandFn | None = None,
+    outside_forcing: np.ndarray | None = None,
 ) -> ProductReport:
     """Write all six product files into out_dir; call on_file(name, path) as soon as each is complete.
 
     The imagery (preview, animation) never fails the mission: errors there become report warnings.
     `land_fn` replaces OpenDrift's landmask (tests inject a cheap one); it cuts land out of the search areas
-    and draws the map.
+    and draws the map. `outside_forcing` is the (T,) share floating outside the forcing files (pipeline).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -107,7 +110,7 @@ def build_products(
             on_file(name, path)
 
     with _timed(report, "density"):
-        dens = _density(traj, meta, out_dir, report, done, indices, land_fn)
+        dens = _density(traj, meta, out_dir, report, done, indices, land_fn, outside_forcing)
     with _timed(report, "search_areas"):
         areas = compute_search_areas(traj, indices, dens.shares, land_fn)
         report.search_areas = [a.summary() for a in areas]
@@ -140,6 +143,7 @@ def _density(
     done: Callable[[str, Path], None],
     indices: list[int],
     land_fn: LandFn,
+    outside_forcing: np.ndarray | None,
 ) -> Density:
     """Grid, density, shares and member statistics; writes density.nc."""
     grid = make_grid(traj, meta.density_min_cells, meta.grid_resolution_m, (meta.lkp_lon, meta.lkp_lat))
@@ -148,13 +152,14 @@ def _density(
         report.warnings.append(f"grid_resolution_m {asked:g} m coarsened to {grid.resolution_m:.0f} m (grid size cap)")
     report.grid = grid.summary()
     dens = compute_density(traj, grid)
+    dens.outside_forcing = outside_forcing
     report.shares = {
         "times": [iso(t) for t in traj.times],
         **{k: [round(float(x), 6) for x in v] for k, v in dens.shares.items()},
     }
-    warning = domain_warning(dens.shares, traj.times)
-    if warning:
-        report.warnings.append(warning)
+    if outside_forcing is not None:
+        report.shares["floating_outside_forcing"] = [round(float(x), 6) for x in outside_forcing]
+    report.warnings.extend(domain_warnings(dens.shares, traj.times, outside_forcing))
     members = member_stats(traj, indices, land_fn)
     done("density.nc", write_density_nc(out_dir / "density.nc", dens, meta, traj, members))
     report.members = members.final(traj.times) if members is not None else []

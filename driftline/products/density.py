@@ -35,6 +35,7 @@ class Density:
     centre_lon: np.ndarray
     cells: np.ndarray  # (N, T) int64
     shares: dict[str, np.ndarray] = field(default_factory=dict)  # (T,) floating/stranded/out_of_domain/not_released
+    outside_forcing: np.ndarray | None = None  # (T,) share floating outside the forcing files, when there are files
 
 
 def compute_density(traj: Trajectories, grid: Grid) -> Density:
@@ -167,6 +168,11 @@ def _write_fields(nc: netCDF4.Dataset, dens: Density, backward: bool) -> None:
         v = _var(nc, f"share_{name}", "f8", ("time",), units="1", long_name=f"share of the probability {_SHARE[name]}")
         v.comment = "share_floating + share_stranded + share_out_of_domain + share_not_released = 1 at every time"
         v[:] = values
+    if dens.outside_forcing is not None:
+        v = _var(nc, "share_floating_outside_forcing", "f8", ("time",), units="1")
+        v.long_name = "share of the probability floating outside the forcing files"
+        v.comment = "part of share_floating driven by the on-scene or zero fallback only: the forecast is blind there"
+        v[:] = dens.outside_forcing
     for name, values, std, units in (
         ("centre_lat", dens.centre_lat, "latitude", "degrees_north"),
         ("centre_lon", dens.centre_lon, "longitude", "degrees_east"),

@@ -27,15 +27,22 @@ def shares_at(shares: dict[str, np.ndarray], t: int) -> dict[str, float]:
     return {name: round(float(v[t]), 6) for name, v in shares.items()}
 
 
-def domain_warning(shares: dict[str, np.ndarray], times: np.ndarray) -> str | None:
-    """A warning when more than OUT_OF_DOMAIN_WARNING of the probability has left the forcing domain."""
-    ood = shares["out_of_domain"]
-    over = np.flatnonzero(ood > OUT_OF_DOMAIN_WARNING + 1e-9)
-    if over.size == 0:
-        return None
-    t = int(np.argmax(ood))
-    first = np.datetime_as_string(times[over[0]], unit="s")
-    return (
-        f"{ood[t]:.1%} of the probability left the model domain (more than {OUT_OF_DOMAIN_WARNING:.0%} from "
-        f"{first}Z): the forecast is blind there; search areas hold only the floating share"
-    )
+def domain_warnings(
+    shares: dict[str, np.ndarray], times: np.ndarray, outside_forcing: np.ndarray | None = None
+) -> list[str]:
+    """Warnings when more than OUT_OF_DOMAIN_WARNING of the probability left the model or the forcing domain."""
+    out = []
+    for what, series in (
+        ("left the model domain", shares["out_of_domain"]),
+        ("drifted outside the forcing files (fallback forcing there)", outside_forcing),
+    ):
+        if series is None:
+            continue
+        over = np.flatnonzero(series > OUT_OF_DOMAIN_WARNING + 1e-9)
+        if over.size:
+            first = np.datetime_as_string(times[over[0]], unit="s")
+            out.append(
+                f"{series.max():.1%} of the probability {what}, more than {OUT_OF_DOMAIN_WARNING:.0%} from "
+                f"{first}Z: the forecast is blind there"
+            )
+    return out
