@@ -93,10 +93,12 @@ def _slit(p: shapely.Polygon, hole: shapely.LinearRing) -> shapely.Geometry:
 
 def output_geometry(geom: shapely.Geometry) -> shapely.Geometry:
     """What the files carry: antimeridian cut, hole-free, at most MAX_VERTICES, 6 decimals, RFC 7946 orientation."""
-    geom = cut_antimeridian(geom)
     polygonal = isinstance(geom, (shapely.Polygon, shapely.MultiPolygon))
     if polygonal:  # a hair of growth joins corner contacts, so no hole touches an edge and slits never cut a piece
-        geom = split_holes(shapely.buffer(geom, GAP, join_style="mitre"))
+        geom = shapely.buffer(geom, GAP, join_style="mitre")
+    geom = cut_antimeridian(geom)
+    if polygonal:
+        geom = split_holes(geom)
     tol = 1e-5
     while shapely.get_num_coordinates(geom) > MAX_VERTICES and tol < 1:
         geom = shapely.simplify(geom, tol)
