@@ -25,7 +25,8 @@ MIN_BANDWIDTH_M = 50.0  # no position is known better than this
 MAX_AREA_CELLS = 600  # per axis of the area grid (cells grow beyond h / 3 only for very stretched clouds)
 TRUNCATE = 4.0  # kernel cut-off in bandwidths; also the grid margin
 CANDIDATE_MASS = 0.999  # land is looked up only in the cells holding this much of the smoothed mass
-SUB = 3  # land samples per side of a coast cell
+SUB_M = 60.0  # coast cells are sampled for land this finely (3 to MAX_SUB samples per side)
+MAX_SUB = 10
 PART_MIN_SHARE = 0.1  # a separate part of the 95 % region counts as a split of the cloud above this share
 
 
@@ -85,37 +86,43 @@ class _Sea:
     """Sea fraction of every area-grid cell, and the land sub-cells of coast cells."""
 
     fraction: np.ndarray  # (nlat, nlon) float 0..1
-    coast: dict[int, np.ndarray] = field(default_factory=dict)  # flat cell -> (SUB, SUB) bool land
+    sub: int = 3  # land samples per side of a coast cell
+    coast: dict[int, np.ndarray] = field(default_factory=dict)  # flat cell -> (sub, sub) bool land
 
     @property
     def cells(self) -> np.ndarray:
         return self.fraction >= 0.5
 
 
+def _land_samples(grid: Grid, cells: np.ndarray, n: int, land_fn: LandFn) -> np.ndarray:
+    """(K, n, n) land at n x n points spread evenly over each cell (row index along latitude)."""
+    r, c = np.divmod(cells, grid.nlon)
+    off = (np.arange(n) + 0.5) / n
+    lat = np.broadcast_to(grid.lat0 + (r[:, None, None] + off[None, :, None]) * grid.dlat, (len(cells), n, n))
+    lon = np.broadcast_to(grid.lon0 + (c[:, None, None] + off[None, None, :]) * grid.dlon, (len(cells), n, n))
+    return np.asarray(land_fn(lon.ravel(), lat.ravel()), bool).reshape(-1, n, n)
+
+
 def _sea(grid: Grid, score: np.ndarray, land_fn: LandFn | None) -> _Sea:
-    """Look land up at the centres of the cells holding CANDIDATE_MASS of the score, sub-sample coast cells."""
-    sea = _Sea(np.ones(score.shape))
+    """Land at 2 x 2 points of the cells holding CANDIDATE_MASS of the score; coast cells sampled finely."""
+    sea = _Sea(np.ones(score.shape), min(MAX_SUB, max(3, math.ceil(grid.resolution_m / SUB_M))))
     if land_fn is None:
         return sea
     order = np.argsort(-score, axis=None)
     cum = np.cumsum(score.flat[order])
     cand = order[: int(np.searchsorted(cum, CANDIDATE_MASS * cum[-1])) + 1]
-    rows, cols = np.divmod(cand, grid.nlon)
-    land = np.asarray(land_fn(grid.lon[cols], grid.lat[rows]), bool)
-    known = np.zeros(score.shape, bool)
-    known.flat[cand] = True
-    land_map = np.zeros(score.shape, bool)
-    land_map.flat[cand[land]] = True
-    mixed = binary_dilation(land_map, np.ones((3, 3), bool)) & binary_dilation(~land_map & known, np.ones((3, 3)))
-    mixed &= known
-    sea.fraction.flat[cand[land]] = 0.0
+    first = _land_samples(grid, cand, 2, land_fn).mean(axis=(1, 2))
+    land_map, wet = np.zeros(score.shape, bool), np.zeros(score.shape, bool)
+    land_map.flat[cand[first == 1]] = True
+    wet.flat[cand[first == 0]] = True
+    near = np.ones((3, 3), bool)
+    mixed = np.zeros(score.shape, bool)
+    mixed.flat[cand[(first > 0) & (first < 1)]] = True
+    mixed |= (binary_dilation(land_map, near) & wet) | (binary_dilation(wet, near) & land_map)
+    sea.fraction.flat[cand] = 1.0 - first
     coast = np.flatnonzero(mixed)
     if coast.size:
-        r, c = np.divmod(coast, grid.nlon)
-        off = (np.arange(SUB) + 0.5) / SUB
-        sub_lat = grid.lat0 + (r[:, None, None] + off[None, :, None]) * grid.dlat + 0 * off[None, None, :]
-        sub_lon = grid.lon0 + (c[:, None, None] + off[None, None, :]) * grid.dlon + 0 * off[None, :, None]
-        sub_land = np.asarray(land_fn(sub_lon.ravel(), sub_lat.ravel()), bool).reshape(-1, SUB, SUB)
+        sub_land = _land_samples(grid, coast, sea.sub, land_fn)
         sea.fraction.flat[coast] = 1.0 - sub_land.mean(axis=(1, 2))
         sea.coast = {int(k): s for k, s in zip(coast, sub_land, strict=True) if s.any()}
     return sea
@@ -158,7 +165,8 @@ def _polygon(grid: Grid, cells: np.ndarray, sea: _Sea) -> shapely.Geometry:
     for k in land:
         r, c = divmod(k, grid.nlon)
         i, j = np.nonzero(sea.coast[k])
-        boxes.extend(shapely.box(c + j / SUB, r + i / SUB, c + (j + 1) / SUB, r + (i + 1) / SUB))
+        n = sea.sub
+        boxes.extend(shapely.box(c + j / n, r + i / n, c + (j + 1) / n, r + (i + 1) / n))
     cut = shapely.difference(poly, shapely.coverage_union_all(boxes))
     polys = [g for g in getattr(cut, "geoms", [cut]) if isinstance(g, shapely.Polygon) and not g.is_empty]
     polys = [g for g in polys if g.area >= 1.0] or polys
