@@ -13,10 +13,14 @@ import re
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from config import LeewayObject, Settings, leeway_object, leeway_objects
 from driftline.errors import InvalidJob
+
+if TYPE_CHECKING:
+    from driftline.drifters import DrifterTrack
+    from driftline.models import Ship
 
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 TOP_LEVEL_KEYS = {"mission_id", "params", "delivery"}
@@ -27,6 +31,7 @@ PARAM_KEYS = {
     "end_latitude", "end_longitude", "end_time", "end_radius_m", "area", "direction",
     "capsizing", "jibe_probability_per_hour", "ensemble", "search_area_times",
 }  # fmt: skip
+PARAM_KEYS |= {"model", "ship", "wind_drift_factor", "horizontal_diffusivity_m2s", "drifters"}  # driftline/models.py
 MAX_SEARCH_AREA_TIMES = 50
 CONFLICTS = [
     ({"area"}, {"end_latitude", "end_longitude", "end_time", "end_radius_m"}),
@@ -101,6 +106,11 @@ class MissionParams:
     capsizing: dict | None = None
     jibe_probability_per_hour: float | None = None
     ensemble: tuple[EnsembleMember, ...] = ()
+    model: str = "leeway"  # driftline/models.py: leeway, shipdrift, oceandrift
+    ship: Ship | None = None
+    wind_drift_factor: float | None = None
+    horizontal_diffusivity_m2s: float | None = None
+    drifters: tuple[DrifterTrack, ...] = ()
 
     @property
     def backward(self) -> bool:
@@ -128,6 +138,7 @@ class MissionParams:
         ]
         record.pop("objects")
         record.pop("seed_was_given")
+        record["drifters"] = [t.record() for t in self.drifters]
         return {k: v for k, v in record.items() if v not in (None, (), [])}
 
 
@@ -179,6 +190,11 @@ def parse_params(p: dict, settings: Settings, mission_id: str) -> MissionParams:
     if unknown:
         raise InvalidJob(f"unknown params: {', '.join(unknown)} (allowed: see docs/job-contract.md)")
     _check_conflicts(p)
+    from driftline.drifters import check_drifters_overlap_run, parse_drifters
+    from driftline.models import parse_model_params
+
+    model_fields = parse_model_params(p, _num)
+    leeway = model_fields["model"] == "leeway"
     start = _time(p, "start_time", required=True)
     duration = _num(p, "duration_hours", 24.0, low=0, high=settings.max_duration_hours, low_open=True)
     seed_given = p.get("random_seed") is not None
@@ -188,7 +204,7 @@ def parse_params(p: dict, settings: Settings, mission_id: str) -> MissionParams:
         start_time=start,
         duration_hours=duration,
         num_particles=_int(p, "num_particles", 1000, 1, settings.max_particles),
-        objects=_objects(p.get("object_type", 1)),
+        objects=_objects(p.get("object_type", 1)) if leeway else (),
         radius_m=_num(p, "radius_m", 1000.0, 0, 500_000),
         random_seed=_int(p, "random_seed", 0, 0, 2**32 - 1) if seed_given else uuid.UUID(mission_id).int % 2**32,
         seed_was_given=seed_given,
@@ -212,8 +228,11 @@ def parse_params(p: dict, settings: Settings, mission_id: str) -> MissionParams:
         if "jibe_probability_per_hour" in p
         else None,
         ensemble=_ensemble(p.get("ensemble"), settings),
+        drifters=parse_drifters(p.get("drifters"), _num, _time),
+        **model_fields,
     )
     _check_scenario(params)
+    check_drifters_overlap_run(params)
     return params
 
 
