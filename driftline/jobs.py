@@ -29,9 +29,10 @@ PARAM_KEYS = {
     "radius_m", "random_seed", "time_step_minutes", "output_step_minutes", "wind", "current",
     "forcing", "grid_resolution_m", "search_area_interval_hours", "release_end_time",
     "end_latitude", "end_longitude", "end_time", "end_radius_m", "area", "direction",
-    "capsizing", "jibe_probability_per_hour", "ensemble",
+    "capsizing", "jibe_probability_per_hour", "ensemble", "search_area_times",
 }  # fmt: skip
 PARAM_KEYS |= {"model", "ship", "wind_drift_factor", "horizontal_diffusivity_m2s", "drifters"}  # driftline/models.py
+MAX_SEARCH_AREA_TIMES = 50
 CONFLICTS = [
     ({"area"}, {"end_latitude", "end_longitude", "end_time", "end_radius_m"}),
     ({"area"}, {"radius_m"}),
@@ -94,6 +95,7 @@ class MissionParams:
     forcing: tuple[str, ...] = ()
     grid_resolution_m: float | None = None
     search_area_interval_hours: float = 6.0
+    search_area_times: tuple[datetime, ...] = ()
     release_end_time: datetime | None = None
     end_latitude: float | None = None
     end_longitude: float | None = None
@@ -129,6 +131,7 @@ class MissionParams:
         record["start_time"] = _iso(self.start_time)
         for key in ("release_end_time", "end_time"):
             record[key] = _iso(record[key]) if record[key] else None
+        record["search_area_times"] = [_iso(t) for t in self.search_area_times]
         record["object_type"] = [
             {"type": s.obj.key, "number": s.obj.number, "description": s.obj.description, "weight": s.weight}
             for s in self.objects
@@ -212,6 +215,7 @@ def parse_params(p: dict, settings: Settings, mission_id: str) -> MissionParams:
         forcing=_forcing_list(p.get("forcing"), "forcing", settings),
         grid_resolution_m=_num(p, "grid_resolution_m", None, 1, 100_000) if "grid_resolution_m" in p else None,
         search_area_interval_hours=_num(p, "search_area_interval_hours", 6.0, 0.5, 240),
+        search_area_times=_search_area_times(p, start, duration, p.get("direction", "forward") == "backward"),
         release_end_time=_time(p, "release_end_time"),
         end_latitude=_num(p, "end_latitude", None, -90, 90) if "end_latitude" in p else None,
         end_longitude=_num(p, "end_longitude", None, -180, 180) if "end_longitude" in p else None,
@@ -322,6 +326,24 @@ def _time(p: dict, key: str, required: bool = False) -> datetime | None:
     if not 1950 <= parsed.year <= 2100:
         raise InvalidJob(f"{key} is outside the years 1950-2100: {value!r}")
     return parsed
+
+
+def _search_area_times(p: dict, start: datetime, duration_h: float, backward: bool) -> tuple[datetime, ...]:
+    """Extra search-area times: a list of up to MAX_SEARCH_AREA_TIMES ISO times within the run, sorted."""
+    value = p.get("search_area_times")
+    if value is None:
+        return ()
+    if not isinstance(value, list) or len(value) > MAX_SEARCH_AREA_TIMES:
+        raise InvalidJob(f"search_area_times must be a list of at most {MAX_SEARCH_AREA_TIMES} ISO 8601 times")
+    end = start + (-1 if backward else 1) * timedelta(hours=duration_h)
+    lo, hi = min(start, end), max(start, end)
+    times = set()
+    for i, item in enumerate(value):
+        t = _time({f"search_area_times[{i}]": item}, f"search_area_times[{i}]", required=True)
+        if not lo <= t <= hi:
+            raise InvalidJob(f"search_area_times[{i}] {_iso(t)} is outside the run ({_iso(lo)} to {_iso(hi)})")
+        times.add(t)
+    return tuple(sorted(times))
 
 
 def _choice(p: dict, key: str, default: str, choices: tuple[str, ...]) -> str:

@@ -30,6 +30,7 @@ PRODUCT_KINDS = {
     "density.nc": "density",
     "search_area.geojson": "search_area",
     "search_area.kml": "search_area_kml",
+    "shoreline.geojson": "shoreline",
     "animation.mp4": "animation",
     "preview.png": "preview",
     "summary.json": "summary",
@@ -172,6 +173,7 @@ def _products(job: Job, sim, plans, out_dir: Path, put, ctx: MissionContext):
         scenario_description=sim.seed_description,
         grid_resolution_m=p.grid_resolution_m,
         search_area_interval_hours=p.search_area_interval_hours,
+        search_area_times=p.search_area_times,
         density_min_cells=ctx.settings.density_min_cells,
         software_versions=software_versions(),
         extra_attrs=model_attrs(p),
@@ -181,7 +183,47 @@ def _products(job: Job, sim, plans, out_dir: Path, put, ctx: MissionContext):
     def on_file(name: str, path: Path) -> None:
         put(PRODUCT_KINDS[name], f"products/{name}", path)
 
-    return build_products(sim.trajectories, meta, out_dir, on_file=on_file)
+    traj = sim.trajectories
+    return build_products(traj, meta, out_dir, on_file=on_file, outside_forcing=outside_forcing(plans, traj))
+
+
+def outside_forcing(plans, traj):
+    """(T,) share of the total probability floating outside the forcing files of its member, or None without files.
+
+    Outside a file the model runs on the on-scene or zero fallback for that quantity: the forecast is blind there.
+    """
+    import numpy as np
+
+    from driftline.trajectory import ACTIVE
+
+    if not any(plan.datasets for plan in plans):
+        return None
+    w, out = traj.shares(), np.zeros(traj.num_times)
+    times = np.asarray(traj.times, dtype="datetime64[s]")
+    for m, plan in enumerate(plans):
+        quantities = {q for d in plan.datasets for q in d["quantities"]}
+        for t in range(traj.num_times):
+            rows = np.flatnonzero((traj.member == m) & (traj.state[:, t] == ACTIVE))
+            if rows.size == 0 or not quantities:
+                continue
+            lon, lat = traj.lon[rows, t].astype(float), traj.lat[rows, t].astype(float)
+            covered = np.ones(rows.size, bool)
+            for q in quantities:
+                has = np.zeros(rows.size, bool)
+                for d in (d for d in plan.datasets if q in d["quantities"] and _in_time(d["reader"], times[t])):
+                    has[d["reader"].covers_positions(lon, lat)[0]] = True
+                covered &= has
+            out[t] += w[rows[~covered]].sum()
+    return out
+
+
+def _in_time(reader, t) -> bool:
+    import numpy as np
+
+    if reader.start_time is None:
+        return True
+    start = np.datetime64(reader.start_time.replace(tzinfo=None), "s")
+    return start <= t <= np.datetime64((reader.end_time or reader.start_time).replace(tzinfo=None), "s")
 
 
 def build_summary(job, ctx, sim, plans, report, stored, timings, warnings) -> dict:
@@ -216,7 +258,9 @@ def build_summary(job, ctx, sim, plans, report, stored, timings, warnings) -> di
         "counts": traj.counts(-1),
         "time_start": _iso64(traj.times[0]),
         "time_end": _iso64(traj.times[-1]),
+        "shares": report.shares,
         "search_areas": report.search_areas,
+        "shoreline": report.shoreline,
         "members": report.members,
         "grid": report.grid,
         "products": [

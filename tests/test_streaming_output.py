@@ -14,6 +14,7 @@ from driftline import trajfile
 from driftline.forcing import constant_plan
 from driftline.jobs import parse_job
 from driftline.products import compute_density, compute_search_areas, make_grid, map_view
+from driftline.products.areas import area_time_indices
 from driftline.products.grid import present_positions
 from driftline.simulation import simulate, write_trajectory_file
 from tests.test_models import MODELS
@@ -108,8 +109,9 @@ def _assert_same_products(streamed, memory) -> None:
     a, b = compute_density(streamed, grid), compute_density(memory, grid)
     np.testing.assert_array_equal(a.probability, b.probability)
     np.testing.assert_array_equal(a.cells, b.cells)
-    assert [x.summary() for x in compute_search_areas(streamed, a, 2)] == [
-        x.summary() for x in compute_search_areas(memory, b, 2)
+    times = area_time_indices(streamed.times, 2)
+    assert [x.summary() for x in compute_search_areas(streamed, times, a.shares)] == [
+        x.summary() for x in compute_search_areas(memory, times, b.shares)
     ]
     (lon_s, lat_s), (lon_m, lat_m) = present_positions(streamed), present_positions(memory)
     np.testing.assert_array_equal(lon_s, lon_m)

@@ -181,4 +181,5 @@ def make_grid(
         res *= grow * 1.01
     dlat = res / M_PER_DEG
     dlon = dlat / coslat
-    return Grid(float(lat_mid - 0.5 * ny * dlat), float(lon_mid - 0.5 * nx * dlon), dlat, dlon, ny, nx, float(res))
+    lon0 = (lon_mid - 0.5 * nx * dlon + 180.0) % 360.0 - 180.0  # first edge within ±180, values increase from it
+    return Grid(float(lat_mid - 0.5 * ny * dlat), float(lon0), dlat, dlon, ny, nx, float(res))

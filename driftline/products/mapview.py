@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from scipy.ndimage import maximum_filter, minimum_filter
 
+from driftline.products import geo
 from driftline.products.grid import M_PER_DEG, unwrap_lon
 
 LandFn = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (lon, lat) float64 arrays -> bool land mask
@@ -121,10 +122,8 @@ def nice_step(span: float, target: int = 5) -> float:
 
 
 def dm(value: float, pos: str, neg: str) -> str:
-    """Degrees and decimal minutes, as mariners write positions (59°58.2'N)."""
-    hemi = pos if value >= 0 else neg
-    d, m = divmod(round(abs(value) * 600) / 10, 60)  # tenths of a minute
-    return f"{int(d)}°{m:04.1f}'{hemi}"
+    """Degrees and decimal minutes to a tenth of a minute, for map labels (59°58.2'N)."""
+    return geo.dm(value, pos, neg, decimals=1)
 
 
 def _graticule(draw: ImageDraw.ImageDraw, view: MapView) -> None:
