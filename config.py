@@ -42,6 +42,7 @@ ENV_DEFAULTS: dict[str, str | None] = {
     "MAX_AREA_KM2": "100000",
     "MAX_ATTEMPTS": "3",
     "JOB_TIMEOUT_S": "1800",
+    "MAX_JOB_MEMORY_MB": "2300",
     "SHUTDOWN_GRACE_S": "60",
     "HEARTBEAT_TTL_S": "15",
     "REAPER_INTERVAL_S": "10",
@@ -52,6 +53,8 @@ ENV_DEFAULTS: dict[str, str | None] = {
     "FORCING_CACHE_DIR": "/tmp/driftline-forcing-cache",
     "FORCING_CACHE_MAX_GB": "5",
     "DENSITY_MIN_CELLS": "50",
+    "FORCING_REMOTE_HOSTS": "",
+    "FORCING_REMOTE_TIMEOUT_S": "30",
 }
 
 
@@ -84,6 +87,7 @@ class Settings:
     max_area_km2: float = 100000.0
     max_attempts: int = 3
     job_timeout_s: float = 1800.0
+    max_job_memory_mb: int = 2300  # (6 GB per replica - ~1.4 GB idle worker) / 2 concurrent jobs, rounded down
     shutdown_grace_s: float = 60.0
     heartbeat_ttl_s: float = 15.0
     reaper_interval_s: float = 10.0
@@ -94,6 +98,8 @@ class Settings:
     forcing_cache_dir: Path = Path("/tmp/driftline-forcing-cache")
     forcing_cache_max_gb: float = 5.0
     density_min_cells: int = 50
+    forcing_remote_hosts: tuple[str, ...] = ()  # host or host:port entries; ".example.org" = its subdomains
+    forcing_remote_timeout_s: float = 30.0  # per request to a remote forcing server
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -123,6 +129,7 @@ class Settings:
             max_area_km2=_number("MAX_AREA_KM2", get("MAX_AREA_KM2"), float, 1, 1e8),
             max_attempts=_number("MAX_ATTEMPTS", get("MAX_ATTEMPTS"), int, 1, 100),
             job_timeout_s=_number("JOB_TIMEOUT_S", get("JOB_TIMEOUT_S"), float, 1, 86400),
+            max_job_memory_mb=_number("MAX_JOB_MEMORY_MB", get("MAX_JOB_MEMORY_MB"), int, 64, 10**7),
             shutdown_grace_s=_number("SHUTDOWN_GRACE_S", get("SHUTDOWN_GRACE_S"), float, 0, 86400),
             heartbeat_ttl_s=_number("HEARTBEAT_TTL_S", get("HEARTBEAT_TTL_S"), float, 2, 3600),
             reaper_interval_s=_number("REAPER_INTERVAL_S", get("REAPER_INTERVAL_S"), float, 0.5, 3600),
@@ -133,6 +140,10 @@ class Settings:
             forcing_cache_dir=Path(get("FORCING_CACHE_DIR")),
             forcing_cache_max_gb=_number("FORCING_CACHE_MAX_GB", get("FORCING_CACHE_MAX_GB"), float, 0.001, 10000),
             density_min_cells=_number("DENSITY_MIN_CELLS", get("DENSITY_MIN_CELLS"), int, 5, 2000),
+            forcing_remote_hosts=_hosts("FORCING_REMOTE_HOSTS", get("FORCING_REMOTE_HOSTS")),
+            forcing_remote_timeout_s=_number(
+                "FORCING_REMOTE_TIMEOUT_S", get("FORCING_REMOTE_TIMEOUT_S"), float, 0.1, 3600
+            ),
         )
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -219,6 +230,15 @@ def _bucket(name: str, value: str) -> str:
     if not (3 <= len(value) <= 63) or not all(c.isalnum() or c in "-." for c in value) or value != value.lower():
         raise ConfigError(f"{name}={value!r} is not a valid bucket name")
     return value
+
+
+def _hosts(name: str, value: str) -> tuple[str, ...]:
+    """Comma-separated host, host:port or .domain entries (lower case; no scheme, path or credentials)."""
+    hosts = tuple(h.strip().lower() for h in value.split(",") if h.strip())
+    for host in hosts:
+        if any(c in host for c in "/@ ") or host.count(":") > 1 and not host.startswith("["):
+            raise ConfigError(f"{name} entry {host!r} must be a host, host:port or .domain (no scheme or path)")
+    return hosts
 
 
 def _name(name: str, value: str) -> str:

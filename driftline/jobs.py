@@ -13,10 +13,14 @@ import re
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from config import LeewayObject, Settings, leeway_object, leeway_objects
 from driftline.errors import InvalidJob
+
+if TYPE_CHECKING:
+    from driftline.drifters import DrifterTrack
+    from driftline.models import Ship
 
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 TOP_LEVEL_KEYS = {"mission_id", "params", "delivery"}
@@ -25,8 +29,10 @@ PARAM_KEYS = {
     "radius_m", "random_seed", "time_step_minutes", "output_step_minutes", "wind", "current",
     "forcing", "grid_resolution_m", "search_area_interval_hours", "release_end_time",
     "end_latitude", "end_longitude", "end_time", "end_radius_m", "area", "direction",
-    "capsizing", "jibe_probability_per_hour", "ensemble",
+    "capsizing", "jibe_probability_per_hour", "ensemble", "search_area_times",
 }  # fmt: skip
+PARAM_KEYS |= {"model", "ship", "wind_drift_factor", "horizontal_diffusivity_m2s", "drifters"}  # driftline/models.py
+MAX_SEARCH_AREA_TIMES = 50
 CONFLICTS = [
     ({"area"}, {"end_latitude", "end_longitude", "end_time", "end_radius_m"}),
     ({"area"}, {"radius_m"}),
@@ -89,6 +95,7 @@ class MissionParams:
     forcing: tuple[str, ...] = ()
     grid_resolution_m: float | None = None
     search_area_interval_hours: float = 6.0
+    search_area_times: tuple[datetime, ...] = ()
     release_end_time: datetime | None = None
     end_latitude: float | None = None
     end_longitude: float | None = None
@@ -99,6 +106,11 @@ class MissionParams:
     capsizing: dict | None = None
     jibe_probability_per_hour: float | None = None
     ensemble: tuple[EnsembleMember, ...] = ()
+    model: str = "leeway"  # driftline/models.py: leeway, shipdrift, oceandrift
+    ship: Ship | None = None
+    wind_drift_factor: float | None = None
+    horizontal_diffusivity_m2s: float | None = None
+    drifters: tuple[DrifterTrack, ...] = ()
 
     @property
     def backward(self) -> bool:
@@ -119,12 +131,14 @@ class MissionParams:
         record["start_time"] = _iso(self.start_time)
         for key in ("release_end_time", "end_time"):
             record[key] = _iso(record[key]) if record[key] else None
+        record["search_area_times"] = [_iso(t) for t in self.search_area_times]
         record["object_type"] = [
             {"type": s.obj.key, "number": s.obj.number, "description": s.obj.description, "weight": s.weight}
             for s in self.objects
         ]
         record.pop("objects")
         record.pop("seed_was_given")
+        record["drifters"] = [t.record() for t in self.drifters]
         return {k: v for k, v in record.items() if v not in (None, (), [])}
 
 
@@ -176,6 +190,11 @@ def parse_params(p: dict, settings: Settings, mission_id: str) -> MissionParams:
     if unknown:
         raise InvalidJob(f"unknown params: {', '.join(unknown)} (allowed: see docs/job-contract.md)")
     _check_conflicts(p)
+    from driftline.drifters import check_drifters_overlap_run, parse_drifters
+    from driftline.models import parse_model_params
+
+    model_fields = parse_model_params(p, _num)
+    leeway = model_fields["model"] == "leeway"
     start = _time(p, "start_time", required=True)
     duration = _num(p, "duration_hours", 24.0, low=0, high=settings.max_duration_hours, low_open=True)
     seed_given = p.get("random_seed") is not None
@@ -185,7 +204,7 @@ def parse_params(p: dict, settings: Settings, mission_id: str) -> MissionParams:
         start_time=start,
         duration_hours=duration,
         num_particles=_int(p, "num_particles", 1000, 1, settings.max_particles),
-        objects=_objects(p.get("object_type", 1)),
+        objects=_objects(p.get("object_type", 1)) if leeway else (),
         radius_m=_num(p, "radius_m", 1000.0, 0, 500_000),
         random_seed=_int(p, "random_seed", 0, 0, 2**32 - 1) if seed_given else uuid.UUID(mission_id).int % 2**32,
         seed_was_given=seed_given,
@@ -196,6 +215,7 @@ def parse_params(p: dict, settings: Settings, mission_id: str) -> MissionParams:
         forcing=_forcing_list(p.get("forcing"), "forcing", settings),
         grid_resolution_m=_num(p, "grid_resolution_m", None, 1, 100_000) if "grid_resolution_m" in p else None,
         search_area_interval_hours=_num(p, "search_area_interval_hours", 6.0, 0.5, 240),
+        search_area_times=_search_area_times(p, start, duration, p.get("direction", "forward") == "backward"),
         release_end_time=_time(p, "release_end_time"),
         end_latitude=_num(p, "end_latitude", None, -90, 90) if "end_latitude" in p else None,
         end_longitude=_num(p, "end_longitude", None, -180, 180) if "end_longitude" in p else None,
@@ -208,8 +228,11 @@ def parse_params(p: dict, settings: Settings, mission_id: str) -> MissionParams:
         if "jibe_probability_per_hour" in p
         else None,
         ensemble=_ensemble(p.get("ensemble"), settings),
+        drifters=parse_drifters(p.get("drifters"), _num, _time),
+        **model_fields,
     )
     _check_scenario(params)
+    check_drifters_overlap_run(params)
     return params
 
 
@@ -303,6 +326,24 @@ def _time(p: dict, key: str, required: bool = False) -> datetime | None:
     if not 1950 <= parsed.year <= 2100:
         raise InvalidJob(f"{key} is outside the years 1950-2100: {value!r}")
     return parsed
+
+
+def _search_area_times(p: dict, start: datetime, duration_h: float, backward: bool) -> tuple[datetime, ...]:
+    """Extra search-area times: a list of up to MAX_SEARCH_AREA_TIMES ISO times within the run, sorted."""
+    value = p.get("search_area_times")
+    if value is None:
+        return ()
+    if not isinstance(value, list) or len(value) > MAX_SEARCH_AREA_TIMES:
+        raise InvalidJob(f"search_area_times must be a list of at most {MAX_SEARCH_AREA_TIMES} ISO 8601 times")
+    end = start + (-1 if backward else 1) * timedelta(hours=duration_h)
+    lo, hi = min(start, end), max(start, end)
+    times = set()
+    for i, item in enumerate(value):
+        t = _time({f"search_area_times[{i}]": item}, f"search_area_times[{i}]", required=True)
+        if not lo <= t <= hi:
+            raise InvalidJob(f"search_area_times[{i}] {_iso(t)} is outside the run ({_iso(lo)} to {_iso(hi)})")
+        times.add(t)
+    return tuple(sorted(times))
 
 
 def _choice(p: dict, key: str, default: str, choices: tuple[str, ...]) -> str:

@@ -20,6 +20,7 @@ from config import Settings
 from driftline import __version__
 from driftline.errors import DriftError, InvalidJob
 from driftline.jobs import Job, MissionParams
+from driftline.models import OPENDRIFT_CLASSES, model_attrs, model_record, product_title, what_drifts
 from driftline.storage import ObjectStore, StoredObject
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,7 @@ PRODUCT_KINDS = {
     "density.nc": "density",
     "search_area.geojson": "search_area",
     "search_area.kml": "search_area_kml",
+    "shoreline.geojson": "shoreline",
     "animation.mp4": "animation",
     "preview.png": "preview",
     "summary.json": "summary",
@@ -64,18 +66,20 @@ def run_mission(job: Job, ctx: MissionContext) -> MissionOutcome:
         _check_area_not_on_land(p)
         timings["forcing"] = time.perf_counter() - clock
 
-        from driftline.simulation import simulate
-
-        clock = time.perf_counter()
-        sim = simulate(p, plans, progress=_scaled(ctx.progress, 0.0, 0.85), member_names=member_names)
-        timings["simulate"] = time.perf_counter() - clock
+        from driftline.simulation import simulate, write_trajectory_file
 
         warnings = _unique([w for plan in plans for w in plan.warnings])
+        particles, attrs = work / "particles.nc", _particles_attrs(job, plans, warnings)
+        clock = time.perf_counter()
+        progress = _scaled(ctx.progress, 0.0, 0.85)
+        sim = simulate(p, plans, progress=progress, member_names=member_names, outfile=particles, attrs=attrs)
+        timings["simulate"] = time.perf_counter() - clock
+
         uploads: list[Future] = []
         put = _uploader(pool, uploads, ctx.objects, job.mission_id)
         clock = time.perf_counter()
-        particles = work / "particles.nc"
-        _write_particles(sim, particles, job, plans, warnings)
+        if not sim.streamed:
+            write_trajectory_file(sim.members, particles, attrs)
         put("particles", "raw/particles.nc", particles)
         timings["write_particles"] = time.perf_counter() - clock
 
@@ -97,16 +101,23 @@ def run_mission(job: Job, ctx: MissionContext) -> MissionOutcome:
 
 def _forcing_plans(p: MissionParams, ctx: MissionContext):
     from driftline.forcing import resolve_forcing
+    from driftline.forcing.drifters import add_drifter_currents
+    from driftline.forcing.remote import seed_reach_m
 
     common = dict(lat=p.latitude, lon=p.longitude, start_time=p.start_time, end_time=p.end_of_run)
+    common["reach_m"] = seed_reach_m(p)
     if not p.ensemble:
-        plan = resolve_forcing(ctx.forcing, wind=p.wind, current=p.current, forcing_uris=p.forcing, **common)
-        return [plan], ["main"]
-    plans = [
-        resolve_forcing(ctx.forcing, wind=m.wind, current=m.current, forcing_uris=m.forcing, **common)
-        for m in p.ensemble
-    ]
-    return plans, [f"member-{i + 1}" for i in range(len(plans))]
+        plans = [resolve_forcing(ctx.forcing, wind=p.wind, current=p.current, forcing_uris=p.forcing, **common)]
+        names = ["main"]
+    else:
+        plans = [
+            resolve_forcing(ctx.forcing, wind=m.wind, current=m.current, forcing_uris=m.forcing, **common)
+            for m in p.ensemble
+        ]
+        names = [f"member-{i + 1}" for i in range(len(plans))]
+    for plan in plans:
+        add_drifter_currents(plan, p.drifters)
+    return plans, names
 
 
 def _check_area_not_on_land(p: MissionParams) -> None:
@@ -125,23 +136,25 @@ def _uploader(pool: ThreadPoolExecutor, uploads: list[Future], objects: ObjectSt
     return put
 
 
-def _write_particles(sim, path: Path, job: Job, plans, warnings: list[str]) -> None:
-    from driftline.simulation import write_trajectory_file
+def _particles_attrs(job: Job, plans, warnings: list[str]) -> dict:
+    """particles.nc's global attributes added to OpenDrift's."""
+    from driftline.simulation import describe_seeding
 
     p = job.params
-    attrs = {
-        "title": ("Origin estimate (backward Leeway run)" if p.backward else "Leeway drift prediction")
+    name = OPENDRIFT_CLASSES[p.model][1]
+    return {
+        "title": (f"Origin estimate (backward {name} run)" if p.backward else f"{name} drift prediction")
         + f" for mission {job.mission_id}",
-        "history": f"Created by Driftline drift worker {__version__} with OpenDrift Leeway",
+        "history": f"Created by Driftline drift worker {__version__} with OpenDrift {name}",
         "driftline_mission_id": job.mission_id,
         "driftline_direction": p.direction,
-        "driftline_scenario": sim.seed_description,
+        "driftline_scenario": describe_seeding(p),
         "driftline_object_type": _objects_text(p),
         "driftline_random_seed": p.random_seed,
         "driftline_forcing": " | ".join(plan.describe() for plan in plans),
         "driftline_warnings": "; ".join(warnings) if warnings else "none",
+        **model_attrs(p),
     }
-    write_trajectory_file(sim.members, path, attrs)
 
 
 def _products(job: Job, sim, plans, out_dir: Path, put, ctx: MissionContext):
@@ -160,14 +173,57 @@ def _products(job: Job, sim, plans, out_dir: Path, put, ctx: MissionContext):
         scenario_description=sim.seed_description,
         grid_resolution_m=p.grid_resolution_m,
         search_area_interval_hours=p.search_area_interval_hours,
+        search_area_times=p.search_area_times,
         density_min_cells=ctx.settings.density_min_cells,
         software_versions=software_versions(),
+        extra_attrs=model_attrs(p),
+        title=product_title(p),
     )
 
     def on_file(name: str, path: Path) -> None:
         put(PRODUCT_KINDS[name], f"products/{name}", path)
 
-    return build_products(sim.trajectories, meta, out_dir, on_file=on_file)
+    traj = sim.trajectories
+    return build_products(traj, meta, out_dir, on_file=on_file, outside_forcing=outside_forcing(plans, traj))
+
+
+def outside_forcing(plans, traj):
+    """(T,) share of the total probability floating outside the forcing files of its member, or None without files.
+
+    Outside a file the model runs on the on-scene or zero fallback for that quantity: the forecast is blind there.
+    """
+    import numpy as np
+
+    from driftline.trajectory import ACTIVE
+
+    if not any(plan.datasets for plan in plans):
+        return None
+    w, out = traj.shares(), np.zeros(traj.num_times)
+    times = np.asarray(traj.times, dtype="datetime64[s]")
+    for m, plan in enumerate(plans):
+        quantities = {q for d in plan.datasets for q in d["quantities"]}
+        for t in range(traj.num_times):
+            rows = np.flatnonzero((traj.member == m) & (traj.state[:, t] == ACTIVE))
+            if rows.size == 0 or not quantities:
+                continue
+            lon, lat = traj.lon[rows, t].astype(float), traj.lat[rows, t].astype(float)
+            covered = np.ones(rows.size, bool)
+            for q in quantities:
+                has = np.zeros(rows.size, bool)
+                for d in (d for d in plan.datasets if q in d["quantities"] and _in_time(d["reader"], times[t])):
+                    has[d["reader"].covers_positions(lon, lat)[0]] = True
+                covered &= has
+            out[t] += w[rows[~covered]].sum()
+    return out
+
+
+def _in_time(reader, t) -> bool:
+    import numpy as np
+
+    if reader.start_time is None:
+        return True
+    start = np.datetime64(reader.start_time.replace(tzinfo=None), "s")
+    return start <= t <= np.datetime64((reader.end_time or reader.start_time).replace(tzinfo=None), "s")
 
 
 def build_summary(job, ctx, sim, plans, report, stored, timings, warnings) -> dict:
@@ -178,10 +234,11 @@ def build_summary(job, ctx, sim, plans, report, stored, timings, warnings) -> di
     traj = sim.trajectories
     return {
         "mission_id": job.mission_id,
-        "title": "Origin probability (backward run)" if p.backward else "Drift prediction",
+        "title": product_title(p) or ("Origin probability (backward run)" if p.backward else "Drift prediction"),
         "direction": p.direction,
         "scenario": sim.seed_description,
         "params": p.as_record(),
+        "model": model_record(p),
         "random_seed": p.random_seed,
         "random_seed_source": "job" if p.seed_was_given else "derived from mission_id",
         "object_types": [
@@ -201,7 +258,9 @@ def build_summary(job, ctx, sim, plans, report, stored, timings, warnings) -> di
         "counts": traj.counts(-1),
         "time_start": _iso64(traj.times[0]),
         "time_end": _iso64(traj.times[-1]),
+        "shares": report.shares,
         "search_areas": report.search_areas,
+        "shoreline": report.shoreline,
         "members": report.members,
         "grid": report.grid,
         "products": [
@@ -228,6 +287,8 @@ def software_versions() -> dict[str, str]:
 
 
 def _objects_text(p: MissionParams) -> str:
+    if p.model != "leeway":
+        return what_drifts(p)
     return ", ".join(
         f"{s.obj.key}: {s.obj.description}" + (f" ({s.weight:.0%})" if len(p.objects) > 1 else "") for s in p.objects
     )

@@ -26,12 +26,14 @@ class Trajectories:
     """
 
     times: np.ndarray  # (T,) datetime64[s], increasing for forward runs, decreasing for backward runs
-    lon: np.ndarray  # (N, T) float64 degrees east
-    lat: np.ndarray  # (N, T) float64 degrees north
+    lon: np.ndarray  # (N, T) float64 degrees east (float32 from a streamed run: OpenDrift's own precision)
+    lat: np.ndarray  # (N, T) float64 degrees north (ditto)
     state: np.ndarray  # (N, T) int8, one of the codes above
     member: np.ndarray  # (N,) int16 ensemble member index (0 when there is no ensemble)
     object_number: np.ndarray  # (N,) int16 Leeway object type number (1-based)
     member_names: list[str] = field(default_factory=lambda: ["main"])
+    masked: bool = False  # lon/lat are known to be NaN wherever the state is not ACTIVE or STRANDED
+    weight: np.ndarray | None = None  # (N,) per-particle probability weight; None = all 1
 
     @property
     def num_particles(self) -> int:
@@ -40,6 +42,15 @@ class Trajectories:
     @property
     def num_times(self) -> int:
         return self.times.shape[0]
+
+    def shares(self) -> np.ndarray:
+        """(N,) float64 probability carried by each particle: its weight / total initial weight (sums to 1)."""
+        n = self.num_particles
+        if self.weight is None or n == 0:
+            return np.full(n, 1.0 / max(n, 1))
+        w = np.asarray(self.weight, np.float64)
+        total = w.sum()
+        return w / total if total > 0 else np.full(n, 1.0 / n)
 
     def present(self, t: int) -> np.ndarray:
         """Mask of particles counted in the probability at output index t (floating or stranded)."""
