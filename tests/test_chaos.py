@@ -23,7 +23,7 @@ from tests.conftest import RESULTS_BUCKET, Services, apply_schema, mission, queu
 from tests.services import PostgresServer, RedisServer, Worker
 
 MISSIONS = 24
-KINDS = {"particles", "density", "search_area", "search_area_kml", "animation", "preview", "summary"}
+KINDS = {"particles", "density", "search_area", "search_area_kml", "shoreline", "animation", "preview", "summary"}
 TTL_S = 3
 ENV = {
     "HEARTBEAT_TTL_S": str(TTL_S),
