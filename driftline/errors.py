@@ -54,6 +54,12 @@ class QueueUnavailable(RetryableError):
     reason = "redis_unavailable"
 
 
+class DiskFull(RetryableError):
+    """The worker's disk (temporary or cache directory) is full: an outage of this host, not the mission's fault."""
+
+    reason = "disk_full"
+
+
 class JobCrashed(RetryableError):
     """The job child died without reporting (signal, OOM kill, os._exit)."""
 

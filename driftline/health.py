@@ -15,12 +15,15 @@ def check_health(settings: Settings, max_heartbeat_age_s: float | None = None, l
         queue = RedisQueue(settings)
         queue.r.ping()
     except REDIS_ERRORS as e:
-        return f"Redis unreachable at {settings.redis_url.split('@')[-1]}: {e}"
+        return f"Redis unreachable at {settings.redis_url.rpartition('@')[2]}: {e}"
     if liveness:
         return _worker_problem(queue, settings, max_heartbeat_age_s or settings.heartbeat_ttl_s)
     try:
         settings.require_services()
-        MissionStore(settings.database_url).check_schema()
+        store = MissionStore(settings.database_url, io_timeout_s=settings.io_timeout_s)
+        store.check_schema()
+        if store.read_only():
+            return "PostgreSQL: the server is read-only (a standby after a failover?): status writes wait"
     except Exception as e:  # noqa: BLE001 - any failure is the one-line answer
         return f"PostgreSQL: {e}"
     try:
