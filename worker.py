@@ -102,6 +102,7 @@ class DriftWorker:
             self._pause(delay)
         else:
             backoff.reset()
+            self.metrics.up.set(1)
 
     def _pause(self, delay_s: float) -> None:
         """Back off while children keep running; renew the heartbeat when Redis lets us, so we are not reaped."""
@@ -169,7 +170,7 @@ class DriftWorker:
         self._until_ready("PostgreSQL", self.store.check_schema)
         log.info("Connected to PostgreSQL at %s", redact_url(self.s.database_url))
         timeout_s = self.s.io_timeout_s
-        s3 = make_s3_client(self.s, connect_timeout_s=min(5, timeout_s), read_timeout_s=timeout_s)
+        s3 = make_s3_client(self.s, connect_timeout_s=min(5, timeout_s), read_timeout_s=timeout_s, attempts=1)
         self._until_ready("S3", ensure_buckets, s3, [self.s.results_bucket, self.s.forcing_bucket])
         log.info("Connected to S3 at %s", self.s.s3_endpoint or "AWS")
         self._until_ready("Redis", self.queue.heartbeat)

@@ -67,7 +67,7 @@ def describe_redis_error(e: BaseException) -> str:
     kind = "error answer" if isinstance(e, redis.ResponseError) else "connection error"
     if isinstance(e, redis.BusyLoadingError):
         kind = "still loading its dataset"
-    return f"Redis {kind}: {' '.join(str(e).split())[:300] or type(e).__name__}"
+    return f"Redis {kind} ({type(e).__name__}): {' '.join(str(e).split())[:300]}"
 
 
 class RedisQueue:

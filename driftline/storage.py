@@ -65,15 +65,15 @@ def describe_file(path: Path) -> tuple[int, str, str]:
     return path.stat().st_size, digest.hexdigest(), CONTENT_TYPES.get(path.suffix, "application/octet-stream")
 
 
-def make_s3_client(settings: Settings, *, connect_timeout_s: float = 5, read_timeout_s: float = 60):
-    """A boto3 S3 client for MinIO (path-style, custom endpoint) or AWS (endpoint unset)."""
+def make_s3_client(settings: Settings, *, connect_timeout_s: float = 5, read_timeout_s: float = 60, attempts: int = 3):
+    """A boto3 S3 client for MinIO (path-style, custom endpoint) or AWS (endpoint unset); every call bounded."""
     import boto3
     from botocore.config import Config
 
     cfg = Config(
         connect_timeout=connect_timeout_s,
         read_timeout=read_timeout_s,
-        retries={"max_attempts": 3, "mode": "standard"},
+        retries={"max_attempts": attempts, "mode": "standard"},
         tcp_keepalive=True,
         s3={"addressing_style": "path"},
         signature_version="s3v4",

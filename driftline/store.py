@@ -60,7 +60,7 @@ class MissionStore:
             if self.io_timeout_s:
                 psycopg2.extensions.set_wait_callback(_bounded_wait)  # this process only; set at first use
                 factory = type("BoundedConnection", (BoundedConnection,), {"io_timeout_s": self.io_timeout_s})
-                statement_ms = max(1, int(self.io_timeout_s * 1000))
+                statement_ms = max(1, int(self.io_timeout_s * 800))  # the server cancels first, keeping the session
                 options = {"connection_factory": factory, "options": f"-c statement_timeout={statement_ms}"}
             try:
                 self._conn = psycopg2.connect(
@@ -93,13 +93,14 @@ class MissionStore:
         try:
             with conn, conn.cursor() as cur:
                 yield cur
-        except (psycopg2.DataError, psycopg2.IntegrityError) as e:
-            raise DatabaseRejected(f"PostgreSQL refused the write: {_first_line(e)}") from e
         except psycopg2.Error as e:
+            cause = _root_cause(e)
+            if isinstance(cause, (psycopg2.DataError, psycopg2.IntegrityError)):
+                raise DatabaseRejected(f"PostgreSQL refused the write: {_first_line(cause)}") from e
             # Connection lost, server shutting down (AdminShutdown), read-only after a failover, statement
             # timeout, disk full, schema not there yet: the service's fault, never the mission's. Reconnect next time.
             self.close()
-            raise DatabaseUnavailable(f"PostgreSQL unavailable: {_first_line(e)}") from e
+            raise DatabaseUnavailable(f"PostgreSQL unavailable: {_first_line(cause)}") from e
 
     def check_schema(self) -> None:
         with self.transaction() as cur:
@@ -243,6 +244,12 @@ def _bounded_wait(conn) -> None:
 
 def _json(value: dict | None) -> str | None:
     return None if value is None else json.dumps(value, default=str)
+
+
+def _root_cause(e: BaseException) -> BaseException:
+    """The server's error rather than the "connection already closed" of the rollback that followed it."""
+    context = e.__context__
+    return context if isinstance(e, psycopg2.InterfaceError) and isinstance(context, psycopg2.Error) else e
 
 
 def _first_line(e: Exception) -> str:

@@ -275,6 +275,8 @@ class FakeS3:
         self.requests = 0
 
         class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # answers botocore's "Expect: 100-continue" at once
+
             def _answer(self) -> None:
                 fake.requests += 1
                 length = int(self.headers.get("Content-Length") or 0)

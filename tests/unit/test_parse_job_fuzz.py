@@ -48,20 +48,20 @@ def test_bodies_that_crashed_the_supervisor_are_invalid_jobs_naming_the_problem(
     check(KNOWN_CRASHERS[name])
 
 
-@settings(FUZZ, max_examples=500)
+@settings(FUZZ, max_examples=350)
 @given(mutated_jobs())
 def test_mutated_valid_jobs_raise_only_invalid_job(body):
     check(body)
 
 
-@settings(FUZZ, max_examples=250)
+@settings(FUZZ, max_examples=150)
 @given(byte_mutations)
 def test_byte_mutated_bodies_raise_only_invalid_job(bodies):
     for body in bodies:
         check(body)
 
 
-@settings(FUZZ, max_examples=400)
+@settings(FUZZ, max_examples=300)
 @given(random_bodies)
 @example(b"[" * 100_000 + b"]" * 100_000)
 @example(b'{"mission_id": "5f1d7c1e-3b7a-4c69-9d1e-2f4b8f0e6a11", "params": ' + b"{" * 1000 + b"}" * 1000 + b"}")
