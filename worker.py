@@ -208,6 +208,8 @@ class DriftWorker:
         except Exception as e:  # noqa: BLE001 - a body no validator foresaw must not crash the fleet
             mission_id = _peek_mission_id(raw, self.s.max_job_bytes)
             log.exception("Unexpected error starting mission %s", mission_id or "(no valid mission_id)")
+            if self.queue.r.lpos(self.s.processing_list(), raw) is None:
+                return  # already dead-lettered (or handed back) before the error: never twice
             self._give_up(raw, mission_id, "internal", f"internal error: {type(e).__name__}: {e}", attempts=1)
 
     def _start_job(self, raw: bytes) -> None:

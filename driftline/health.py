@@ -30,7 +30,21 @@ def check_health(settings: Settings, max_heartbeat_age_s: float | None = None, l
         make_s3_client(settings, connect_timeout_s=3, read_timeout_s=5).head_bucket(Bucket=settings.results_bucket)
     except Exception as e:  # noqa: BLE001
         return f"S3: {type(e).__name__}: {e}"
-    return _worker_problem(queue, settings, max_heartbeat_age_s or settings.heartbeat_ttl_s)
+    return _disk_problem() or _worker_problem(queue, settings, max_heartbeat_age_s or settings.heartbeat_ttl_s)
+
+
+def _disk_problem(min_free_mb: int = 100) -> str | None:
+    """Job processes write their products below the temporary directory: a full disk stalls every mission."""
+    import shutil
+    import tempfile
+
+    where = tempfile.gettempdir()
+    free_mb = shutil.disk_usage(where).free // 2**20
+    return (
+        f"disk: only {free_mb} MB free in {where} (missions wait until space is freed)"
+        if free_mb < min_free_mb
+        else None
+    )
 
 
 def _worker_problem(queue, settings: Settings, max_age_s: float) -> str | None:

@@ -263,6 +263,17 @@ def test_a_frozen_postgres_backend_is_cut_off_by_the_client_side_bound(services,
     assert store.status(str(uuid.uuid4())) is None  # a new connection next time
 
 
+def waits_then_connects(worker, caplog, fix, service: str, why: str) -> None:
+    """The start path waits through the fault (it used to exit 1), then connects once `fix` ran."""
+    fixer = threading.Timer(1.0, fix)
+    fixer.start()
+    worker._connect_services()
+    fixer.join()
+    assert f"{service} not ready: " in caplog.text and why in caplog.text
+    assert f"Connected to {service}" in caplog.text and up(worker) == 1
+    worker.queue.unregister()
+
+
 def test_a_black_holed_postgres_and_postgres_down_at_start_are_waited_for(services, pg, caplog):
     hole = BlackHole()
     pg.stop()
@@ -272,15 +283,9 @@ def test_a_black_holed_postgres_and_postgres_down_at_start_are_waited_for(servic
         with pytest.raises(DatabaseUnavailable):
             worker.store.check_schema()
         assert time.monotonic() - started < 2.5
-        # Down at start: the worker waits (it used to exit 1) and connects once PostgreSQL is up.
+        # Down at start: the worker waits and connects once PostgreSQL is up.
         worker = inprocess_worker(settings_for(services, DATABASE_URL=pg.url))
-        starter = threading.Timer(1.5, pg.start)
-        starter.start()
-        worker._connect_services()
-        starter.join()
-        assert "PostgreSQL not ready: PostgreSQL unreachable" in caplog.text
-        assert "Connected to PostgreSQL" in caplog.text and up(worker) == 1
-        worker.queue.unregister()
+        waits_then_connects(worker, caplog, pg.start, "PostgreSQL", "PostgreSQL unreachable")
     finally:
         hole.close()
         if not os.path.exists(pg.data / "postmaster.pid"):
@@ -322,11 +327,9 @@ def test_s3_refusing_credentials_at_start_is_waited_out(services, caplog):
     try:
         fake.error = (403, "InvalidAccessKeyId")
         worker = inprocess_worker(settings_for(services, S3_ENDPOINT=fake.url))
-        threading.Timer(0.7, lambda: setattr(fake, "error", None)).start()
-        worker._connect_services()
-        assert "S3 not ready: S3 refused the worker's credentials or clock" in caplog.text
-        assert "Connected to S3" in caplog.text and up(worker) == 1
-        worker.queue.unregister()
+        waits_then_connects(
+            worker, caplog, lambda: setattr(fake, "error", None), "S3", "refused the worker's credentials"
+        )
     finally:
         fake.close()
 
