@@ -60,6 +60,12 @@ class DiskFull(RetryableError):
     reason = "disk_full"
 
 
+class ForcingSourceUnavailable(RetryableError):
+    """A remote forcing source the operator marked as required is unreachable: wait for it like an outage."""
+
+    reason = "forcing_unavailable"
+
+
 class JobCrashed(RetryableError):
     """The job child died without reporting (signal, OOM kill, os._exit)."""
 
