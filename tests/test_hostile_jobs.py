@@ -69,7 +69,7 @@ def test_bodies_that_crashed_the_supervisor_are_dead_lettered(worker, db, name):
     assert take_one(worker, db, fresh(KNOWN_CRASHERS[name])) == "invalid_job"
 
 
-@settings(max_examples=150, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=200, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 @given(body=hostile_bodies)
 def test_any_body_ends_that_job_only_through_the_real_start_path(worker, db, body):
     take_one(worker, db, fresh(body))

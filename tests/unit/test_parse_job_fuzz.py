@@ -13,7 +13,7 @@ from driftline.jobs import parse_job
 from tests.hostile import KNOWN_CRASHERS, byte_mutations, mutated_jobs, random_bodies
 
 SETTINGS = Settings()
-FUZZ = settings(deadline=None, max_examples=600, suppress_health_check=list(HealthCheck), database=None)
+FUZZ = settings(deadline=None, max_examples=300, suppress_health_check=list(HealthCheck), database=None)
 
 
 def check(body: bytes) -> None:
@@ -48,13 +48,13 @@ def test_bodies_that_crashed_the_supervisor_are_invalid_jobs_naming_the_problem(
     check(KNOWN_CRASHERS[name])
 
 
-@settings(FUZZ, max_examples=350)
+@settings(FUZZ, max_examples=400)
 @given(mutated_jobs())
 def test_mutated_valid_jobs_raise_only_invalid_job(body):
     check(body)
 
 
-@settings(FUZZ, max_examples=150)
+@settings(FUZZ, max_examples=200)
 @given(byte_mutations)
 def test_byte_mutated_bodies_raise_only_invalid_job(bodies):
     for body in bodies:
