@@ -20,6 +20,20 @@ VALID_PARAMS = [
     {**POINT, "object_type": [{"type": 1, "weight": 2}, {"type": "LIFE-RAFT-NB-1", "weight": 1}]},
     {**POINT, "forcing": ["s3://driftline-forcing/a/b.nc"], "direction": "backward"},
     {**POINT, "ensemble": [{"wind": {"speed_ms": 5, "from_deg": 0}}, {"forcing": ["s3://driftline-forcing/x.nc"]}]},
+    {**POINT, "model": "shipdrift", "ship": {"length_m": 120, "beam_m": 20, "height_m": 25, "draft_m": 6}},
+    {**POINT, "model": "oceandrift", "wind_drift_factor": 0.03, "horizontal_diffusivity_m2s": 10},
+    {
+        **POINT,
+        "drifters": [
+            {
+                "id": "SLDMB-1",
+                "positions": [
+                    {"time": "2024-01-01T00:00:00Z", "lat": 60.0, "lon": 4.0},
+                    {"time": "2024-01-01T01:00:00Z", "lat": 60.01, "lon": 4.01},
+                ],
+            }
+        ],
+    },
 ]
 PARAM_KEYS = sorted({k for p in VALID_PARAMS for k in p} | {"random_seed", "time_step_minutes", "grid_resolution_m"})
 
