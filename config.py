@@ -42,6 +42,7 @@ ENV_DEFAULTS: dict[str, str | None] = {
     "MAX_AREA_KM2": "100000",
     "MAX_ATTEMPTS": "3",
     "JOB_TIMEOUT_S": "1800",
+    "MAX_JOB_MEMORY_MB": "2300",
     "SHUTDOWN_GRACE_S": "60",
     "HEARTBEAT_TTL_S": "15",
     "REAPER_INTERVAL_S": "10",
@@ -85,6 +86,7 @@ class Settings:
     max_area_km2: float = 100000.0
     max_attempts: int = 3
     job_timeout_s: float = 1800.0
+    max_job_memory_mb: int = 2300  # (6 GB per replica - ~1.4 GB idle worker) / 2 concurrent jobs, rounded down
     shutdown_grace_s: float = 60.0
     heartbeat_ttl_s: float = 15.0
     reaper_interval_s: float = 10.0
@@ -125,6 +127,7 @@ class Settings:
             max_area_km2=_number("MAX_AREA_KM2", get("MAX_AREA_KM2"), float, 1, 1e8),
             max_attempts=_number("MAX_ATTEMPTS", get("MAX_ATTEMPTS"), int, 1, 100),
             job_timeout_s=_number("JOB_TIMEOUT_S", get("JOB_TIMEOUT_S"), float, 1, 86400),
+            max_job_memory_mb=_number("MAX_JOB_MEMORY_MB", get("MAX_JOB_MEMORY_MB"), int, 64, 10**7),
             shutdown_grace_s=_number("SHUTDOWN_GRACE_S", get("SHUTDOWN_GRACE_S"), float, 0, 86400),
             heartbeat_ttl_s=_number("HEARTBEAT_TTL_S", get("HEARTBEAT_TTL_S"), float, 2, 3600),
             reaper_interval_s=_number("REAPER_INTERVAL_S", get("REAPER_INTERVAL_S"), float, 0.5, 3600),

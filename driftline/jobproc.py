@@ -22,6 +22,7 @@ from driftline.logs import mission_var, setup_logging
 from driftline.pipeline import MissionContext, MissionOutcome, describe_error, run_mission
 
 log = logging.getLogger("driftline.job")
+PROGRESS_MIN_INTERVAL_S = 1.0
 
 
 def job_main(raw: bytes, settings: Settings, attempt: int, supervisor_pid: int, report) -> None:
@@ -93,15 +94,17 @@ def _run(job: Job, settings: Settings, attempt: int) -> MissionOutcome:
     return outcome
 
 
-def _progress_writer(store, mission_id: str):
-    """Write missions.progress at every 10 % step (best effort: progress must not fail a mission)."""
+def _progress_writer(store, mission_id: str, min_interval_s: float = PROGRESS_MIN_INTERVAL_S):
+    """Write missions.progress at every 10 % step, at most once per `min_interval_s` (best effort: progress
+    must not fail a mission). A mission of a second or two is not worth ten database commits."""
     last = [-1]
+    due = [time.monotonic() + min_interval_s]
 
     def write(fraction: float) -> None:
         decile = int(fraction * 10)
-        if decile <= last[0]:
+        if decile <= last[0] or time.monotonic() < due[0]:
             return
-        last[0] = decile
+        last[0], due[0] = decile, time.monotonic() + min_interval_s
         try:
             store.set_progress(mission_id, round(fraction, 3))
         except DriftError as e:

@@ -65,18 +65,20 @@ def run_mission(job: Job, ctx: MissionContext) -> MissionOutcome:
         _check_area_not_on_land(p)
         timings["forcing"] = time.perf_counter() - clock
 
-        from driftline.simulation import simulate
-
-        clock = time.perf_counter()
-        sim = simulate(p, plans, progress=_scaled(ctx.progress, 0.0, 0.85), member_names=member_names)
-        timings["simulate"] = time.perf_counter() - clock
+        from driftline.simulation import simulate, write_trajectory_file
 
         warnings = _unique([w for plan in plans for w in plan.warnings])
+        particles, attrs = work / "particles.nc", _particles_attrs(job, plans, warnings)
+        clock = time.perf_counter()
+        progress = _scaled(ctx.progress, 0.0, 0.85)
+        sim = simulate(p, plans, progress=progress, member_names=member_names, outfile=particles, attrs=attrs)
+        timings["simulate"] = time.perf_counter() - clock
+
         uploads: list[Future] = []
         put = _uploader(pool, uploads, ctx.objects, job.mission_id)
         clock = time.perf_counter()
-        particles = work / "particles.nc"
-        _write_particles(sim, particles, job, plans, warnings)
+        if not sim.streamed:
+            write_trajectory_file(sim.members, particles, attrs)
         put("particles", "raw/particles.nc", particles)
         timings["write_particles"] = time.perf_counter() - clock
 
@@ -133,25 +135,25 @@ def _uploader(pool: ThreadPoolExecutor, uploads: list[Future], objects: ObjectSt
     return put
 
 
-def _write_particles(sim, path: Path, job: Job, plans, warnings: list[str]) -> None:
-    from driftline.simulation import write_trajectory_file
+def _particles_attrs(job: Job, plans, warnings: list[str]) -> dict:
+    """particles.nc's global attributes added to OpenDrift's."""
+    from driftline.simulation import describe_seeding
 
     p = job.params
     name = OPENDRIFT_CLASSES[p.model][1]
-    attrs = {
+    return {
         "title": (f"Origin estimate (backward {name} run)" if p.backward else f"{name} drift prediction")
         + f" for mission {job.mission_id}",
         "history": f"Created by Driftline drift worker {__version__} with OpenDrift {name}",
         "driftline_mission_id": job.mission_id,
         "driftline_direction": p.direction,
-        "driftline_scenario": sim.seed_description,
+        "driftline_scenario": describe_seeding(p),
         "driftline_object_type": _objects_text(p),
         "driftline_random_seed": p.random_seed,
         "driftline_forcing": " | ".join(plan.describe() for plan in plans),
         "driftline_warnings": "; ".join(warnings) if warnings else "none",
         **model_attrs(p),
     }
-    write_trajectory_file(sim.members, path, attrs)
 
 
 def _products(job: Job, sim, plans, out_dir: Path, put, ctx: MissionContext):

@@ -6,6 +6,7 @@ re-delivered job overwrites rather than duplicates.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import shutil
@@ -66,7 +67,19 @@ def describe_file(path: Path) -> tuple[int, str, str]:
 
 
 def make_s3_client(settings: Settings, *, connect_timeout_s: float = 5, read_timeout_s: float = 60, attempts: int = 3):
-    """A boto3 S3 client for MinIO (path-style, custom endpoint) or AWS (endpoint unset); every call bounded."""
+    """A boto3 S3 client for MinIO (path-style, custom endpoint) or AWS (endpoint unset); every call bounded.
+
+    Clients are cached per configuration: the forkserver preload makes the job's client once (no socket
+    is opened until the first request), so each job process starts with it instead of spending ~20 ms.
+    """
+    return _s3_client(
+        settings.s3_endpoint, settings.s3_access_key, settings.s3_secret_key, settings.s3_region,
+        connect_timeout_s, read_timeout_s, attempts,
+    )  # fmt: skip
+
+
+@functools.lru_cache(maxsize=4)
+def _s3_client(endpoint, access_key, secret_key, region, connect_timeout_s, read_timeout_s, attempts):
     import boto3
     from botocore.config import Config
 
@@ -80,10 +93,10 @@ def make_s3_client(settings: Settings, *, connect_timeout_s: float = 5, read_tim
     )
     return boto3.client(
         "s3",
-        endpoint_url=settings.s3_endpoint,
-        aws_access_key_id=settings.s3_access_key,
-        aws_secret_access_key=settings.s3_secret_key,
-        region_name=settings.s3_region,
+        endpoint_url=endpoint,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        region_name=region,
         config=cfg,
     )
 

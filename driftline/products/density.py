@@ -31,7 +31,7 @@ class Density:
     present: np.ndarray  # (T,) int, particles counted per time
     centre_lat: np.ndarray  # (T,) density-weighted centre, NaN when nothing is present
     centre_lon: np.ndarray
-    cells: np.ndarray  # (N, T) int64
+    cells: np.ndarray  # (N, T) int32
 
 
 def compute_density(traj: Trajectories, grid: Grid) -> Density:
