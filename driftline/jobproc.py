@@ -10,6 +10,7 @@ after it ends, however it ends.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import signal
@@ -18,7 +19,7 @@ import threading
 import time
 
 from config import Settings
-from driftline.errors import DatabaseUnavailable, DriftError, RetryableError
+from driftline.errors import DatabaseUnavailable, DiskFull, DriftError, RetryableError
 from driftline.jobs import Job, parse_job
 from driftline.logs import mission_var, setup_logging
 from driftline.pipeline import MissionContext, MissionOutcome, describe_error, run_mission
@@ -59,11 +60,16 @@ def job_main(
             }
         )
     except DriftError as e:
+        full = disk_full(e)
         log.debug("Mission failed", exc_info=True)
-        report.send(_failure(e, isinstance(e, RetryableError)))
+        report.send(_failure(full or e, bool(full) or isinstance(e, RetryableError)))
     except Exception as e:  # noqa: BLE001 - unexpected: keep the traceback in the log, retry within MAX_ATTEMPTS
-        log.exception("Unexpected error in job process")
-        report.send(_failure(e, True))
+        full = disk_full(e)
+        if full:
+            log.error("%s", full)
+        else:
+            log.exception("Unexpected error in job process")
+        report.send(_failure(full or e, True))
     finally:
         report.close()
 
@@ -144,6 +150,18 @@ def _progress_writer(store, mission_id: str, lease: str | None = None, min_inter
             log.debug("progress not written: %s", e)
 
     return write
+
+
+def disk_full(e: BaseException) -> DiskFull | None:
+    """A DiskFull error when ENOSPC/EDQUOT is anywhere in the exception's chain (libraries wrap it), else None."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if (isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT)) or "No space left on device" in str(e):
+            where = getattr(e, "filename", None) or tempfile.gettempdir()
+            return DiskFull(f"no space left on the worker's disk (writing {where}); the mission waits and is retried")
+        e = e.__cause__ or e.__context__
+    return None
 
 
 def _failure(e: BaseException, retryable: bool) -> dict:

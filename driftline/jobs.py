@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import unicodedata
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -22,7 +23,8 @@ if TYPE_CHECKING:
     from driftline.drifters import DrifterTrack
     from driftline.models import Ship
 
-UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+MAX_NESTING = 16  # the deepest valid job (params.drifters[i].positions[j].lat) is 6 levels
 TOP_LEVEL_KEYS = {"mission_id", "params", "delivery"}
 PARAM_KEYS = {
     "latitude", "longitude", "start_time", "duration_hours", "num_particles", "object_type",
@@ -159,12 +161,15 @@ def parse_job(body: bytes | str, settings: Settings) -> Job:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as e:
         raise InvalidJob(f"job body is not valid JSON: {e}") from e
+    except RecursionError as e:
+        raise InvalidJob("job body is not valid JSON: nested too deeply") from e
     if not isinstance(data, dict):
         raise InvalidJob(f"job must be a JSON object, got {type(data).__name__}")
     mission_id = extract_mission_id(data)
     if mission_id is None:
         raise InvalidJob("mission_id is missing or not a UUID")
     try:
+        _check_content(data)
         unknown = sorted(set(data) - TOP_LEVEL_KEYS)
         if unknown:
             raise InvalidJob(f"unknown job keys: {', '.join(unknown)}")
@@ -174,13 +179,43 @@ def parse_job(body: bytes | str, settings: Settings) -> Job:
     except InvalidJob as e:
         e.mission_id = mission_id
         raise
+    except (ArithmeticError, ValueError, TypeError, LookupError, RecursionError) as e:
+        # A validator missed a hostile value: still the job's fault, never the supervisor's.
+        error = InvalidJob(f"params could not be validated: {type(e).__name__}: {str(e)[:200]}")
+        error.mission_id = mission_id
+        raise error from e
     return Job(mission_id=mission_id, params=params, raw=data)
+
+
+def _check_content(data: dict) -> None:
+    """Refuse deep nesting and strings no store can keep (NUL, lone surrogates, control characters)."""
+    stack: list[tuple[Any, str, int]] = [(data, "job", 0)]
+    while stack:  # iterative: a hostile depth must not recurse here either
+        value, path, depth = stack.pop()
+        if depth > MAX_NESTING:
+            raise InvalidJob(f"{path} is nested more than {MAX_NESTING} levels deep")
+        if isinstance(value, dict):
+            for key, item in value.items():
+                _check_text(key, f"a key in {path}")
+                stack.append((item, f"{path}.{key}" if path != "job" else key, depth + 1))
+        elif isinstance(value, list):
+            stack.extend((item, f"{path}[{i}]", depth + 1) for i, item in enumerate(value))
+        elif isinstance(value, str):
+            _check_text(value, path)
+
+
+def _check_text(text: str, where: str) -> None:
+    if text.isprintable():
+        return
+    bad = next((c for c in text if c not in "\t\n\r" and unicodedata.category(c) in ("Cc", "Cs")), None)
+    if bad is not None:
+        raise InvalidJob(f"{where:.200} contains a control or unencodable character (U+{ord(bad):04X})")
 
 
 def extract_mission_id(data: Any) -> str | None:
     """The canonical mission UUID if the message carries a valid one, else None."""
     value = data.get("mission_id") if isinstance(data, dict) else None
-    if isinstance(value, str) and UUID_RE.match(value):
+    if isinstance(value, str) and UUID_RE.fullmatch(value):
         return str(uuid.UUID(value))
     return None
 
@@ -288,7 +323,11 @@ def _num(p: dict, key: str, default, low: float, high: float, low_open: bool = F
         raise InvalidJob(f"{key} must be a number, got null" if key in p else f"{key} is required")
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidJob(f"{key} must be a number, got {type(value).__name__}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:
+        digits = len(str(abs(value)))
+        raise InvalidJob(f"{key} must be between {low:g} and {high:g}, got an integer of {digits} digits") from None
     if not math.isfinite(value):
         raise InvalidJob(f"{key} must be a finite number")
     if value < low or value > high or (low_open and value == low):
@@ -304,7 +343,8 @@ def _int(p: dict, key: str, default: int, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidJob(f"{key} must be an integer, got {value!r}")
     if not low <= value <= high:
-        raise InvalidJob(f"{key} must be between {low} and {high}, got {value}")
+        shown = value if abs(value) < 10**30 else f"an integer of {len(str(abs(value)))} digits"
+        raise InvalidJob(f"{key} must be between {low} and {high}, got {shown}")
     return value
 
 
@@ -322,7 +362,10 @@ def _time(p: dict, key: str, required: bool = False) -> datetime | None:
         raise InvalidJob(f"{key} is not an ISO 8601 time: {value!r}") from e
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    parsed = parsed.astimezone(UTC)
+    try:
+        parsed = parsed.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:00-05:00 leaves datetime's range in UTC
+        parsed = datetime.min.replace(tzinfo=UTC)
     if not 1950 <= parsed.year <= 2100:
         raise InvalidJob(f"{key} is outside the years 1950-2100: {value!r}")
     return parsed
