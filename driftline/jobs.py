@@ -17,6 +17,15 @@ from typing import Any
 
 from config import LeewayObject, Settings, leeway_object, leeway_objects
 from driftline.errors import InvalidJob
+from driftline.search.contract import (
+    SearchDone,
+    SearchRequest,
+    check_search_times,
+    parse_search,
+    parse_searches_done,
+    parse_water_temperature,
+    search_records,
+)
 
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 TOP_LEVEL_KEYS = {"mission_id", "params", "delivery"}
@@ -27,6 +36,7 @@ PARAM_KEYS = {
     "end_latitude", "end_longitude", "end_time", "end_radius_m", "area", "direction",
     "capsizing", "jibe_probability_per_hour", "ensemble",
 }  # fmt: skip
+PARAM_KEYS |= {"search", "searches_done", "water_temperature_c"}  # search planning: driftline/search/contract.py
 CONFLICTS = [
     ({"area"}, {"end_latitude", "end_longitude", "end_time", "end_radius_m"}),
     ({"area"}, {"radius_m"}),
@@ -99,6 +109,9 @@ class MissionParams:
     capsizing: dict | None = None
     jibe_probability_per_hour: float | None = None
     ensemble: tuple[EnsembleMember, ...] = ()
+    search: SearchRequest | None = None
+    searches_done: tuple[SearchDone, ...] = ()
+    water_temperature_c: float | None = None
 
     @property
     def backward(self) -> bool:
@@ -125,6 +138,7 @@ class MissionParams:
         ]
         record.pop("objects")
         record.pop("seed_was_given")
+        record.update(search_records(self))
         return {k: v for k, v in record.items() if v not in (None, (), [])}
 
 
@@ -208,8 +222,12 @@ def parse_params(p: dict, settings: Settings, mission_id: str) -> MissionParams:
         if "jibe_probability_per_hour" in p
         else None,
         ensemble=_ensemble(p.get("ensemble"), settings),
+        search=parse_search(p.get("search")),
+        searches_done=parse_searches_done(p.get("searches_done"), settings),
+        water_temperature_c=parse_water_temperature(p),
     )
     _check_scenario(params)
+    check_search_times(params)
     return params
 
 
