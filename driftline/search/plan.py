@@ -210,7 +210,12 @@ def _grid_start(f: _Objective, mu, mv, su, sv, crowded: bool, unit: SearchUnit):
         for width in widths:
             for du in offsets:
                 for dv in offsets:
-                    p = (mu + du * su, mv + dv * sv, int(n), float(width))
+                    p = (
+                        mu + du * su,
+                        mv + dv * sv,
+                        int(n),
+                        min(float(width), unit.track_nm / n / (2 if n == 1 else 1)),
+                    )
                     score = f(p, best_score)
                     if score > best_score:
                         best, best_score = p, score
