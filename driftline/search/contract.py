@@ -26,6 +26,7 @@ MAX_SPEED_KN = 500.0
 MAX_SWEEP_WIDTH_NM = 50.0
 MAX_ENDURANCE_HOURS = 24.0
 MAX_TRACK_SPACING_NM = 50.0
+MAX_POD = 0.999999  # a computed POD is kept below 1, so no particle ever loses all of its weight
 UNIT_KEYS = {"name", "speed_kn", "sweep_width_nm", "endurance_hours", "commence_time"}
 DONE_KEYS = {"area", "start_time", "end_time", "pod", "sweep_width_nm", "track_spacing_nm"}
 
@@ -159,11 +160,13 @@ def _done(value: Any, i: int, settings: Settings) -> SearchDone:
         raise InvalidJob(f"{key} needs either pod or sweep_width_nm and track_spacing_nm (not both)")
     with named(key):
         if has_pod:
-            # POD 1 would remove the probability entirely: no real search is certain.
-            return SearchDone(area, start, end, _num(value, "pod", None, 0, 0.999, low_open=True))
+            pod = _num(value, "pod", None, 0, 1, low_open=True)
+            if pod >= 1:  # it would remove the probability entirely: no real search is certain
+                raise InvalidJob("pod must be less than 1")
+            return SearchDone(area, start, end, pod)
         sweep = _num(value, "sweep_width_nm", None, 0, MAX_SWEEP_WIDTH_NM, low_open=True)
         spacing = _num(value, "track_spacing_nm", None, 0, MAX_TRACK_SPACING_NM, low_open=True)
-    return SearchDone(area, start, end, min(pod_exponential(coverage(sweep, spacing)), 0.999), sweep, spacing)
+    return SearchDone(area, start, end, min(pod_exponential(coverage(sweep, spacing)), MAX_POD), sweep, spacing)
 
 
 def parse_water_temperature(p: dict) -> float | None:
