@@ -84,7 +84,9 @@ def test_plan_files_rows_and_preview_and_poc_recounted_from_particles(services, 
         assert f["properties"]["poc"] == pytest.approx(_inside(particles, f).mean(), abs=1e-6)
     summary = json.loads(fetch(services, mid, "products/summary.json", tmp_path).read_text())
     assert summary["search_plan"]["cumulative_pos"] == fc["properties"]["cumulative_pos"] > 0.3
-    assert summary["survival"]["expected_survival_hours"] == pytest.approx(2.30, abs=0.01)  # Hayward, 6 °C
+    assert summary["survival"]["expected_survival_hours"] == pytest.approx(
+        (15 + 7.2 / (0.0785 - 0.0204)) / 60, abs=0.01
+    )
     assert any("after the expected survival time" in w for w in summary["warnings"])
     png = Image.open(io.BytesIO(fetch(services, mid, "products/preview.png", tmp_path).read_bytes())).convert("RGB")
     assert (np.asarray(png) == PLAN_RGB[0]).all(axis=2).sum() > 200  # the first unit's rectangle is drawn

@@ -222,7 +222,8 @@ DONE_RGB = (128, 128, 128)
 
 
 def draw_search_plan(draw: ImageDraw.ImageDraw, view: MapView, fc: dict) -> None:
-    """Searches done (grey), each unit's rectangle and parallel-sweep track, and a legend with POS (bottom left)."""
+    """Searches done (grey), each unit's rectangle and parallel-sweep track, and a legend (bottom left) with each
+    unit's mid-search time (the rectangle is placed on the cloud of that time, not of the map's) and POS."""
     units: list[str] = []
     for feat in fc["features"]:
         props, coords = feat["properties"], feat["geometry"]["coordinates"]
@@ -236,7 +237,10 @@ def draw_search_plan(draw: ImageDraw.ImageDraw, view: MapView, fc: dict) -> None
         else:
             _polyline(draw, view, coords, rgb, 1)
     rows = [
-        (f"{f['properties']['unit'][:24]}  POS {f['properties']['pos']:.0%}", PLAN_RGB[i % len(PLAN_RGB)])
+        (
+            f"{f['properties']['unit'][:16]} {f['properties']['mid_time'][11:16]}Z  POS {f['properties']['pos']:.0%}",
+            PLAN_RGB[i % len(PLAN_RGB)],
+        )
         for i, f in enumerate(f for f in fc["features"] if f["properties"]["kind"] == "search_rectangle")
     ]
     if "cumulative_pos" in fc["properties"]:
@@ -244,7 +248,7 @@ def draw_search_plan(draw: ImageDraw.ImageDraw, view: MapView, fc: dict) -> None
     x0, y1 = 10, view.top + view.height - 10
     y0 = y1 - 10 - 20 * len(rows)
     if rows:
-        draw.rectangle((x0, y0, x0 + 230, y1), fill=(255, 255, 255), outline=INK)
+        draw.rectangle((x0, y0, x0 + 250, y1), fill=(255, 255, 255), outline=INK)
     for i, (text, rgb) in enumerate(rows):
         y = y0 + 15 + 20 * i
         draw.line([(x0 + 8, y), (x0 + 32, y)], fill=rgb, width=3)
