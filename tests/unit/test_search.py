@@ -304,3 +304,20 @@ def test_plan_files_carry_the_numbers_a_coordinator_reads_out(tmp_path):
     names = [d.get("name") for d in root.iter(f"{KML}Data")]
     assert {"poc", "pod", "pos", "corners_dm", "track_spacing_nm"} <= set(names)
     assert len(list(root.iter(f"{KML}TimeSpan"))) == 5
+
+
+def test_water_temperature_comes_from_the_forcing_at_the_last_known_position(tmp_path):
+    import xarray as xr
+
+    from driftline.forcing.plan import ForcingPlan
+    from driftline.forcing.readers import open_reader
+    from driftline.search.survival import forcing_water_temperature
+    from tests.forcing_files import START, write_current
+
+    ds = xr.load_dataset(write_current(tmp_path / "current.nc", lon=(0.0, 4.0), lat=(63.0, 67.0)))
+    temp = np.where(ds.lat.values[None, :, None] < 65.5, 7.5, 3.0) * np.ones(ds.u.shape)
+    ds["temp"] = (ds.u.dims, temp.astype("f4"), {"standard_name": "sea_water_temperature", "units": "degC"})
+    ds.to_netcdf(tmp_path / "with-temperature.nc")
+    plans = [ForcingPlan(), ForcingPlan(readers=[open_reader(tmp_path / "with-temperature.nc")])]
+    assert forcing_water_temperature(plans, LAT0, LON0, START.replace(tzinfo=UTC)) == pytest.approx(7.5)
+    assert forcing_water_temperature(plans[:1], LAT0, LON0, START.replace(tzinfo=UTC)) is None
