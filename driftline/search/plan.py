@@ -149,7 +149,7 @@ class _Objective:
         self.du = max(float(u.max()) + 1e-6 - self.u0, 1e-6) / TABLE_CELLS
         self.dv = max(float(v.max()) + 1e-6 - self.v0, 1e-6) / TABLE_CELLS
         hist, _, _ = np.histogram2d(
-            u, v, bins=TABLE_CELLS, weights=w[live] if live.any() else None,
+            u, v, bins=TABLE_CELLS, weights=w[live] if live.any() else np.zeros(1),
             range=[[self.u0, self.u0 + TABLE_CELLS * self.du], [self.v0, self.v0 + TABLE_CELLS * self.dv]],
         )  # fmt: skip
         table = np.zeros((TABLE_CELLS + 1, TABLE_CELLS + 1))

@@ -321,3 +321,12 @@ def test_water_temperature_comes_from_the_forcing_at_the_last_known_position(tmp
     plans = [ForcingPlan(), ForcingPlan(readers=[open_reader(tmp_path / "with-temperature.nc")])]
     assert forcing_water_temperature(plans, LAT0, LON0, START.replace(tzinfo=UTC)) == pytest.approx(7.5)
     assert forcing_water_temperature(plans[:1], LAT0, LON0, START.replace(tzinfo=UTC)) is None
+
+
+def test_a_cloud_that_has_left_the_forcing_gives_a_plan_with_nothing_to_find():
+    from driftline.trajectory import OUT_OF_DOMAIN
+
+    traj = cloud(n=200)
+    traj.state[:, 1:] = OUT_OF_DOMAIN
+    plan = plan_search(traj, (unit("A"), unit("B", commence_h=2)), (LON0, LAT0))
+    assert plan.cumulative_pos == 0 and all(p.poc == 0 and p.pattern.legs >= 1 for p in plan.units)
