@@ -35,7 +35,9 @@ for _unit in UNITS:
 SIGMA_NM = 2.0
 CALM = {"wind": {"speed_ms": 0, "from_deg": 0}, "current": {"speed_ms": 0, "to_deg": 0}}
 KOOPMAN = {  # one unit, 15 min mid-search, on a circular normal cloud of σ = radius_m = 2 nm
+    "Z/σ²=0.625": {"speed_kn": 10, "sweep_width_nm": 0.5, "endurance_hours": 0.5},
     "Z/σ²=1.25": {"speed_kn": 20, "sweep_width_nm": 0.5, "endurance_hours": 0.5},
+    "Z/σ²=5": {"speed_kn": 40, "sweep_width_nm": 1.0, "endurance_hours": 0.5},
     "Z/σ²=10": {"speed_kn": 80, "sweep_width_nm": 1.0, "endurance_hours": 0.5},
 }
 
