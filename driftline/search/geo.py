@@ -81,15 +81,18 @@ class Rect:
         return np.column_stack(self.to_plane([-a, a, a, -a], [-b, -b, b, b]))
 
 
-def rects_overlap(c1: np.ndarray, c2: np.ndarray) -> bool:
-    """True when two convex quadrilaterals (4, 2) share interior (separating-axis test; touching is allowed)."""
-    scale = max(np.ptp(c1, axis=0).max(), np.ptp(c2, axis=0).max(), 1e-9)
+def rects_overlap(c1, c2) -> bool:
+    """True when two rectangles (4 corners each, in order) share interior; touching is not overlapping.
+
+    Separating-axis test in plain Python: the optimiser calls it thousands of times with 4-point lists.
+    """
     for corners in (c1, c2):
         for i in range(2):
-            edge = corners[i + 1] - corners[i]
-            axis = np.array([-edge[1], edge[0]]) / max(np.hypot(*edge), 1e-300)
-            p1, p2 = c1 @ axis, c2 @ axis
-            if p1.max() <= p2.min() + 1e-9 * scale or p2.max() <= p1.min() + 1e-9 * scale:
+            ex, ey = corners[i + 1][0] - corners[i][0], corners[i + 1][1] - corners[i][1]
+            p1 = [ey * x - ex * y for x, y in c1]
+            p2 = [ey * x - ex * y for x, y in c2]
+            tol = 1e-9 * (abs(ex) + abs(ey)) * (1 + max(map(abs, p1 + p2)))
+            if max(p1) <= min(p2) + tol or max(p2) <= min(p1) + tol:
                 return False
     return True
 

@@ -20,7 +20,7 @@ import numpy as np
 import shapely
 
 from driftline.search.contract import SearchUnit
-from driftline.search.geo import LocalPlane, Rect, positions_at, principal_axis
+from driftline.search.geo import LocalPlane, Rect, positions_at, principal_axis, rects_overlap
 from driftline.search.pattern import Pattern, parallel_sweep
 from driftline.search.theory import combined_pos, pod_exponential
 from driftline.trajectory import Trajectories
@@ -181,7 +181,7 @@ class _Objective:
             + self._cum(cu - a, cv - b)
         )
         score = poc * pod_exponential(self.unit.sweep_width_nm * legs / width)
-        if score > floor and self.fixed and any(_overlap(self._corners(cu, cv, a, b), f) for f in self.fixed):
+        if score > floor and self.fixed and any(rects_overlap(self._corners(cu, cv, a, b), f) for f in self.fixed):
             return -1.0
         return score
 
@@ -189,19 +189,6 @@ class _Objective:
         c, s = self.cos, self.sin
         return [((cu + du) * c - (cv + dv) * s, (cu + du) * s + (cv + dv) * c)
                 for du, dv in ((-a, -b), (a, -b), (a, b), (-a, b))]  # fmt: skip
-
-
-def _overlap(c1: list, c2: list) -> bool:
-    """Separating-axis test of two rectangles given as 4 corners each (touching is not overlapping)."""
-    for corners in (c1, c2):
-        for i in range(2):
-            ex, ey = corners[i + 1][0] - corners[i][0], corners[i + 1][1] - corners[i][1]
-            p1 = [ey * x - ex * y for x, y in c1]
-            p2 = [ey * x - ex * y for x, y in c2]
-            tol = 1e-9 * (abs(ex) + abs(ey)) * (1 + max(map(abs, p1 + p2)))
-            if max(p1) <= min(p2) + tol or max(p2) <= min(p1) + tol:
-                return False
-    return True
 
 
 def _optimise(cloud: _Cloud, unit: SearchUnit, left: np.ndarray, fixed: list, start=None):
