@@ -51,6 +51,8 @@ ENV_DEFAULTS: dict[str, str | None] = {
     "FORCING_CACHE_DIR": "/tmp/driftline-forcing-cache",
     "FORCING_CACHE_MAX_GB": "5",
     "DENSITY_MIN_CELLS": "50",
+    "FORCING_REMOTE_HOSTS": "",
+    "FORCING_REMOTE_TIMEOUT_S": "30",
 }
 
 
@@ -92,6 +94,8 @@ class Settings:
     forcing_cache_dir: Path = Path("/tmp/driftline-forcing-cache")
     forcing_cache_max_gb: float = 5.0
     density_min_cells: int = 50
+    forcing_remote_hosts: tuple[str, ...] = ()  # host or host:port entries; ".example.org" = its subdomains
+    forcing_remote_timeout_s: float = 30.0  # per request to a remote forcing server
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -130,6 +134,10 @@ class Settings:
             forcing_cache_dir=Path(get("FORCING_CACHE_DIR")),
             forcing_cache_max_gb=_number("FORCING_CACHE_MAX_GB", get("FORCING_CACHE_MAX_GB"), float, 0.001, 10000),
             density_min_cells=_number("DENSITY_MIN_CELLS", get("DENSITY_MIN_CELLS"), int, 5, 2000),
+            forcing_remote_hosts=_hosts("FORCING_REMOTE_HOSTS", get("FORCING_REMOTE_HOSTS")),
+            forcing_remote_timeout_s=_number(
+                "FORCING_REMOTE_TIMEOUT_S", get("FORCING_REMOTE_TIMEOUT_S"), float, 0.1, 3600
+            ),
         )
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -216,6 +224,15 @@ def _bucket(name: str, value: str) -> str:
     if not (3 <= len(value) <= 63) or not all(c.isalnum() or c in "-." for c in value) or value != value.lower():
         raise ConfigError(f"{name}={value!r} is not a valid bucket name")
     return value
+
+
+def _hosts(name: str, value: str) -> tuple[str, ...]:
+    """Comma-separated host, host:port or .domain entries (lower case; no scheme, path or credentials)."""
+    hosts = tuple(h.strip().lower() for h in value.split(",") if h.strip())
+    for host in hosts:
+        if any(c in host for c in "/@ ") or host.count(":") > 1 and not host.startswith("["):
+            raise ConfigError(f"{name} entry {host!r} must be a host, host:port or .domain (no scheme or path)")
+    return hosts
 
 
 def _name(name: str, value: str) -> str:

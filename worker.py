@@ -32,7 +32,7 @@ from driftline.store import MissionStore
 
 log = logging.getLogger("driftline.worker")
 MAINTENANCE_INTERVAL_S = 1.0
-OUTAGE_REASONS = {"s3_unavailable", "db_unavailable", "redis_unavailable"}
+OUTAGE_REASONS = {"s3_unavailable", "db_unavailable", "redis_unavailable", "forcing_unavailable"}
 
 
 @dataclass
@@ -465,6 +465,14 @@ def cmd_forcing(args, settings: Settings) -> int:
     if args.forcing_command == "add":
         row = forcing.forcing_add(settings, Path(args.file), args.name)
         print(json.dumps(row, indent=2, default=str))
+    elif args.forcing_command == "add-remote":
+        options = {"variables": args.variables, "storage_options": args.storage_option, "required": args.required}
+        row = forcing.forcing_add_remote(settings, args.url, args.name, licence=args.licence, **options)
+        print(json.dumps(row, indent=2, default=str))
+    elif args.forcing_command == "sync":
+        return 1 if forcing.forcing_sync(settings) else 0
+    elif args.forcing_command == "presets":
+        return 1 if forcing.load_presets(settings, args.names, args.file) else 0
     else:
         print(forcing.format_catalog(forcing.forcing_list(settings)))
     return 0
@@ -506,6 +514,17 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("file")
     add.add_argument("--name")
     fsub.add_parser("list", help="print the forcing catalog")
+    remote = fsub.add_parser("add-remote", help="register a remote OPeNDAP dataset or s3://….zarr store")
+    remote.add_argument("url")
+    remote.add_argument("--name")
+    remote.add_argument("--variables", nargs="+", help="source variables to use (default: found by standard name)")
+    remote.add_argument("--storage-option", action="append", default=[], help="KEY=VALUE for Zarr (endpoint_url…)")
+    remote.add_argument("--required", action="store_true", help="if unreachable, missions wait (no fallback)")
+    remote.add_argument("--licence", help="the data licence, shown in the catalog")
+    fsub.add_parser("sync", help="refresh remote sources' coverage (run on a schedule)")
+    presets = fsub.add_parser("presets", help="register ready-made remote sources (driftline/forcing/presets.json)")
+    presets.add_argument("names", nargs="*", help="preset names (default: all)")
+    presets.add_argument("--file", help="another presets file")
     return p
 
 

@@ -54,6 +54,12 @@ class QueueUnavailable(RetryableError):
     reason = "redis_unavailable"
 
 
+class ForcingSourceUnavailable(RetryableError):
+    """A remote forcing source the operator marked as required is unreachable: wait for it like an outage."""
+
+    reason = "forcing_unavailable"
+
+
 class JobCrashed(RetryableError):
     """The job child died without reporting (signal, OOM kill, os._exit)."""
 

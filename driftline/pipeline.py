@@ -118,8 +118,10 @@ def _search(job: Job, sim, plans, timings: dict[str, float]) -> SearchStage:
 
 def _forcing_plans(p: MissionParams, ctx: MissionContext):
     from driftline.forcing import resolve_forcing
+    from driftline.forcing.remote import seed_reach_m
 
     common = dict(lat=p.latitude, lon=p.longitude, start_time=p.start_time, end_time=p.end_of_run)
+    common["reach_m"] = seed_reach_m(p)
     if not p.ensemble:
         plan = resolve_forcing(ctx.forcing, wind=p.wind, current=p.current, forcing_uris=p.forcing, **common)
         return [plan], ["main"]

@@ -115,7 +115,9 @@ def shared_worker(services, tmp_path_factory):
     """One daemon for the tests that need a healthy worker (it is slow to warm up: ~12 s)."""
     queue = f"q-shared-{uuid.uuid4().hex[:8]}"
     log = tmp_path_factory.mktemp("logs") / "shared-worker.log"
-    env = services.env(queue, "shared-1", MAX_CONCURRENT_JOBS="2", METRICS_PORT=str(free_port()))
+    # Remote forcing tests serve OPeNDAP on 127.0.0.1: the IP literal allows loopback for the tests only.
+    remote = {"FORCING_REMOTE_HOSTS": "127.0.0.1", "FORCING_REMOTE_TIMEOUT_S": "2"}
+    env = services.env(queue, "shared-1", MAX_CONCURRENT_JOBS="2", METRICS_PORT=str(free_port()), **remote)
     worker = Worker(env, log).start()
     yield worker
     worker.stop()

@@ -7,7 +7,10 @@ OpenDrift's own readers and fetched through a process-safe local cache.
 
 Modules: `plan` (resolving a mission's forcing), `readers` (opening and describing files),
 `catalog` (the `forcing_datasets` table and `worker.py forcing add|list`), `cache` (download
-cache), `common` (shared helpers). Dependencies point one way: plan -> catalog/cache/readers -> common.
+cache), `common` (shared helpers); remote sources: `sources` (`forcing add-remote|sync|presets`),
+`remote` (per-mission subsets stored in the forcing bucket), `fetch` (the fetch process that alone
+reads remote servers), `netguard` (the host allow-list), `zarrstore` (Zarr over boto3).
+Dependencies point one way: plan -> catalog/cache/readers/remote -> common.
 """
 
 from driftline.forcing.cache import ForcingCache
@@ -40,6 +43,8 @@ from driftline.forcing.readers import (
     open_reader,
     provided,
 )
+from driftline.forcing.remote import RemoteSubsets, seed_reach_m
+from driftline.forcing.sources import forcing_add_remote, forcing_sync, load_presets
 
 __all__ = [
     "CATALOG_COLUMNS",
@@ -59,6 +64,11 @@ __all__ = [
     "constant_plan",
     "domain_fractions",
     "forcing_add",
+    "forcing_add_remote",
+    "forcing_sync",
+    "load_presets",
+    "RemoteSubsets",
+    "seed_reach_m",
     "forcing_list",
     "format_catalog",
     "inspect_forcing_file",

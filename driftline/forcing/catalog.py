@@ -27,10 +27,18 @@ def _rows(cur) -> list[dict]:
 def register_dataset(conn, info: DatasetInfo, key: str, uri: str, etag: str | None, name: str) -> dict:
     """Insert or update (by S3 key) one catalog row; returns the row."""
     values = {**asdict(info), "name": name, "s3_key": key, "uri": uri, "etag": etag}
-    cols = ", ".join(CATALOG_COLUMNS)
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in CATALOG_COLUMNS if c != "s3_key")
+    return upsert_row(conn, {c: values[c] for c in CATALOG_COLUMNS})
+
+
+def upsert_row(conn, values: dict) -> dict:
+    """Insert or update (by s3_key) one catalog row from column -> value (dicts stored as jsonb)."""
+    from psycopg2.extras import Json
+
+    values = {k: Json(v) if isinstance(v, dict) else v for k, v in values.items()}
+    cols = ", ".join(values)
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in values if c != "s3_key")
     sql = (
-        f"INSERT INTO forcing_datasets ({cols}) VALUES ({', '.join(f'%({c})s' for c in CATALOG_COLUMNS)}) "
+        f"INSERT INTO forcing_datasets ({cols}) VALUES ({', '.join(f'%({c})s' for c in values)}) "
         f"ON CONFLICT (s3_key) DO UPDATE SET {updates}, created_at = now() RETURNING *"
     )
     with _db("update"), conn, conn.cursor() as cur:

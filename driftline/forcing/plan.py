@@ -12,11 +12,12 @@ from typing import Any
 import numpy as np
 
 from config import Settings
-from driftline.errors import ForcingError, InvalidJob
+from driftline.errors import ForcingError, ForcingSourceUnavailable, InvalidJob
 from driftline.forcing.cache import ForcingCache
 from driftline.forcing.catalog import select_datasets
 from driftline.forcing.common import QUANTITIES, _covers_time, _db, _iso, _s3_key, _utc, check_forcing_uri
 from driftline.forcing.readers import check_usable, open_reader
+from driftline.forcing.remote import NotCovering, RemoteSubsets, SourceFailed, describe_subset
 
 log = logging.getLogger("driftline.forcing")  # the logger name from before the split into modules
 
@@ -76,6 +77,7 @@ class ForcingContext:
     db: Callable[[], Any] | None = None  # returns a psycopg2 connection (e.g. MissionStore.connect); not closed here
     local_files: list[Path] = field(default_factory=list)  # `worker.py run --forcing FILE.nc`
     cache: ForcingCache | None = None  # built on first use; shared by the calls (e.g. ensemble members)
+    remote: RemoteSubsets | None = None  # subsets of remote sources, built on first use
 
     def get_cache(self, uri: str) -> ForcingCache:
         if self.s3 is None:
@@ -85,6 +87,11 @@ class ForcingContext:
         if self.cache is None:
             self.cache = ForcingCache(self.settings, self.s3)
         return self.cache
+
+    def get_remote(self, uri: str) -> RemoteSubsets:
+        if self.remote is None:
+            self.remote = RemoteSubsets(self.settings, self.s3, self.get_cache(uri))
+        return self.remote
 
 
 def resolve_forcing(
@@ -97,8 +104,12 @@ def resolve_forcing(
     wind=None,
     current=None,
     forcing_uris=(),
+    reach_m: float = 0.0,
 ) -> ForcingPlan:
-    """Readers (job files, local files, or catalog picks) plus on-scene/zero fallback constants for one mission."""
+    """Readers (job files, local files, or catalog picks) plus on-scene/zero fallback constants for one mission.
+
+    `reach_m`: how far from the position particles are seeded (sizes the subsets of remote sources).
+    """
     warnings: list[str] = []
     if forcing_uris or ctx.local_files:
         uris = [check_forcing_uri(uri, ctx.settings) for uri in forcing_uris]  # all refused before any fetch
@@ -110,7 +121,7 @@ def resolve_forcing(
         chosen = {q: [d for d in used if d["quantities"][q]] for q in QUANTITIES}
         missing = "no {noun} in the forcing files"
     elif ctx.db is not None:
-        chosen = _catalog_choice(ctx, lat, lon, start_time, end_time, warnings)
+        chosen = _catalog_choice(ctx, (lat, lon, start_time, end_time, reach_m), warnings)
         missing = f"no {{noun}} dataset covers {_where(lat, lon, start_time)}"
     else:
         return constant_plan(wind, current)
@@ -150,8 +161,9 @@ def _time_warning(d: dict, end_time: datetime) -> list[str]:
     return [f"forcing file {d['uri']} covers {_iso(start)} to {_iso(end)}, not the end of the run at {end_of_run}"]
 
 
-def _catalog_choice(ctx: ForcingContext, lat, lon, start_time, end_time, warnings: list[str]) -> dict[str, list]:
+def _catalog_choice(ctx: ForcingContext, mission: tuple, warnings: list[str]) -> dict[str, list]:
     """Per quantity, up to DATASETS_PER_QUANTITY catalog files that really cover the position, best first."""
+    lat, lon, start_time, end_time, _ = mission
     with _db("connection"):
         conn = ctx.db()
     candidates = select_datasets(conn, lat, lon, start_time, end_time)
@@ -163,7 +175,7 @@ def _catalog_choice(ctx: ForcingContext, lat, lon, start_time, end_time, warning
             if len(chosen[quantity]) >= DATASETS_PER_QUANTITY:
                 break
             if row["uri"] not in opened:
-                opened[row["uri"]] = _open_catalogued(ctx, row, lat, lon, start_time, warnings)
+                opened[row["uri"]] = _open_catalogued(ctx, row, mission, warnings)
             if opened[row["uri"]]:
                 chosen[quantity].append(opened[row["uri"]])
         if chosen[quantity]:
@@ -171,10 +183,24 @@ def _catalog_choice(ctx: ForcingContext, lat, lon, start_time, end_time, warning
     return chosen
 
 
-def _open_catalogued(ctx: ForcingContext, row: dict, lat, lon, start_time, warnings: list[str]) -> dict | None:
+def _open_catalogued(ctx: ForcingContext, row: dict, mission: tuple, warnings: list[str]) -> dict | None:
     """A catalog pick opened, or None when its file is broken or its grid misses the position."""
+    lat, lon, start_time, _, _ = mission
+    remote = row.get("kind", "file") != "file"
     try:
-        d = _open_dataset(ctx.get_cache(row["uri"]).fetch(row["uri"]), row["uri"], row["name"], start_time)
+        if remote:
+            path, provenance = _remote_subset(ctx, row, mission)
+        else:
+            path, provenance = ctx.get_cache(row["uri"]).fetch(row["uri"]), None
+        d = _open_dataset(path, row["uri"], row["name"], start_time) | {"remote": provenance}
+    except NotCovering as e:
+        log.info("Catalog dataset %s does not cover the mission: %s", row["name"], e)
+        return None
+    except SourceFailed as e:
+        if row.get("required"):
+            raise ForcingSourceUnavailable(f"required {e}") from e
+        warnings.append(f"remote forcing source {row['name']} skipped: {e}")
+        return None
     except (ForcingError, InvalidJob) as e:
         warnings.append(f"catalog dataset {row['name']} skipped: {e}")
         return None
@@ -182,6 +208,11 @@ def _open_catalogued(ctx: ForcingContext, row: dict, lat, lon, start_time, warni
         log.debug("Catalog dataset %s: box holds the position but the grid does not", row["uri"])
         return None
     return {**d, "covers_run": row["covers_run"]}
+
+
+def _remote_subset(ctx: ForcingContext, row: dict, mission: tuple) -> tuple[Path, dict]:
+    remote = ctx.get_remote(row["uri"])
+    return remote.get(remote.request(row, *mission))
 
 
 def _build_plan(chosen: dict[str, list[dict]], wind, current, missing: str) -> ForcingPlan:
@@ -196,8 +227,11 @@ def _build_plan(chosen: dict[str, list[dict]], wind, current, missing: str) -> F
             plan.warnings.append(f"{missing.format(noun=NOUNS[quantity])}: {using}")
             continue
         files = [{"uri": d["uri"], "name": d["name"], "variables": d["variables"]} for d in used]
+        for f, d in zip(files, used, strict=True):
+            if d.get("remote"):
+                f["remote"] = {k: v for k, v in d["remote"].items() if k != "url"}
         label = "datasets" if len(files) > 1 else "dataset"
-        names = ", ".join(f"{f['name']} ({f['uri']})" for f in files)
+        names = ", ".join(f"{f['name']} ({f['uri']}{_subset_text(f)})" for f in files)
         description = f"{label} {names}; outside it {desc}"
         source = {"quantity": quantity, "kind": "dataset", "description": description}
         plan.sources.append(source | files[0] | {"datasets": files, "fallback": desc})
@@ -206,6 +240,10 @@ def _build_plan(chosen: dict[str, list[dict]], wind, current, missing: str) -> F
         quantities = [q for q in QUANTITIES if d["quantities"][q]]
         plan.datasets.append({k: d[k] for k in ("uri", "name", "reader", "variables")} | {"quantities": quantities})
     return plan
+
+
+def _subset_text(f: dict) -> str:
+    return f"; {describe_subset(f['remote'])}" if f.get("remote") else ""
 
 
 # ---------------------------------------------------------------- after the run

@@ -26,3 +26,17 @@ CREATE TABLE IF NOT EXISTS forcing_datasets (
 -- Lookup by position and time (select_datasets filters on these, per quantity).
 CREATE INDEX IF NOT EXISTS forcing_datasets_lookup_idx
     ON forcing_datasets (lat_min, lat_max, lon_min, lon_max, time_start, time_end);
+
+-- Remote sources (issue 15): OPeNDAP/THREDDS datasets and Zarr stores read where they are published.
+-- For them s3_key holds the source URL (the row's identity) and uri the same URL; kind says how to read it.
+ALTER TABLE forcing_datasets ADD COLUMN IF NOT EXISTS kind text NOT NULL DEFAULT 'file';  -- file | opendap | zarr
+ALTER TABLE forcing_datasets ADD COLUMN IF NOT EXISTS variable_map jsonb;       -- OpenDrift name -> source variable
+ALTER TABLE forcing_datasets ADD COLUMN IF NOT EXISTS storage_options jsonb NOT NULL DEFAULT '{}'::jsonb;  -- no secrets
+ALTER TABLE forcing_datasets ADD COLUMN IF NOT EXISTS required boolean NOT NULL DEFAULT false;  -- down = wait, not fall back
+ALTER TABLE forcing_datasets ADD COLUMN IF NOT EXISTS time_step_s double precision;
+ALTER TABLE forcing_datasets ADD COLUMN IF NOT EXISTS licence text;
+ALTER TABLE forcing_datasets ADD COLUMN IF NOT EXISTS synced_at timestamptz;    -- last `worker.py forcing sync`
+DO $$ BEGIN
+    ALTER TABLE forcing_datasets ADD CONSTRAINT forcing_datasets_kind_check CHECK (kind IN ('file', 'opendap', 'zarr'));
+EXCEPTION WHEN duplicate_object THEN NULL;
+END $$;
