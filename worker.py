@@ -428,6 +428,10 @@ def cmd_run(args, settings: Settings) -> int:
         params.update(
             json.loads(Path(args.params).read_text()) if Path(args.params).exists() else json.loads(args.params)
         )
+    if args.drifters:
+        from driftline.drifters import read_track_file
+
+        params["drifters"] = [t for path in args.drifters for t in read_track_file(path)]
     params.setdefault("start_time", time.strftime("%Y-%m-%dT%H:00:00Z", time.gmtime()))
     body = json.dumps({"mission_id": args.mission_id or str(uuid.uuid4()), "params": params})
     job = parse_job(body, settings)
@@ -498,6 +502,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--current", help="on-scene current SPEED_MS,TO_DEG (oceanographic)")
     run.add_argument("--forcing", action="append", default=[], help="local forcing NetCDF file (repeatable)")
     run.add_argument("--params", help="extra job params as JSON text or a JSON file (scenarios)")
+    run.add_argument("--drifters", action="append", default=[], help="on-scene drifter track, CSV or GPX (repeatable)")
     run.add_argument("--mission-id", help="UUID (default: a new one)")
     run.add_argument("--out", default="out", help="output directory (default ./out)")
     health = sub.add_parser("health", help="exit 0 if the worker and its services are healthy")

@@ -13,7 +13,7 @@ import re
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from config import LeewayObject, Settings, leeway_object, leeway_objects
 from driftline.errors import InvalidJob
@@ -27,6 +27,10 @@ from driftline.search.contract import (
     search_records,
 )
 
+if TYPE_CHECKING:
+    from driftline.drifters import DrifterTrack
+    from driftline.models import Ship
+
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 TOP_LEVEL_KEYS = {"mission_id", "params", "delivery"}
 PARAM_KEYS = {
@@ -37,6 +41,7 @@ PARAM_KEYS = {
     "capsizing", "jibe_probability_per_hour", "ensemble",
 }  # fmt: skip
 PARAM_KEYS |= {"search", "searches_done", "water_temperature_c"}  # search planning: driftline/search/contract.py
+PARAM_KEYS |= {"model", "ship", "wind_drift_factor", "horizontal_diffusivity_m2s", "drifters"}  # driftline/models.py
 CONFLICTS = [
     ({"area"}, {"end_latitude", "end_longitude", "end_time", "end_radius_m"}),
     ({"area"}, {"radius_m"}),
@@ -112,6 +117,11 @@ class MissionParams:
     search: SearchRequest | None = None
     searches_done: tuple[SearchDone, ...] = ()
     water_temperature_c: float | None = None
+    model: str = "leeway"  # driftline/models.py: leeway, shipdrift, oceandrift
+    ship: Ship | None = None
+    wind_drift_factor: float | None = None
+    horizontal_diffusivity_m2s: float | None = None
+    drifters: tuple[DrifterTrack, ...] = ()
 
     @property
     def backward(self) -> bool:
@@ -139,6 +149,7 @@ class MissionParams:
         record.pop("objects")
         record.pop("seed_was_given")
         record.update(search_records(self))
+        record["drifters"] = [t.record() for t in self.drifters]
         return {k: v for k, v in record.items() if v not in (None, (), [])}
 
 
@@ -190,6 +201,11 @@ def parse_params(p: dict, settings: Settings, mission_id: str) -> MissionParams:
     if unknown:
         raise InvalidJob(f"unknown params: {', '.join(unknown)} (allowed: see docs/job-contract.md)")
     _check_conflicts(p)
+    from driftline.drifters import check_drifters_overlap_run, parse_drifters
+    from driftline.models import parse_model_params
+
+    model_fields = parse_model_params(p, _num)
+    leeway = model_fields["model"] == "leeway"
     start = _time(p, "start_time", required=True)
     duration = _num(p, "duration_hours", 24.0, low=0, high=settings.max_duration_hours, low_open=True)
     seed_given = p.get("random_seed") is not None
@@ -199,7 +215,7 @@ def parse_params(p: dict, settings: Settings, mission_id: str) -> MissionParams:
         start_time=start,
         duration_hours=duration,
         num_particles=_int(p, "num_particles", 1000, 1, settings.max_particles),
-        objects=_objects(p.get("object_type", 1)),
+        objects=_objects(p.get("object_type", 1)) if leeway else (),
         radius_m=_num(p, "radius_m", 1000.0, 0, 500_000),
         random_seed=_int(p, "random_seed", 0, 0, 2**32 - 1) if seed_given else uuid.UUID(mission_id).int % 2**32,
         seed_was_given=seed_given,
@@ -225,9 +241,12 @@ def parse_params(p: dict, settings: Settings, mission_id: str) -> MissionParams:
         search=parse_search(p.get("search")),
         searches_done=parse_searches_done(p.get("searches_done"), settings),
         water_temperature_c=parse_water_temperature(p),
+        drifters=parse_drifters(p.get("drifters"), _num, _time),
+        **model_fields,
     )
     _check_scenario(params)
     check_search_times(params)
+    check_drifters_overlap_run(params)
     return params
 
 

@@ -20,6 +20,7 @@ from config import Settings
 from driftline import __version__
 from driftline.errors import DriftError, InvalidJob
 from driftline.jobs import Job, MissionParams
+from driftline.models import OPENDRIFT_CLASSES, model_attrs, model_record, product_title, what_drifts
 from driftline.search.mission import (
     SearchStage,
     prepare_search,
@@ -118,18 +119,23 @@ def _search(job: Job, sim, plans, timings: dict[str, float]) -> SearchStage:
 
 def _forcing_plans(p: MissionParams, ctx: MissionContext):
     from driftline.forcing import resolve_forcing
+    from driftline.forcing.drifters import add_drifter_currents
     from driftline.forcing.remote import seed_reach_m
 
     common = dict(lat=p.latitude, lon=p.longitude, start_time=p.start_time, end_time=p.end_of_run)
     common["reach_m"] = seed_reach_m(p)
     if not p.ensemble:
-        plan = resolve_forcing(ctx.forcing, wind=p.wind, current=p.current, forcing_uris=p.forcing, **common)
-        return [plan], ["main"]
-    plans = [
-        resolve_forcing(ctx.forcing, wind=m.wind, current=m.current, forcing_uris=m.forcing, **common)
-        for m in p.ensemble
-    ]
-    return plans, [f"member-{i + 1}" for i in range(len(plans))]
+        plans = [resolve_forcing(ctx.forcing, wind=p.wind, current=p.current, forcing_uris=p.forcing, **common)]
+        names = ["main"]
+    else:
+        plans = [
+            resolve_forcing(ctx.forcing, wind=m.wind, current=m.current, forcing_uris=m.forcing, **common)
+            for m in p.ensemble
+        ]
+        names = [f"member-{i + 1}" for i in range(len(plans))]
+    for plan in plans:
+        add_drifter_currents(plan, p.drifters)
+    return plans, names
 
 
 def _check_area_not_on_land(p: MissionParams) -> None:
@@ -152,10 +158,11 @@ def _write_particles(sim, path: Path, job: Job, plans, warnings: list[str]) -> N
     from driftline.simulation import write_trajectory_file
 
     p = job.params
+    name = OPENDRIFT_CLASSES[p.model][1]
     attrs = {
-        "title": ("Origin estimate (backward Leeway run)" if p.backward else "Leeway drift prediction")
+        "title": (f"Origin estimate (backward {name} run)" if p.backward else f"{name} drift prediction")
         + f" for mission {job.mission_id}",
-        "history": f"Created by Driftline drift worker {__version__} with OpenDrift Leeway",
+        "history": f"Created by Driftline drift worker {__version__} with OpenDrift {name}",
         "driftline_mission_id": job.mission_id,
         "driftline_direction": p.direction,
         "driftline_scenario": sim.seed_description,
@@ -163,6 +170,7 @@ def _write_particles(sim, path: Path, job: Job, plans, warnings: list[str]) -> N
         "driftline_random_seed": p.random_seed,
         "driftline_forcing": " | ".join(plan.describe() for plan in plans),
         "driftline_warnings": "; ".join(warnings) if warnings else "none",
+        **model_attrs(p),
     }
     write_trajectory_file(sim.members, path, attrs)
 
@@ -186,6 +194,8 @@ def _products(job: Job, sim, plans, out_dir: Path, put, ctx: MissionContext, sea
         density_min_cells=ctx.settings.density_min_cells,
         software_versions=software_versions(),
         search_plan=search_plan,
+        extra_attrs=model_attrs(p),
+        title=product_title(p),
     )
     return build_products(sim.trajectories, meta, out_dir, on_file=_product_put(put))
 
@@ -207,10 +217,11 @@ def build_summary(job, ctx, sim, plans, report, stored, timings, warnings) -> di
     traj = sim.trajectories
     return {
         "mission_id": job.mission_id,
-        "title": "Origin probability (backward run)" if p.backward else "Drift prediction",
+        "title": product_title(p) or ("Origin probability (backward run)" if p.backward else "Drift prediction"),
         "direction": p.direction,
         "scenario": sim.seed_description,
         "params": p.as_record(),
+        "model": model_record(p),
         "random_seed": p.random_seed,
         "random_seed_source": "job" if p.seed_was_given else "derived from mission_id",
         "object_types": [
@@ -257,6 +268,8 @@ def software_versions() -> dict[str, str]:
 
 
 def _objects_text(p: MissionParams) -> str:
+    if p.model != "leeway":
+        return what_drifts(p)
     return ", ".join(
         f"{s.obj.key}: {s.obj.description}" + (f" ({s.weight:.0%})" if len(p.objects) > 1 else "") for s in p.objects
     )

@@ -20,6 +20,7 @@ import numpy as np
 from driftline.errors import SimulationError
 from driftline.forcing import ForcingPlan
 from driftline.jobs import MissionParams, can_capsize
+from driftline.models import configure, opendrift_class, seed_properties, what_drifts
 from driftline.trajectory import ACTIVE, NOT_RELEASED, OUT_OF_DOMAIN, STRANDED, Trajectories
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,7 @@ ProgressFn = Callable[[float], None]
 VOLATILE_ATTRS = ("history", "date_created", "simulation_time", "runtime", "performance")
 # Leeway capsizes every element with capsized == 0 and slows those with 1: other values opt an object type out.
 NEVER_CAPSIZES = 2
+STRANDED_REASONS = ("stranded", "ship stranded")  # OpenDrift's coastline action; ShipDrift's own land check
 
 
 @dataclass
@@ -54,8 +56,10 @@ class SimulationResult:
 
 
 def warm_up() -> None:
-    """Import OpenDrift and build the global landmask once, so forked children start warm."""
+    """Import OpenDrift's models and build the global landmask once, so forked children start warm."""
     from opendrift.models.leeway import Leeway  # noqa: F401
+    from opendrift.models.oceandrift import OceanDrift  # noqa: F401
+    from opendrift.models.shipdrift import ShipDrift  # noqa: F401
     from opendrift.readers import reader_global_landmask
 
     reader_global_landmask.get_mask()
@@ -149,11 +153,11 @@ def keep_root_logging() -> Iterator[None]:
 
 
 def _make_model(params: MissionParams, plan: ForcingPlan, progress: ProgressFn | None, seed: int):
-    """A configured Leeway model; its constructor seeds np.random (OpenDrift's default would be 0 for every run)."""
-    from opendrift.models.leeway import Leeway
+    """The mission's configured OpenDrift model; its constructor seeds np.random (OpenDrift's default would be 0)."""
+    base = opendrift_class(params)
 
-    class TrackedLeeway(FastBufferMixin, Leeway):
-        """Leeway that reports progress every step; the parent turns it into 10 % updates."""
+    class Tracked(FastBufferMixin, base):
+        """The model reporting progress every step; the parent turns it into 10 % updates."""
 
         def update(self) -> None:
             super().update()
@@ -161,36 +165,40 @@ def _make_model(params: MissionParams, plan: ForcingPlan, progress: ProgressFn |
                 done = abs((self.time - self.start_time).total_seconds()) / (params.duration_hours * 3600)
                 progress(min(done, 1.0))
 
+    Tracked.__name__ = Tracked.__qualname__ = f"Tracked{base.__name__}"  # opendrift_class attribute of the output
     with keep_root_logging():
-        model = TrackedLeeway(seed=seed, loglevel=logging.WARNING if log.isEnabledFor(logging.DEBUG) else 50)
+        model = Tracked(seed=seed, loglevel=logging.WARNING if log.isEnabledFor(logging.DEBUG) else 50)
     if plan.readers:
         model.add_reader(plan.readers)
     for var, value in plan.constants.items():
         model.set_config(f"environment:fallback:{var}", float(value))
     model.set_config("general:coastline_action", "stranding")
-    if params.capsizing:
-        model.set_config("processes:capsizing", True)
-        model.set_config("capsizing:wind_threshold", params.capsizing["wind_threshold_ms"])
-        model.set_config("capsizing:wind_threshold_sigma", params.capsizing["wind_threshold_sigma_ms"])
-        model.set_config("capsizing:leeway_fraction", params.capsizing["leeway_fraction"])
-    if params.jibe_probability_per_hour is not None:
-        model.set_config("seed:jibe_probability", params.jibe_probability_per_hour)
+    configure(model, params)
     return model
 
 
 def _seed(model, params: MissionParams, number: int) -> None:
-    """Seed `number` particles for the scenario, split between object types by weight (largest remainder)."""
-    counts = _split(number, [s.weight for s in params.objects])
-    for share, count in zip(params.objects, counts, strict=True):
+    """Seed `number` particles for the scenario: Leeway's split between object types by weight (largest
+    remainder), other models' with their own element properties."""
+    for count, props in _shares(params, number):
         if count == 0:
             continue
-        props = {"object_type": share.obj.number}
-        if params.capsizing and not can_capsize(share.obj):
-            props["capsized"] = NEVER_CAPSIZES
         try:
             _seed_one(model, params, count, props)
         except ValueError as e:
             raise SimulationError(f"could not seed particles: {e}") from e
+
+
+def _shares(params: MissionParams, number: int) -> list[tuple[int, dict]]:
+    if params.model != "leeway":
+        return [(number, seed_properties(params))]
+    shares = []
+    for share, count in zip(params.objects, _split(number, [s.weight for s in params.objects]), strict=True):
+        props = {"object_type": share.obj.number}
+        if params.capsizing and not can_capsize(share.obj):
+            props["capsized"] = NEVER_CAPSIZES
+        shares.append((count, props))
+    return shares
 
 
 def _seed_one(model, params: MissionParams, number: int, props: dict) -> None:
@@ -245,13 +253,11 @@ def to_trajectories(model, params: MissionParams) -> Trajectories:
     valid = np.isfinite(lon) & np.isfinite(status)
     code = np.where(valid, status, 0).astype(int)
     names = np.array(categories + ["?"])[np.clip(code, 0, len(categories))]
+    stranded = np.isin(names, STRANDED_REASONS)
     state[valid & (names == "active")] = ACTIVE
-    state[valid & (names == "stranded")] = STRANDED
-    state[valid & (names != "active") & (names != "stranded")] = OUT_OF_DOMAIN
+    state[valid & stranded] = STRANDED
+    state[valid & (names != "active") & ~stranded] = OUT_OF_DOMAIN
     lon, lat, state = _carry_forward(lon, lat, state)
-    objects = ds["object_type"].values
-    first = np.argmax(np.isfinite(objects), axis=1)
-    object_number = objects[np.arange(objects.shape[0]), first]
     times = ds["time"].values.astype("datetime64[s]")
     return Trajectories(
         times=times,
@@ -259,8 +265,17 @@ def to_trajectories(model, params: MissionParams) -> Trajectories:
         lat=lat,
         state=state,
         member=np.zeros(lon.shape[0], dtype=np.int16),
-        object_number=np.nan_to_num(object_number, nan=params.objects[0].obj.number).astype(np.int16),
+        object_number=_object_numbers(ds, params),
     )
+
+
+def _object_numbers(ds, params: MissionParams) -> np.ndarray:
+    """Each particle's Leeway object type number; 0 for models without object types."""
+    if "object_type" not in ds:
+        return np.zeros(ds.sizes["trajectory"], dtype=np.int16)
+    objects = ds["object_type"].values
+    number = objects[np.arange(objects.shape[0]), np.argmax(np.isfinite(objects), axis=1)]
+    return np.nan_to_num(number, nan=params.objects[0].obj.number).astype(np.int16)
 
 
 def _carry_forward(lon: np.ndarray, lat: np.ndarray, state: np.ndarray):
@@ -401,6 +416,8 @@ def type_counts(params: MissionParams) -> list[int]:
 
 
 def _objects_phrase(params: MissionParams) -> str:
+    if params.model != "leeway":
+        return f" ({what_drifts(params)})"
     if len(params.objects) == 1:
         return f" ({params.objects[0].obj.key})"
     counts = type_counts(params)

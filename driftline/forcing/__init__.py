@@ -5,7 +5,8 @@ or given locally, else files picked from the `forcing_datasets` catalog; outside
 domain, the job's on-scene observation or a zero fallback. Files are opened only with
 OpenDrift's own readers and fetched through a process-safe local cache.
 
-Modules: `plan` (resolving a mission's forcing), `readers` (opening and describing files),
+Modules: `plan` (resolving a mission's forcing), `readers` (opening and describing files), `drifters`
+(on-scene drifter tracks as a current reader placed first),
 `catalog` (the `forcing_datasets` table and `worker.py forcing add|list`), `cache` (download
 cache), `common` (shared helpers); remote sources: `sources` (`forcing add-remote|sync|presets`),
 `remote` (per-mission subsets stored in the forcing bucket), `fetch` (the fetch process that alone

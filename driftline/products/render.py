@@ -30,9 +30,11 @@ def titles(meta: ProductMeta, subtitle_px: int = 900) -> tuple[str, str]:
     """(title, subtitle); backward runs say origin probability; the subtitle is cut to fit subtitle_px."""
     what = "Origin probability (backward run)" if meta.direction == "backward" else "Drift forecast"
     sub, f = meta.object_description, font(13)
+    if meta.title:  # what drifts (another model, drifter correction): it leads, the mission id moves down
+        sub = f"Mission {meta.mission_id} - {sub}"
     while sub and f.getlength(sub) > subtitle_px:
         sub = sub[: int(len(sub) * subtitle_px / f.getlength(sub)) - 2].rstrip() + "…"
-    return f"Mission {meta.mission_id} - {what}", sub
+    return meta.title or f"Mission {meta.mission_id} - {what}", sub
 
 
 def lkp_label(meta: ProductMeta) -> str:
