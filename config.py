@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 QUEUE_NAME = "drift_jobs"
 RESULTS_BUCKET = "driftline-results"
@@ -42,6 +42,7 @@ ENV_DEFAULTS: dict[str, str | None] = {
     "MAX_AREA_KM2": "100000",
     "MAX_ATTEMPTS": "3",
     "JOB_TIMEOUT_S": "1800",
+    "MAX_JOB_MEMORY_MB": "2300",
     "SHUTDOWN_GRACE_S": "60",
     "HEARTBEAT_TTL_S": "15",
     "REAPER_INTERVAL_S": "10",
@@ -85,6 +86,7 @@ class Settings:
     max_area_km2: float = 100000.0
     max_attempts: int = 3
     job_timeout_s: float = 1800.0
+    max_job_memory_mb: int = 2300  # (6 GB per replica - ~1.4 GB idle worker) / 2 concurrent jobs, rounded down
     shutdown_grace_s: float = 60.0
     heartbeat_ttl_s: float = 15.0
     reaper_interval_s: float = 10.0
@@ -125,6 +127,7 @@ class Settings:
             max_area_km2=_number("MAX_AREA_KM2", get("MAX_AREA_KM2"), float, 1, 1e8),
             max_attempts=_number("MAX_ATTEMPTS", get("MAX_ATTEMPTS"), int, 1, 100),
             job_timeout_s=_number("JOB_TIMEOUT_S", get("JOB_TIMEOUT_S"), float, 1, 86400),
+            max_job_memory_mb=_number("MAX_JOB_MEMORY_MB", get("MAX_JOB_MEMORY_MB"), int, 64, 10**7),
             shutdown_grace_s=_number("SHUTDOWN_GRACE_S", get("SHUTDOWN_GRACE_S"), float, 0, 86400),
             heartbeat_ttl_s=_number("HEARTBEAT_TTL_S", get("HEARTBEAT_TTL_S"), float, 2, 3600),
             reaper_interval_s=_number("REAPER_INTERVAL_S", get("REAPER_INTERVAL_S"), float, 0.5, 3600),
@@ -138,7 +141,22 @@ class Settings:
             forcing_remote_timeout_s=_number(
                 "FORCING_REMOTE_TIMEOUT_S", get("FORCING_REMOTE_TIMEOUT_S"), float, 0.1, 3600
             ),
-        )
+        ).check_timing()
+
+    def check_timing(self) -> Settings:
+        """Refuse settings under which one loop step could outlast a third of the heartbeat TTL."""
+        if self.poll_interval_s > self.io_timeout_s:
+            raise ConfigError(
+                f"POLL_INTERVAL={self.poll_interval_s:g} must be at most HEARTBEAT_TTL_S/3 "
+                f"(HEARTBEAT_TTL_S={self.heartbeat_ttl_s:g}): a blocking poll would outlast a third of the "
+                "heartbeat TTL; lower POLL_INTERVAL or raise HEARTBEAT_TTL_S"
+            )
+        return self
+
+    @property
+    def io_timeout_s(self) -> float:
+        """Bound on any one network call of the supervisor (Redis, PostgreSQL, S3): a third of the heartbeat TTL."""
+        return self.heartbeat_ttl_s / 3
 
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **changes)
@@ -178,26 +196,38 @@ class Settings:
 
 
 def redact_url(url: str | None) -> str:
-    """The URL with any password replaced, for logs."""
+    """The URL with any password replaced, for logs; safe with unencoded #, ?, @ or / in the password."""
     if not url:
         return ""
-    parts = urlsplit(url)
-    if parts.password is None:
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
         return url
-    netloc = parts.netloc.rsplit("@", 1)
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[-1]}"))
+    # The userinfo ends at the last "@": urlsplit would cut it at a "/", "?" or "#" inside the password.
+    userinfo, _, host = rest.rpartition("@")
+    user, colon, _ = userinfo.partition(":")
+    return f"{scheme}://{user}:***@{host}" if colon else url
 
 
 def _url(name: str, value: str, schemes: tuple[str, ...]) -> str:
+    if _userinfo_ambiguous(value):
+        raise ConfigError(
+            f"{name} has unencoded reserved characters (#, ?, @ or /) in its user or password: "
+            "percent-encode them (e.g. %23 for #, %40 for @)"
+        )
     try:
         parts = urlsplit(value)
         parts.port  # noqa: B018 - raises ValueError on a malformed port
-    except ValueError as e:
-        raise ConfigError(f"{name} is malformed: {e}") from e
+    except ValueError as e:  # the library's message may quote part of a password: name the URL redacted
+        raise ConfigError(f"{name} is malformed ({type(e).__name__}): {redact_url(value)}") from None
     if parts.scheme not in schemes:
         raise ConfigError(f"{name} must start with one of {', '.join(s + '://' for s in schemes)}")
     return value
+
+
+def _userinfo_ambiguous(url: str) -> bool:
+    _, sep, rest = url.partition("://")
+    userinfo = rest.rpartition("@")[0] if sep else ""
+    return any(c in userinfo for c in "#?@/")
 
 
 def _optional_url(name: str, value: str) -> str | None:

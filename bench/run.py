@@ -9,6 +9,9 @@ Phases (all by default, in this order; each phase's load average is recorded bec
               and RPUSH -> completed (all products uploaded), one job at a time on an idle worker
   memory      PSS/RSS of the worker's process tree (every 100 ms) while one, then two, C jobs run
   throughput  a mix of jobs pushed at once: jobs per minute
+  limits      (not by default: ~15 min) startup, big60, big10, flat, refusal, each also on its own: the largest
+              mission's job memory and time at 60- and 10-minute output, memory against duration, an over-budget
+              job refused, worker start to first claim (bench/limits.py)
 It prints a table (absolute times and the ratios that compare across machines) and writes everything as JSON.
 """
 
@@ -37,6 +40,7 @@ if str(ROOT) not in sys.path:
 
 PLAIN_SCRIPT = ROOT / "bench" / "plain_opendrift.py"
 PHASES = ("bare", "plain", "worker", "memory", "throughput")
+LIMIT_PHASES = ("startup", "big60", "big10", "flat", "refusal")
 # Open sea in the central North Sea: the plume drifts ~80 km east in 48 h, far from any coast.
 SCENE = {
     "latitude": 57.0, "longitude": 3.0, "start_time": "2024-01-01T00:00:00Z", "object_type": "PIW-1",
@@ -80,6 +84,13 @@ TARGETS = [  # (what, path into the summary, comparison, limit)
     ("our animation >= 3x faster than OpenDrift fast=True (C)", ("animation", "ratio"), ">=", 3.0),
     ("PSS(two concurrent C) / PSS(one) <= 1.5", ("memory", "pss_ratio"), "<=", 1.5),
     ("RPUSH -> processing median <= 100 ms (idle worker)", ("processing_median_s",), "<=", 0.1),
+    ("A end-to-end <= 1.3 x bare warm simulation", ("rows", "A", "worker_over_bare"), "<=", 1.3),
+    ("A end-to-end <= 1.0 s", ("rows", "A", "worker_e2e_s"), "<=", 1.0),
+    ("throughput with 2 concurrent jobs >= 1.8 x one at a time", ("throughput", "concurrency_gain"), ">=", 1.8),
+    ("50000 x 240 h (60 min output) job PSS < 1500 MB", ("limits", "big60", "job_pss_mb"), "<", 1500),
+    ("50000 x 240 h (60 min output) within JOB_TIMEOUT_S 1800 s", ("limits", "big60", "e2e_s"), "<=", 1800),
+    ("50000 x 240 h (10 min output) job PSS < 2000 MB", ("limits", "big10", "job_pss_mb"), "<", 2000),
+    ("50000 x 240 h (10 min output) within JOB_TIMEOUT_S 1800 s", ("limits", "big10", "e2e_s"), "<=", 1800),
 ]
 
 
@@ -186,12 +197,13 @@ def services(work: Path) -> Iterator:
 class Daemon:
     """`worker.py` as a subprocess, a job pusher and a 5 ms PostgreSQL status poller."""
 
-    def __init__(self, svc, work: Path, worker_id: str = "bench-1") -> None:
+    def __init__(self, svc, work: Path, worker_id: str = "bench-1", **env: str) -> None:
         from tests.services import Worker
 
         self.svc = svc
         self.queue = f"bench-{uuid.uuid4().hex[:8]}"
-        self.worker = Worker(svc.env(self.queue, worker_id, MAX_CONCURRENT_JOBS="2"), work / "worker.log")
+        env = {"MAX_CONCURRENT_JOBS": "2", **env}
+        self.worker = Worker(svc.env(self.queue, worker_id, **env), work / f"{worker_id}.log")
         self.redis = svc.redis()
         self.db = svc.db()
 
@@ -387,6 +399,7 @@ def summarize(raw: dict) -> dict:
         },
         "memory": _memory_summary(raw.get("memory")),
         "throughput": _throughput_summary(raw.get("throughput"), rows),
+        "limits": {k: v for k, v in raw.get("limits", {}).items() if k in ("big60", "big10")},
     }
 
 
@@ -432,7 +445,8 @@ def evaluate_targets(summary: dict) -> list[dict]:
         value = summary
         for key in path:
             value = value.get(key) if isinstance(value, dict) else None
-        ok = None if value is None else (value <= limit if op == "<=" else value >= limit)
+        compare = {"<=": value.__le__, "<": value.__lt__, ">=": value.__ge__} if value is not None else {}
+        ok = None if value is None else compare[op](limit)
         out.append({"target": what, "value": value, "op": op, "limit": limit, "pass": ok})
     return out
 
@@ -487,6 +501,10 @@ def format_table(raw: dict, summary: dict, targets: list[dict]) -> str:
             f"(one at a time: {_f(tp['serial_estimate_s'], '{:.1f}', ' s')}, concurrency gain "
             f"{_f(tp['concurrency_gain'], unit='x')})"
         )  # fmt: skip
+    if raw.get("limits"):
+        from bench.limits import format_limits
+
+        lines += format_limits(raw["limits"])
     lines += ["", "targets:"]
     for t in targets:
         verdict = {True: "PASS", False: "FAIL", None: "n/a "}[t["pass"]]
@@ -527,6 +545,12 @@ def run_benchmark(runs: int, quick: bool, phases: tuple[str, ...], work: Path) -
             if "throughput" in phases:
                 mark("throughput")
                 raw["throughput"] = measure_throughput(daemon, workloads, MIX_QUICK if quick else MIX_FULL)
+    if set(LIMIT_PHASES) & set(phases):
+        from bench.limits import run_limits
+
+        mark("limits")
+        with services(work) as svc:
+            raw["limits"] = run_limits(svc, work, phases)
     mark("end")
     raw["summary"] = summarize(raw)
     raw["targets"] = evaluate_targets(raw["summary"])
@@ -539,10 +563,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", type=int, default=3, help="runs per workload (default 3; medians are reported)")
     p.add_argument("--quick", action="store_true", help="1 run of small workloads (a smoke test, not comparable)")
     p.add_argument("--out", default=str(ROOT / "bench" / "results.json"), help="JSON output file")
-    p.add_argument("--phases", default=",".join(PHASES), help=f"comma-separated subset of {','.join(PHASES)}")
+    p.add_argument("--phases", default=",".join(PHASES),
+                   help=f"comma-separated subset of {','.join(PHASES)},limits or {','.join(LIMIT_PHASES)}")  # fmt: skip
     args = p.parse_args(argv)
-    phases = tuple(x for x in args.phases.split(",") if x)
-    unknown = set(phases) - set(PHASES)
+    phases = tuple(y for x in args.phases.split(",") if x for y in (LIMIT_PHASES if x == "limits" else (x,)))
+    unknown = set(phases) - set(PHASES) - set(LIMIT_PHASES)
     if unknown:
         p.error(f"unknown phases: {', '.join(sorted(unknown))}")
     with tempfile.TemporaryDirectory(prefix="drift-bench-") as tmp:

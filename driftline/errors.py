@@ -54,6 +54,12 @@ class QueueUnavailable(RetryableError):
     reason = "redis_unavailable"
 
 
+class DiskFull(RetryableError):
+    """The worker's disk (temporary or cache directory) is full: an outage of this host, not the mission's fault."""
+
+    reason = "disk_full"
+
+
 class ForcingSourceUnavailable(RetryableError):
     """A remote forcing source the operator marked as required is unreachable: wait for it like an outage."""
 

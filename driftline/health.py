@@ -15,19 +15,36 @@ def check_health(settings: Settings, max_heartbeat_age_s: float | None = None, l
         queue = RedisQueue(settings)
         queue.r.ping()
     except REDIS_ERRORS as e:
-        return f"Redis unreachable at {settings.redis_url.split('@')[-1]}: {e}"
+        return f"Redis unreachable at {settings.redis_url.rpartition('@')[2]}: {e}"
     if liveness:
         return _worker_problem(queue, settings, max_heartbeat_age_s or settings.heartbeat_ttl_s)
     try:
         settings.require_services()
-        MissionStore(settings.database_url).check_schema()
+        store = MissionStore(settings.database_url, io_timeout_s=settings.io_timeout_s)
+        store.check_schema()
+        if store.read_only():
+            return "PostgreSQL: the server is read-only (a standby after a failover?): status writes wait"
     except Exception as e:  # noqa: BLE001 - any failure is the one-line answer
         return f"PostgreSQL: {e}"
     try:
         make_s3_client(settings, connect_timeout_s=3, read_timeout_s=5).head_bucket(Bucket=settings.results_bucket)
     except Exception as e:  # noqa: BLE001
         return f"S3: {type(e).__name__}: {e}"
-    return _worker_problem(queue, settings, max_heartbeat_age_s or settings.heartbeat_ttl_s)
+    return _disk_problem() or _worker_problem(queue, settings, max_heartbeat_age_s or settings.heartbeat_ttl_s)
+
+
+def _disk_problem(min_free_mb: int = 100) -> str | None:
+    """Job processes write their products below the temporary directory: a full disk stalls every mission."""
+    import shutil
+    import tempfile
+
+    where = tempfile.gettempdir()
+    free_mb = shutil.disk_usage(where).free // 2**20
+    return (
+        f"disk: only {free_mb} MB free in {where} (missions wait until space is freed)"
+        if free_mb < min_free_mb
+        else None
+    )
 
 
 def _worker_problem(queue, settings: Settings, max_age_s: float) -> str | None:

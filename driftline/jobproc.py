@@ -7,19 +7,22 @@ PostgreSQL is down), reports one message to the supervisor and exits.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import signal
+import tempfile
 import threading
 import time
 
 from config import Settings
-from driftline.errors import DatabaseUnavailable, DriftError, RetryableError
+from driftline.errors import DatabaseUnavailable, DiskFull, DriftError, RetryableError
 from driftline.jobs import Job, parse_job
 from driftline.logs import mission_var, setup_logging
 from driftline.pipeline import MissionContext, MissionOutcome, describe_error, run_mission
 
 log = logging.getLogger("driftline.job")
+PROGRESS_MIN_INTERVAL_S = 1.0
 
 
 def job_main(raw: bytes, settings: Settings, attempt: int, supervisor_pid: int, report) -> None:
@@ -42,11 +45,16 @@ def job_main(raw: bytes, settings: Settings, attempt: int, supervisor_pid: int, 
             }
         )
     except DriftError as e:
+        full = disk_full(e)
         log.debug("Mission failed", exc_info=True)
-        report.send(_failure(e, isinstance(e, RetryableError)))
+        report.send(_failure(full or e, bool(full) or isinstance(e, RetryableError)))
     except Exception as e:  # noqa: BLE001 - unexpected: keep the traceback in the log, retry within MAX_ATTEMPTS
-        log.exception("Unexpected error in job process")
-        report.send(_failure(e, True))
+        full = disk_full(e)
+        if full:
+            log.error("%s", full)
+        else:
+            log.exception("Unexpected error in job process")
+        report.send(_failure(full or e, True))
     finally:
         report.close()
 
@@ -86,21 +94,35 @@ def _run(job: Job, settings: Settings, attempt: int) -> MissionOutcome:
     return outcome
 
 
-def _progress_writer(store, mission_id: str):
-    """Write missions.progress at every 10 % step (best effort: progress must not fail a mission)."""
+def _progress_writer(store, mission_id: str, min_interval_s: float = PROGRESS_MIN_INTERVAL_S):
+    """Write missions.progress at every 10 % step, at most once per `min_interval_s` (best effort: progress
+    must not fail a mission). A mission of a second or two is not worth ten database commits."""
     last = [-1]
+    due = [time.monotonic() + min_interval_s]
 
     def write(fraction: float) -> None:
         decile = int(fraction * 10)
-        if decile <= last[0]:
+        if decile <= last[0] or time.monotonic() < due[0]:
             return
-        last[0] = decile
+        last[0], due[0] = decile, time.monotonic() + min_interval_s
         try:
             store.set_progress(mission_id, round(fraction, 3))
         except DriftError as e:
             log.debug("progress not written: %s", e)
 
     return write
+
+
+def disk_full(e: BaseException) -> DiskFull | None:
+    """A DiskFull error when ENOSPC/EDQUOT is anywhere in the exception's chain (libraries wrap it), else None."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if (isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT)) or "No space left on device" in str(e):
+            where = getattr(e, "filename", None) or tempfile.gettempdir()
+            return DiskFull(f"no space left on the worker's disk (writing {where}); the mission waits and is retried")
+        e = e.__cause__ or e.__context__
+    return None
 
 
 def _failure(e: BaseException, retryable: bool) -> dict:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import unicodedata
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -31,17 +32,19 @@ if TYPE_CHECKING:
     from driftline.drifters import DrifterTrack
     from driftline.models import Ship
 
-UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+MAX_NESTING = 16  # the deepest valid job (params.drifters[i].positions[j].lat) is 6 levels
 TOP_LEVEL_KEYS = {"mission_id", "params", "delivery"}
 PARAM_KEYS = {
     "latitude", "longitude", "start_time", "duration_hours", "num_particles", "object_type",
     "radius_m", "random_seed", "time_step_minutes", "output_step_minutes", "wind", "current",
     "forcing", "grid_resolution_m", "search_area_interval_hours", "release_end_time",
     "end_latitude", "end_longitude", "end_time", "end_radius_m", "area", "direction",
-    "capsizing", "jibe_probability_per_hour", "ensemble",
+    "capsizing", "jibe_probability_per_hour", "ensemble", "search_area_times",
 }  # fmt: skip
 PARAM_KEYS |= {"search", "searches_done", "water_temperature_c"}  # search planning: driftline/search/contract.py
 PARAM_KEYS |= {"model", "ship", "wind_drift_factor", "horizontal_diffusivity_m2s", "drifters"}  # driftline/models.py
+MAX_SEARCH_AREA_TIMES = 50
 CONFLICTS = [
     ({"area"}, {"end_latitude", "end_longitude", "end_time", "end_radius_m"}),
     ({"area"}, {"radius_m"}),
@@ -104,6 +107,7 @@ class MissionParams:
     forcing: tuple[str, ...] = ()
     grid_resolution_m: float | None = None
     search_area_interval_hours: float = 6.0
+    search_area_times: tuple[datetime, ...] = ()
     release_end_time: datetime | None = None
     end_latitude: float | None = None
     end_longitude: float | None = None
@@ -142,6 +146,7 @@ class MissionParams:
         record["start_time"] = _iso(self.start_time)
         for key in ("release_end_time", "end_time"):
             record[key] = _iso(record[key]) if record[key] else None
+        record["search_area_times"] = [_iso(t) for t in self.search_area_times]
         record["object_type"] = [
             {"type": s.obj.key, "number": s.obj.number, "description": s.obj.description, "weight": s.weight}
             for s in self.objects
@@ -170,12 +175,15 @@ def parse_job(body: bytes | str, settings: Settings) -> Job:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as e:
         raise InvalidJob(f"job body is not valid JSON: {e}") from e
+    except RecursionError as e:
+        raise InvalidJob("job body is not valid JSON: nested too deeply") from e
     if not isinstance(data, dict):
         raise InvalidJob(f"job must be a JSON object, got {type(data).__name__}")
     mission_id = extract_mission_id(data)
     if mission_id is None:
         raise InvalidJob("mission_id is missing or not a UUID")
     try:
+        _check_content(data)
         unknown = sorted(set(data) - TOP_LEVEL_KEYS)
         if unknown:
             raise InvalidJob(f"unknown job keys: {', '.join(unknown)}")
@@ -185,13 +193,43 @@ def parse_job(body: bytes | str, settings: Settings) -> Job:
     except InvalidJob as e:
         e.mission_id = mission_id
         raise
+    except (ArithmeticError, ValueError, TypeError, LookupError, RecursionError) as e:
+        # A validator missed a hostile value: still the job's fault, never the supervisor's.
+        error = InvalidJob(f"params could not be validated: {type(e).__name__}: {str(e)[:200]}")
+        error.mission_id = mission_id
+        raise error from e
     return Job(mission_id=mission_id, params=params, raw=data)
+
+
+def _check_content(data: dict) -> None:
+    """Refuse deep nesting and strings no store can keep (NUL, lone surrogates, control characters)."""
+    stack: list[tuple[Any, str, int]] = [(data, "job", 0)]
+    while stack:  # iterative: a hostile depth must not recurse here either
+        value, path, depth = stack.pop()
+        if depth > MAX_NESTING:
+            raise InvalidJob(f"{path} is nested more than {MAX_NESTING} levels deep")
+        if isinstance(value, dict):
+            for key, item in value.items():
+                _check_text(key, f"a key in {path}")
+                stack.append((item, f"{path}.{key}" if path != "job" else key, depth + 1))
+        elif isinstance(value, list):
+            stack.extend((item, f"{path}[{i}]", depth + 1) for i, item in enumerate(value))
+        elif isinstance(value, str):
+            _check_text(value, path)
+
+
+def _check_text(text: str, where: str) -> None:
+    if text.isprintable():
+        return
+    bad = next((c for c in text if c not in "\t\n\r" and unicodedata.category(c) in ("Cc", "Cs")), None)
+    if bad is not None:
+        raise InvalidJob(f"{where:.200} contains a control or unencodable character (U+{ord(bad):04X})")
 
 
 def extract_mission_id(data: Any) -> str | None:
     """The canonical mission UUID if the message carries a valid one, else None."""
     value = data.get("mission_id") if isinstance(data, dict) else None
-    if isinstance(value, str) and UUID_RE.match(value):
+    if isinstance(value, str) and UUID_RE.fullmatch(value):
         return str(uuid.UUID(value))
     return None
 
@@ -226,6 +264,7 @@ def parse_params(p: dict, settings: Settings, mission_id: str) -> MissionParams:
         forcing=_forcing_list(p.get("forcing"), "forcing", settings),
         grid_resolution_m=_num(p, "grid_resolution_m", None, 1, 100_000) if "grid_resolution_m" in p else None,
         search_area_interval_hours=_num(p, "search_area_interval_hours", 6.0, 0.5, 240),
+        search_area_times=_search_area_times(p, start, duration, p.get("direction", "forward") == "backward"),
         release_end_time=_time(p, "release_end_time"),
         end_latitude=_num(p, "end_latitude", None, -90, 90) if "end_latitude" in p else None,
         end_longitude=_num(p, "end_longitude", None, -180, 180) if "end_longitude" in p else None,
@@ -302,7 +341,11 @@ def _num(p: dict, key: str, default, low: float, high: float, low_open: bool = F
         raise InvalidJob(f"{key} must be a number, got null" if key in p else f"{key} is required")
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidJob(f"{key} must be a number, got {type(value).__name__}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:
+        digits = len(str(abs(value)))
+        raise InvalidJob(f"{key} must be between {low:g} and {high:g}, got an integer of {digits} digits") from None
     if not math.isfinite(value):
         raise InvalidJob(f"{key} must be a finite number")
     if value < low or value > high or (low_open and value == low):
@@ -318,7 +361,8 @@ def _int(p: dict, key: str, default: int, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidJob(f"{key} must be an integer, got {value!r}")
     if not low <= value <= high:
-        raise InvalidJob(f"{key} must be between {low} and {high}, got {value}")
+        shown = value if abs(value) < 10**30 else f"an integer of {len(str(abs(value)))} digits"
+        raise InvalidJob(f"{key} must be between {low} and {high}, got {shown}")
     return value
 
 
@@ -336,10 +380,31 @@ def _time(p: dict, key: str, required: bool = False) -> datetime | None:
         raise InvalidJob(f"{key} is not an ISO 8601 time: {value!r}") from e
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    parsed = parsed.astimezone(UTC)
+    try:
+        parsed = parsed.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:00-05:00 leaves datetime's range in UTC
+        parsed = datetime.min.replace(tzinfo=UTC)
     if not 1950 <= parsed.year <= 2100:
         raise InvalidJob(f"{key} is outside the years 1950-2100: {value!r}")
     return parsed
+
+
+def _search_area_times(p: dict, start: datetime, duration_h: float, backward: bool) -> tuple[datetime, ...]:
+    """Extra search-area times: a list of up to MAX_SEARCH_AREA_TIMES ISO times within the run, sorted."""
+    value = p.get("search_area_times")
+    if value is None:
+        return ()
+    if not isinstance(value, list) or len(value) > MAX_SEARCH_AREA_TIMES:
+        raise InvalidJob(f"search_area_times must be a list of at most {MAX_SEARCH_AREA_TIMES} ISO 8601 times")
+    end = start + (-1 if backward else 1) * timedelta(hours=duration_h)
+    lo, hi = min(start, end), max(start, end)
+    times = set()
+    for i, item in enumerate(value):
+        t = _time({f"search_area_times[{i}]": item}, f"search_area_times[{i}]", required=True)
+        if not lo <= t <= hi:
+            raise InvalidJob(f"search_area_times[{i}] {_iso(t)} is outside the run ({_iso(lo)} to {_iso(hi)})")
+        times.add(t)
+    return tuple(sorted(times))
 
 
 def _choice(p: dict, key: str, default: str, choices: tuple[str, ...]) -> str:

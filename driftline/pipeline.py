@@ -37,6 +37,7 @@ PRODUCT_KINDS = {
     "density.nc": "density",
     "search_area.geojson": "search_area",
     "search_area.kml": "search_area_kml",
+    "shoreline.geojson": "shoreline",
     "animation.mp4": "animation",
     "preview.png": "preview",
     "summary.json": "summary",
@@ -74,19 +75,21 @@ def run_mission(job: Job, ctx: MissionContext) -> MissionOutcome:
         _check_area_not_on_land(p)
         timings["forcing"] = time.perf_counter() - clock
 
-        from driftline.simulation import simulate
+        from driftline.simulation import simulate, write_trajectory_file
 
+        warnings = _unique([w for plan in plans for w in plan.warnings])
+        particles, attrs = work / "particles.nc", _particles_attrs(job, plans, warnings)
         clock = time.perf_counter()
-        sim = simulate(p, plans, progress=_scaled(ctx.progress, 0.0, 0.85), member_names=member_names)
+        progress = _scaled(ctx.progress, 0.0, 0.85)
+        sim = simulate(p, plans, progress=progress, member_names=member_names, outfile=particles, attrs=attrs)
         timings["simulate"] = time.perf_counter() - clock
         search = _search(job, sim, plans, timings)
 
-        warnings = _unique([w for plan in plans for w in plan.warnings])
         uploads: list[Future] = []
         put = _uploader(pool, uploads, ctx.objects, job.mission_id)
         clock = time.perf_counter()
-        particles = work / "particles.nc"
-        _write_particles(sim, particles, job, plans, warnings)
+        if not sim.streamed:
+            write_trajectory_file(sim.members, particles, attrs)
         write_particle_weights(particles, sim.trajectories)
         put("particles", "raw/particles.nc", particles)
         timings["write_particles"] = time.perf_counter() - clock
@@ -154,25 +157,25 @@ def _uploader(pool: ThreadPoolExecutor, uploads: list[Future], objects: ObjectSt
     return put
 
 
-def _write_particles(sim, path: Path, job: Job, plans, warnings: list[str]) -> None:
-    from driftline.simulation import write_trajectory_file
+def _particles_attrs(job: Job, plans, warnings: list[str]) -> dict:
+    """particles.nc's global attributes added to OpenDrift's."""
+    from driftline.simulation import describe_seeding
 
     p = job.params
     name = OPENDRIFT_CLASSES[p.model][1]
-    attrs = {
+    return {
         "title": (f"Origin estimate (backward {name} run)" if p.backward else f"{name} drift prediction")
         + f" for mission {job.mission_id}",
         "history": f"Created by Driftline drift worker {__version__} with OpenDrift {name}",
         "driftline_mission_id": job.mission_id,
         "driftline_direction": p.direction,
-        "driftline_scenario": sim.seed_description,
+        "driftline_scenario": describe_seeding(p),
         "driftline_object_type": _objects_text(p),
         "driftline_random_seed": p.random_seed,
         "driftline_forcing": " | ".join(plan.describe() for plan in plans),
         "driftline_warnings": "; ".join(warnings) if warnings else "none",
         **model_attrs(p),
     }
-    write_trajectory_file(sim.members, path, attrs)
 
 
 def _products(job: Job, sim, plans, out_dir: Path, put, ctx: MissionContext, search_plan: dict | None = None):
@@ -191,13 +194,15 @@ def _products(job: Job, sim, plans, out_dir: Path, put, ctx: MissionContext, sea
         scenario_description=sim.seed_description,
         grid_resolution_m=p.grid_resolution_m,
         search_area_interval_hours=p.search_area_interval_hours,
+        search_area_times=p.search_area_times,
         density_min_cells=ctx.settings.density_min_cells,
         software_versions=software_versions(),
-        search_plan=search_plan,
         extra_attrs=model_attrs(p),
         title=product_title(p),
+        search_plan=search_plan,
     )
-    return build_products(sim.trajectories, meta, out_dir, on_file=_product_put(put))
+    traj = sim.trajectories
+    return build_products(traj, meta, out_dir, on_file=_product_put(put), outside_forcing=outside_forcing(plans, traj))
 
 
 def _product_put(put):
@@ -207,6 +212,45 @@ def _product_put(put):
         put(PRODUCT_KINDS[name], f"products/{name}", path)
 
     return on_file
+
+
+def outside_forcing(plans, traj):
+    """(T,) share of the total probability floating outside the forcing files of its member, or None without files.
+
+    Outside a file the model runs on the on-scene or zero fallback for that quantity: the forecast is blind there.
+    """
+    import numpy as np
+
+    from driftline.trajectory import ACTIVE
+
+    if not any(plan.datasets for plan in plans):
+        return None
+    w, out = traj.shares(), np.zeros(traj.num_times)
+    times = np.asarray(traj.times, dtype="datetime64[s]")
+    for m, plan in enumerate(plans):
+        quantities = {q for d in plan.datasets for q in d["quantities"]}
+        for t in range(traj.num_times):
+            rows = np.flatnonzero((traj.member == m) & (traj.state[:, t] == ACTIVE))
+            if rows.size == 0 or not quantities:
+                continue
+            lon, lat = traj.lon[rows, t].astype(float), traj.lat[rows, t].astype(float)
+            covered = np.ones(rows.size, bool)
+            for q in quantities:
+                has = np.zeros(rows.size, bool)
+                for d in (d for d in plan.datasets if q in d["quantities"] and _in_time(d["reader"], times[t])):
+                    has[d["reader"].covers_positions(lon, lat)[0]] = True
+                covered &= has
+            out[t] += w[rows[~covered]].sum()
+    return out
+
+
+def _in_time(reader, t) -> bool:
+    import numpy as np
+
+    if reader.start_time is None:
+        return True
+    start = np.datetime64(reader.start_time.replace(tzinfo=None), "s")
+    return start <= t <= np.datetime64((reader.end_time or reader.start_time).replace(tzinfo=None), "s")
 
 
 def build_summary(job, ctx, sim, plans, report, stored, timings, warnings) -> dict:
@@ -241,7 +285,9 @@ def build_summary(job, ctx, sim, plans, report, stored, timings, warnings) -> di
         "counts": traj.counts(-1),
         "time_start": _iso64(traj.times[0]),
         "time_end": _iso64(traj.times[-1]),
+        "shares": report.shares,
         "search_areas": report.search_areas,
+        "shoreline": report.shoreline,
         "members": report.members,
         "grid": report.grid,
         "products": [

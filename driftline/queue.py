@@ -24,7 +24,9 @@ from config import Settings
 from driftline.errors import QueueUnavailable
 
 log = logging.getLogger(__name__)
-REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError, ConnectionError, OSError)
+# Every Redis failure is a service fault, not a job's: dropped connections and timeouts, but also error
+# answers (OOM at maxmemory, MISCONF when its disk is full, READONLY after a failover, LOADING at restart).
+REDIS_ERRORS = (redis.RedisError, ConnectionError, OSError)
 DEAD_BODY_MAX = 65536
 
 # Move every job of a dead worker's processing list back to the head of the queue, atomically.
@@ -49,12 +51,23 @@ return #due
 """
 
 
-def connect(settings: Settings, *, blocking_timeout_s: float | None = None) -> redis.Redis:
-    """A Redis client whose socket timeout outlasts the longest blocking call it will make."""
-    socket_timeout = (blocking_timeout_s or settings.poll_interval_s) + 10
+def connect(settings: Settings) -> redis.Redis:
+    """A Redis client whose every call (the blocking claim included) ends within settings.io_timeout_s."""
     return redis.Redis.from_url(
-        settings.redis_url, socket_connect_timeout=5, socket_timeout=socket_timeout, health_check_interval=30
+        settings.redis_url,
+        socket_connect_timeout=min(5.0, settings.io_timeout_s),
+        socket_timeout=settings.io_timeout_s,  # claim() blocks for less than this
+        socket_keepalive=True,
+        health_check_interval=30,
     )
+
+
+def describe_redis_error(e: BaseException) -> str:
+    """One line naming the kind of Redis fault (never the URL, which may hold a password)."""
+    kind = "error answer" if isinstance(e, redis.ResponseError) else "connection error"
+    if isinstance(e, redis.BusyLoadingError):
+        kind = "still loading its dataset"
+    return f"Redis {kind} ({type(e).__name__}): {' '.join(str(e).split())[:300]}"
 
 
 class RedisQueue:
@@ -70,7 +83,8 @@ class RedisQueue:
         src, dst = self.s.queue_name, self.s.processing_list()
         if timeout_s <= 0:
             return self.r.lmove(src, dst, "LEFT", "RIGHT")
-        return self.r.blmove(src, dst, timeout_s, "LEFT", "RIGHT")
+        # Block for at most 4/5 of the socket timeout, so Redis's empty answer always arrives before it.
+        return self.r.blmove(src, dst, min(timeout_s, 0.8 * self.s.io_timeout_s), "LEFT", "RIGHT")
 
     def ack(self, raw: bytes, mission_id: str | None = None) -> None:
         pipe = self.r.pipeline(transaction=True)

@@ -1,8 +1,8 @@
 """The OpenDrift Leeway run: seeding for each scenario, forcing, and conversion of the result.
 
-OpenDrift is the physics engine; this module only configures it. The run keeps
-its result in memory (no `outfile`), so the products are computed from arrays
-and the trajectory file is written once, with deterministic attributes.
+OpenDrift is the physics engine; this module only configures it. A single run given an `outfile`
+streams its history into that file as it goes (driftline.trajfile: bounded memory, the same file);
+ensemble members keep their result in memory and the trajectory file is written once afterwards.
 """
 
 from __future__ import annotations
@@ -22,14 +22,19 @@ from driftline.forcing import ForcingPlan
 from driftline.jobs import MissionParams, can_capsize
 from driftline.models import configure, opendrift_class, seed_properties, what_drifts
 from driftline.trajectory import ACTIVE, NOT_RELEASED, OUT_OF_DOMAIN, STRANDED, Trajectories
+from driftline.trajfile import (
+    NEVER_CAPSIZES,  # Leeway capsizes capsized == 0 and slows 1: other values opt an object type out
+    STRANDED_REASONS,
+    VOLATILE_ATTRS,
+    StreamingOutput,
+    attr_value,
+    buffer_length,
+    tidy_capsized,
+)
+from driftline.trajfile import variable_encoding as _variable_encoding
 
 log = logging.getLogger(__name__)
 ProgressFn = Callable[[float], None]
-# Attributes OpenDrift fills with wall-clock times; replaced so that the same job and seed give the same bytes.
-VOLATILE_ATTRS = ("history", "date_created", "simulation_time", "runtime", "performance")
-# Leeway capsizes every element with capsized == 0 and slows those with 1: other values opt an object type out.
-NEVER_CAPSIZES = 2
-STRANDED_REASONS = ("stranded", "ship stranded")  # OpenDrift's coastline action; ShipDrift's own land check
 
 
 @dataclass
@@ -38,7 +43,7 @@ class MemberRun:
 
     name: str
     plan: ForcingPlan
-    result: object  # xarray.Dataset of OpenDrift's result
+    result: object  # xarray.Dataset of OpenDrift's result (None when streamed to the trajectory file)
     trajectories: Trajectories
     seconds: float
 
@@ -49,6 +54,7 @@ class SimulationResult:
     members: list[MemberRun]
     seed_description: str
     timings_s: dict[str, float] = field(default_factory=dict)
+    streamed: bool = False  # the trajectory file was written during the run
 
     @property
     def primary(self) -> MemberRun:
@@ -56,13 +62,46 @@ class SimulationResult:
 
 
 def warm_up() -> None:
-    """Import OpenDrift's models and build the global landmask once, so forked children start warm."""
+    """Import OpenDrift's models and build the global landmask once, so forked children start warm.
+
+    OpenDrift's `run` formats `opendrift.versions()` (package metadata look-ups, ~50 ms) for a debug
+    line every time; the answer does not change within a process, so it is computed once here.
+    """
+    import functools
+
+    share_landmask()
+    import opendrift
     from opendrift.models.leeway import Leeway  # noqa: F401
     from opendrift.models.oceandrift import OceanDrift  # noqa: F401
     from opendrift.models.shipdrift import ShipDrift  # noqa: F401
     from opendrift.readers import reader_global_landmask
 
     reader_global_landmask.get_mask()
+    if not hasattr(opendrift.versions, "cache_info"):
+        opendrift.versions = functools.cache(opendrift.versions)
+
+
+def share_landmask() -> None:
+    """One global landmask for all of OpenDrift (call before it is imported).
+
+    OpenDrift builds `RoaringLandmask.new()` twice: at the import of its base model (coastline
+    crossings) and in `reader_global_landmask.get_mask()` (stranding), ~6 s and ~1.3 GB each. The
+    instance is immutable, so both can share the first one: half the worker's memory and start time.
+    """
+    import sys
+
+    import roaring_landmask
+
+    cls = roaring_landmask.RoaringLandmask
+    if getattr(cls, "_driftline_shared", None) is not None:
+        return
+    base = sys.modules.get("opendrift.models.basemodel")
+    mask = base.rl if base is not None else cls.new()  # already imported: reuse the instance it built
+    try:
+        cls._driftline_shared = mask
+        cls.new = staticmethod(lambda: mask)
+    except (AttributeError, TypeError):  # an immutable extension type: keep OpenDrift's behaviour
+        log.warning("could not share OpenDrift's landmask: it is built twice")
 
 
 def simulate(
@@ -70,16 +109,32 @@ def simulate(
     plans: list[ForcingPlan],
     progress: ProgressFn | None = None,
     member_names: list[str] | None = None,
+    outfile: Path | None = None,
+    attrs: dict | None = None,
 ) -> SimulationResult:
-    """Run one Leeway simulation per forcing plan (one plan unless it is an ensemble) and merge them."""
+    """Run one Leeway simulation per forcing plan (one plan unless it is an ensemble) and merge them.
+
+    With `outfile` (and one plan) the trajectory file is written during the run, with `attrs` added.
+    """
     counts = _split(params.num_particles, [1.0] * len(plans))
     names = member_names or ([f"member-{i + 1}" for i in range(len(plans))] if len(plans) > 1 else ["main"])
+    stream = outfile is not None and len(plans) == 1
     runs = [
-        _run_member(params, plan, count, names[i], _member_progress(progress, i, len(plans)), member_seed(params, i))
+        _run_member(
+            params,
+            plan,
+            count,
+            names[i],
+            _member_progress(progress, i, len(plans)),
+            member_seed(params, i),
+            StreamingOutput(outfile, attrs or {}, params.objects[0].obj.number if params.objects else 0)
+            if stream
+            else None,
+        )  # fmt: skip
         for i, (plan, count) in enumerate(zip(plans, counts, strict=True))
     ]
     merged = _merge([r.trajectories for r in runs], names)
-    return SimulationResult(trajectories=merged, members=runs, seed_description=describe_seeding(params))
+    return SimulationResult(merged, runs, describe_seeding(params), streamed=stream)
 
 
 def member_seed(params: MissionParams, member: int) -> int:
@@ -91,23 +146,38 @@ def _member_progress(progress: ProgressFn | None, i: int, members: int) -> Progr
     return None if progress is None else (lambda f: progress((i + f) / members))
 
 
-def _run_member(params: MissionParams, plan: ForcingPlan, number: int, name: str, progress, seed: int) -> MemberRun:
+def _run_member(
+    params: MissionParams, plan: ForcingPlan, number: int, name: str, progress, seed: int, out: StreamingOutput | None
+) -> MemberRun:
     model = _make_model(params, plan, progress, seed)
     _seed(model, params, number)
     sign = -1 if params.backward else 1
+    kwargs = {}
+    if out is not None:
+        out.attach(model)
+        kwargs = {"outfile": str(out.path), "export_buffer_length": buffer_length(number, _num_variables(model))}
     started = time.perf_counter()
     try:
         model.run(
             duration=timedelta(hours=params.duration_hours),
             time_step=timedelta(minutes=sign * params.time_step_minutes),
             time_step_output=timedelta(minutes=sign * params.output_step_minutes),
+            **kwargs,
         )
     except (ValueError, RuntimeError) as e:
         raise SimulationError(f"OpenDrift could not run the simulation: {e}") from e
     seconds = time.perf_counter() - started
     log.info("Simulated %s particles for %s h in %.2f s (%s)", number, params.duration_hours, seconds, name)
-    _tidy_capsized(model.result)
+    if out is not None:
+        model.result.close()  # OpenDrift reopened the finished file; the arrays were built during the run
+        return MemberRun(name, plan, None, out.trajectories(), seconds)
+    tidy_capsized(model.result)
     return MemberRun(name, plan, model.result, to_trajectories(model, params), seconds)
+
+
+def _num_variables(model) -> int:
+    """Variables in OpenDrift's output buffer: element properties (but ID) and environment variables."""
+    return len(model.elements.variables) - 1 + len(model.required_variables)
 
 
 class FastBufferMixin:
@@ -125,6 +195,8 @@ class FastBufferMixin:
 
         times = self.result.indexes["time"]
         now = pd.Timestamp(self.time)
+        if not final and now not in times and not (self.elements.status != 0).any():
+            return None  # what OpenDrift does between output steps without deactivations, minus its slow lookup
         if final or now not in times or now == times[-1]:
             return super().state_to_buffer(final)
         t = times.get_loc(now)
@@ -235,13 +307,6 @@ def _naive(t: datetime) -> datetime:
     return t.astimezone(UTC).replace(tzinfo=None)
 
 
-def _tidy_capsized(ds) -> None:
-    """Report types that cannot capsize as upright (0) in the result, not with the internal marker."""
-    if "capsized" in ds:
-        values = ds["capsized"].values
-        values[values == NEVER_CAPSIZES] = 0
-
-
 def to_trajectories(model, params: MissionParams) -> Trajectories:
     """OpenDrift's in-memory result as arrays; stranded particles are held at their stranding point."""
     ds = model.result
@@ -340,20 +405,11 @@ def write_trajectory_file(results: list[MemberRun], path: Path, attrs: dict[str,
     for key in VOLATILE_ATTRS:
         ds.attrs.pop(key, None)
     ds.attrs.update(attrs)
-    ds.attrs = {k: _attr_value(v) for k, v in ds.attrs.items()}
+    ds.attrs = {k: attr_value(v) for k, v in ds.attrs.items()}
     encoding = {}
     for name, var in ds.variables.items():
-        dtype = var.attrs.pop("dtype", None) if "dtype" in var.attrs else None
-        enc: dict = {}
-        if name == "time":
-            enc = {"units": "seconds since 1970-01-01 00:00:00", "dtype": "float64", "_FillValue": None}
-        elif name == "trajectory":
-            enc = {"dtype": "int32", "_FillValue": None}
-        else:
-            enc = {"zlib": True, "complevel": 1}  # level 4 costs 2.5x the time for 8 % less size
-            if dtype is not None and np.issubdtype(np.dtype(dtype), np.integer):
-                enc.update(dtype=np.dtype(dtype), _FillValue=np.iinfo(np.dtype(dtype)).max)
-        encoding[name] = enc
+        encoding[name] = _variable_encoding(name, var.attrs)
+        var.attrs.pop("dtype", None)
     ds.to_netcdf(path, encoding=encoding, engine="netcdf4", format="NETCDF4")
 
 
@@ -376,12 +432,6 @@ def _concat_members(datasets, names):
         "flag_meanings": " ".join(n.replace(" ", "_") for n in names),
     }
     return ds
-
-
-def _attr_value(value):
-    if isinstance(value, (str, int, float, np.integer, np.floating)):
-        return value
-    return str(value)
 
 
 def describe_seeding(params: MissionParams) -> str:

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import json
 import logging
+import select
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg2
 import psycopg2.extras
 
-from driftline.errors import DatabaseUnavailable, DriftError
+from driftline.errors import DatabaseUnavailable, DriftError, PermanentError
 from driftline.storage import StoredObject
 
 log = logging.getLogger(__name__)
@@ -27,16 +29,39 @@ class SchemaMissing(DriftError):
     reason = "schema"
 
 
-class MissionStore:
-    """A lazily (re)connected PostgreSQL connection with the mission queries."""
+class DatabaseRejected(PermanentError):
+    """PostgreSQL refused the content of a write (e.g. a value out of range): retrying cannot help."""
 
-    def __init__(self, database_url: str, connect_timeout_s: int = 5):
+    reason = "db_rejected"
+
+
+class BoundedConnection(psycopg2.extensions.connection):
+    """A connection whose every wait for the server ends after `io_timeout_s` (see _bounded_wait)."""
+
+    io_timeout_s: float | None = None
+
+
+class MissionStore:
+    """A lazily (re)connected PostgreSQL connection with the mission queries.
+
+    With `io_timeout_s` (the supervisor) every call is bounded: connect and each wait for an answer
+    (a black-holed or frozen server), statement_timeout for the server side (a lock held elsewhere).
+    """
+
+    def __init__(self, database_url: str, connect_timeout_s: int = 5, io_timeout_s: float | None = None):
         self.database_url = database_url
         self.connect_timeout_s = connect_timeout_s
+        self.io_timeout_s = io_timeout_s
         self._conn = None
 
     def connect(self):
         if self._conn is None or self._conn.closed:
+            options = {}
+            if self.io_timeout_s:
+                psycopg2.extensions.set_wait_callback(_bounded_wait)  # this process only; set at first use
+                factory = type("BoundedConnection", (BoundedConnection,), {"io_timeout_s": self.io_timeout_s})
+                statement_ms = max(1, int(self.io_timeout_s * 800))  # the server cancels first, keeping the session
+                options = {"connection_factory": factory, "options": f"-c statement_timeout={statement_ms}"}
             try:
                 self._conn = psycopg2.connect(
                     self.database_url,
@@ -44,14 +69,22 @@ class MissionStore:
                     application_name="driftline-worker",
                     keepalives=1,
                     keepalives_idle=30,
+                    keepalives_interval=10,
+                    keepalives_count=3,
+                    **options,
                 )
             except psycopg2.OperationalError as e:
                 raise DatabaseUnavailable(f"PostgreSQL unreachable: {_first_line(e)}") from e
+            except psycopg2.Error as e:  # an unparsable DATABASE_URL: libpq's message may quote the password
+                raise DatabaseUnavailable(f"PostgreSQL connection refused ({type(e).__name__})") from None
         return self._conn
 
     def close(self) -> None:
         if self._conn is not None:
-            self._conn.close()
+            try:
+                self._conn.close()
+            except psycopg2.Error:
+                pass  # already broken: dropping it is all that is left to do
             self._conn = None
 
     @contextmanager
@@ -60,9 +93,14 @@ class MissionStore:
         try:
             with conn, conn.cursor() as cur:
                 yield cur
-        except (psycopg2.OperationalError, psycopg2.InterfaceError) as e:
+        except psycopg2.Error as e:
+            cause = _root_cause(e)
+            if isinstance(cause, (psycopg2.DataError, psycopg2.IntegrityError)):
+                raise DatabaseRejected(f"PostgreSQL refused the write: {_first_line(cause)}") from e
+            # Connection lost, server shutting down (AdminShutdown), read-only after a failover, statement
+            # timeout, disk full, schema not there yet: the service's fault, never the mission's. Reconnect next time.
             self.close()
-            raise DatabaseUnavailable(f"PostgreSQL unavailable: {_first_line(e)}") from e
+            raise DatabaseUnavailable(f"PostgreSQL unavailable: {_first_line(cause)}") from e
 
     def check_schema(self) -> None:
         with self.transaction() as cur:
@@ -76,6 +114,12 @@ class MissionStore:
                 f"database tables missing: {', '.join(missing)}; run sql/init/01_schema.sql "
                 '(psql "$DATABASE_URL" -f sql/init/01_schema.sql)'
             )
+
+    def read_only(self) -> bool:
+        """True when this server cannot take writes (a standby after a failover, default_transaction_read_only)."""
+        with self.transaction() as cur:
+            cur.execute("SELECT pg_is_in_recovery() OR current_setting('transaction_read_only') = 'on'")
+            return bool(cur.fetchone()[0])
 
     def status(self, mission_id: str) -> str | None:
         with self.transaction() as cur:
@@ -182,8 +226,30 @@ class MissionStore:
             )
 
 
+def _bounded_wait(conn) -> None:
+    """psycopg2 wait callback: poll the connection, giving up after its io_timeout_s without an answer."""
+    timeout_s = getattr(conn, "io_timeout_s", None)
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    while (state := conn.poll()) != psycopg2.extensions.POLL_OK:
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        if state == psycopg2.extensions.POLL_READ:
+            ready = select.select([conn.fileno()], [], [], left)[0]
+        elif state == psycopg2.extensions.POLL_WRITE:
+            ready = select.select([], [conn.fileno()], [], left)[1]
+        else:
+            raise psycopg2.OperationalError(f"unexpected connection poll state {state}")
+        if not ready:
+            raise psycopg2.OperationalError(f"PostgreSQL did not answer within {timeout_s:g} s")
+
+
 def _json(value: dict | None) -> str | None:
     return None if value is None else json.dumps(value, default=str)
+
+
+def _root_cause(e: BaseException) -> BaseException:
+    """The server's error rather than the "connection already closed" of the rollback that followed it."""
+    context = e.__context__
+    return context if isinstance(e, psycopg2.InterfaceError) and isinstance(context, psycopg2.Error) else e
 
 
 def _first_line(e: Exception) -> str:

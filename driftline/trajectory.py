@@ -26,12 +26,13 @@ class Trajectories:
     """
 
     times: np.ndarray  # (T,) datetime64[s], increasing for forward runs, decreasing for backward runs
-    lon: np.ndarray  # (N, T) float64 degrees east
-    lat: np.ndarray  # (N, T) float64 degrees north
+    lon: np.ndarray  # (N, T) float64 degrees east (float32 from a streamed run: OpenDrift's own precision)
+    lat: np.ndarray  # (N, T) float64 degrees north (ditto)
     state: np.ndarray  # (N, T) int8, one of the codes above
     member: np.ndarray  # (N,) int16 ensemble member index (0 when there is no ensemble)
     object_number: np.ndarray  # (N,) int16 Leeway object type number (1-based)
     member_names: list[str] = field(default_factory=lambda: ["main"])
+    masked: bool = False  # lon/lat are known to be NaN wherever the state is not ACTIVE or STRANDED
     weight: np.ndarray | None = None  # (N,) per-particle probability weight; None = all 1
 
     @property

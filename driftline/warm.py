@@ -25,16 +25,23 @@ def _preload() -> None:
     import boto3
 
     import driftline.jobproc  # noqa: F401 - job code and its imports (pipeline, storage, store, queue)
-    from config import Settings
+    from config import ConfigError, Settings
     from driftline.forcing import ForcingContext
     from driftline.jobs import parse_job
     from driftline.pipeline import MissionContext, run_mission
     from driftline.simulation import warm_up
-    from driftline.storage import LocalStore
+    from driftline.storage import LocalStore, make_s3_client
 
     warm_up()
-    # Loading botocore's S3 service model takes ~0.1 s; do it once here, not in every job.
+    # Loading botocore's S3 service model takes ~0.1 s; do it once here, not in every job. With the
+    # daemon's settings the job's own client is made here too (cached; it opens no socket until used).
     boto3.client("s3", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    try:
+        daemon = Settings.from_env()
+        if daemon.s3_access_key:  # else botocore would look for credentials (possibly over the network) now
+            make_s3_client(daemon)
+    except ConfigError:
+        pass  # the daemon refuses to start with bad settings anyway
     # One tiny mission through the real pipeline pays the lazy first-use costs (xarray's dask import,
     # OpenDrift's inspect/metadata look-ups, fonts, NetCDF writers) once, here, instead of in every job.
     settings = Settings()

@@ -48,11 +48,12 @@ def wait_port(port: int, timeout_s: float = 30) -> None:
 
 
 class RedisServer:
-    def __init__(self) -> None:
+    def __init__(self, *args: str) -> None:
         self.binary = need("redis-server", "apt-get install redis-server")
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="drift-redis-")
         self.proc: subprocess.Popen | None = None
+        self.args = args  # extra redis-server options, e.g. to allow DEBUG in fault tests
 
     @property
     def url(self) -> str:
@@ -72,6 +73,7 @@ class RedisServer:
                 "no",
                 "--dir",
                 self.dir,
+                *self.args,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -246,3 +248,65 @@ class Worker:
             raise
         finally:
             self._log.close()
+
+
+class BlackHole:
+    """A TCP server that accepts connections and never answers: a frozen or black-holed service."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)  # the kernel completes the handshakes; nobody ever reads or writes
+        self.port = self.sock.getsockname()[1]
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class FakeS3:
+    """A tiny HTTP server answering every S3 request with the error set in `.error` (or 200 when None)."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        fake = self
+        self.error: tuple[int, str] | None = None
+        self.requests = 0
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # answers botocore's "Expect: 100-continue" at once
+
+            def _answer(self) -> None:
+                fake.requests += 1
+                length = int(self.headers.get("Content-Length") or 0)
+                if length:
+                    self.rfile.read(length)
+                status, code = fake.error or (200, "")
+                body = (
+                    b""
+                    if not code
+                    else (
+                        f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code>'
+                        f"<Message>{code} from the fake S3</Message><RequestId>1</RequestId></Error>"
+                    ).encode()
+                )
+                self.send_response(status)
+                self.send_header("Content-Type", "application/xml")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            do_GET = do_PUT = do_HEAD = do_POST = do_DELETE = _answer
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -28,11 +28,12 @@ PRODUCT_FILES = [
     "products/density.nc",
     "products/search_area.geojson",
     "products/search_area.kml",
+    "products/shoreline.geojson",
     "products/animation.mp4",
     "products/preview.png",
     "products/summary.json",
 ]
-KINDS = {"particles", "density", "search_area", "search_area_kml", "animation", "preview", "summary"}
+KINDS = {"particles", "density", "search_area", "search_area_kml", "shoreline", "animation", "preview", "summary"}
 
 
 def queue_of(worker) -> str:
@@ -309,7 +310,9 @@ def test_products_open_with_their_readers_and_agree_with_particles(services, sha
     assert density["probability"].dims == ("time", "lat", "lon")
     assert density.sizes["time"] == particles.sizes["time"] == 13
     sums = density["probability"].sum(dim=("lat", "lon")).values
-    np.testing.assert_allclose(sums, 1.0, atol=1e-6)
+    shares = [density[f"share_{k}"].values for k in ("floating", "stranded", "out_of_domain", "not_released")]
+    np.testing.assert_allclose(sum(shares), 1.0, atol=1e-9)
+    np.testing.assert_allclose(sums, shares[0] + shares[1], atol=1e-5)
     final = density["probability"].isel(time=-1)
     lat_c = float((final.sum("lon") * density.lat).sum())
     lon_c = float((final.sum("lat") * density.lon).sum())
@@ -325,12 +328,14 @@ def test_products_open_with_their_readers_and_agree_with_particles(services, sha
     assert {f["properties"]["probability"] for f in areas} == {0.5, 0.9, 0.95}
     last_time = max(f["properties"]["time"] for f in areas)
     ninety = next(f for f in areas if f["properties"]["probability"] == 0.9 and f["properties"]["time"] == last_time)
-    ok = np.isfinite(lon_f)
+    ok = np.isfinite(lon_f) & (particles.status[:, -1].values == 0)  # the areas hold the floating particles
     inside = contains_xy(shape(ninety["geometry"]), lon_f[ok], lat_f[ok]).mean()
     assert 0.85 <= inside <= 0.95, inside
     assert ninety["properties"]["area_km2"] > 0
     kml = get("products/search_area.kml").read_text()
-    assert kml.count("<Placemark") == len(fc["features"])
+    shore = json.loads(get("products/shoreline.geojson").read_text())
+    assert kml.count("<Placemark") == len(fc["features"]) + len(shore["features"])
+    assert sum(f["properties"]["probability"] for f in shore["features"]) == pytest.approx(shares[1][-1], abs=1e-5)
 
     frames, _ = imageio_ffmpeg.count_frames_and_secs(str(get("products/animation.mp4")))
     assert frames == particles.sizes["time"]

@@ -117,7 +117,7 @@ DAEMON_JOBS = {
     "ensemble": dict(ensemble=ENSEMBLE),
     "mixed": dict(object_type=MIXED, num_particles=101),
 }
-KINDS = {"particles", "density", "search_area", "search_area_kml", "animation", "preview", "summary"}
+KINDS = {"particles", "density", "search_area", "search_area_kml", "shoreline", "animation", "preview", "summary"}
 
 
 @pytest.fixture(scope="module")
@@ -381,12 +381,12 @@ def test_ensemble_members_drift_with_their_own_forcing_into_two_separate_search_
     )  # 0.5 m/s x 4 h = 7.2 km each way
     grid = make_grid(t)
     dens = compute_density(t, grid)
-    final = compute_search_areas(t, dens, 6.0)[-1]
+    final = compute_search_areas(t, [t.num_times - 1], dens.shares)[-1]
     core = final.regions[0.5]
     assert isinstance(core, shapely.MultiPolygon) and len(core.geoms) == 2
     for lon, lat in (north, south):
         assert sum(g.buffer(grid.dlat).contains(shapely.Point(lon, lat)) for g in core.geoms) == 1
-    stats = member_stats(t, dens, [t.num_times - 1]).final(t.times)
+    stats = member_stats(t, [t.num_times - 1]).final(t.times)
     assert [m["name"] for m in stats] == ["member-1", "member-2"]
     separation = float(
         dist_km(

@@ -21,7 +21,12 @@ def check_forcing_uri(uri: Any, settings: Settings) -> str:
     """Accept only s3://{FORCING_BUCKET}/key.nc; refuse anything else before any fetch."""
     if not isinstance(uri, str) or len(uri) > 1024:
         raise InvalidJob("forcing entries must be s3:// URI strings")
-    parts = urlsplit(uri)
+    if not uri.isprintable():  # NUL, newlines, lone surrogates: never a key, and PostgreSQL refuses some
+        raise InvalidJob(f"forcing URI {uri!r} contains control or unencodable characters")
+    try:
+        parts = urlsplit(uri)
+    except ValueError as e:  # e.g. an unbalanced "[" in the host
+        raise InvalidJob(f"forcing URI {uri!r} is malformed: {e}") from e
     if parts.scheme != "s3" or parts.netloc != settings.forcing_bucket or parts.query or parts.fragment:
         raise InvalidJob(f"forcing URI {uri!r} is not allowed: only s3://{settings.forcing_bucket}/... is accepted")
     key = parts.path.lstrip("/")

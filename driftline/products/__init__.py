@@ -1,6 +1,7 @@
-"""Search-planning products from particle trajectories: density map, search areas (GeoJSON/KML), animation, preview.
+"""Search-planning products from particle trajectories: density map, search areas and shoreline (GeoJSON/KML),
+animation, preview.
 
-`build_products` writes all five files and reports each one as soon as it is complete; the stage
+`build_products` writes all six files and reports each one as soon as it is complete; the stage
 functions (grid, density, highest-density regions, writers, renderers) are importable on their own.
 """
 
@@ -14,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
+
 from driftline.products.areas import (
     LEVELS,
     MemberStats,
@@ -22,22 +25,25 @@ from driftline.products.areas import (
     cells_area_km2,
     cells_polygon,
     compute_search_areas,
-    highest_density_cells,
+    iso,
     member_stats,
 )
 from driftline.products.density import Density, compute_density, write_density_nc
-from driftline.products.geojson import feature_collection, write_geojson
+from driftline.products.geojson import feature_collection, shoreline_collection, write_geojson
 from driftline.products.grid import Grid, make_grid, present_positions
+from driftline.products.hdr import highest_density_regions
 from driftline.products.kml import write_kml
 from driftline.products.mapview import LandFn, MapView, background, land_raster, map_view, opendrift_land
 from driftline.products.render import lkp_label, render_animation, render_preview
+from driftline.products.shares import domain_warnings
+from driftline.products.shoreline import shoreline_segments
 from driftline.trajectory import Trajectories
 
 __all__ = [
     "LEVELS", "Density", "Grid", "LandFn", "MapView", "MemberStats", "ProductMeta", "ProductReport", "SearchArea",
     "build_products", "cells_area_km2", "cells_polygon", "compute_density", "compute_search_areas",
-    "feature_collection", "highest_density_cells", "make_grid", "member_stats", "render_animation", "render_preview",
-    "write_density_nc", "write_geojson", "write_kml",
+    "feature_collection", "highest_density_regions", "make_grid", "member_stats", "render_animation", "render_preview",
+    "shoreline_collection", "shoreline_segments", "write_density_nc", "write_geojson", "write_kml",
 ]  # fmt: skip
 
 log = logging.getLogger(__name__)
@@ -55,8 +61,9 @@ class ProductMeta:
     lkp_lon: float  # last known position (found position for backward runs)
     forcing_description: str
     scenario_description: str
-    grid_resolution_m: float | None = None  # overrides the automatic cell size
+    grid_resolution_m: float | None = None  # overrides the automatic cell size of density.nc (not of the areas)
     search_area_interval_hours: float = 6.0
+    search_area_times: tuple[datetime, ...] = ()  # more search-area times (nearest output step)
     density_min_cells: int = 50  # automatic cell size: the plume spans at least this many cells
     software_versions: dict[str, str] = field(default_factory=dict)
     extra_attrs: dict[str, str] = field(default_factory=dict)  # more global attributes for density.nc
@@ -74,6 +81,8 @@ class ProductReport:
     search_areas: list[dict] = field(default_factory=list)
     members: list[dict] = field(default_factory=list)
     grid: dict = field(default_factory=dict)
+    shares: dict = field(default_factory=dict)  # times and, per state, the share at every output time
+    shoreline: list[dict] = field(default_factory=list)
 
 
 def build_products(
@@ -83,15 +92,19 @@ def build_products(
     on_file: Callable[[str, Path], None] | None = None,
     *,
     land_fn: LandFn | None = None,
+    outside_forcing: np.ndarray | None = None,
 ) -> ProductReport:
-    """Write all five product files into out_dir; call on_file(name, path) as soon as each is complete.
+    """Write all six product files into out_dir; call on_file(name, path) as soon as each is complete.
 
     The imagery (preview, animation) never fails the mission: errors there become report warnings.
-    `land_fn` replaces OpenDrift's landmask (tests inject a cheap one).
+    `land_fn` replaces OpenDrift's landmask (tests inject a cheap one); it cuts land out of the search areas
+    and draws the map. `outside_forcing` is the (T,) share floating outside the forcing files (pipeline).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     report = ProductReport()
+    land_fn = land_fn or opendrift_land
+    indices = area_time_indices(traj.times, meta.search_area_interval_hours, meta.search_area_times)
 
     def done(name: str, path: Path) -> None:
         report.files[name] = path
@@ -99,18 +112,22 @@ def build_products(
             on_file(name, path)
 
     with _timed(report, "density"):
-        dens = _density(traj, meta, out_dir, report, done)
+        dens = _density(traj, meta, out_dir, report, done, indices, land_fn, outside_forcing)
     with _timed(report, "search_areas"):
-        areas = compute_search_areas(traj, dens, meta.search_area_interval_hours)
+        areas = compute_search_areas(traj, indices, dens.shares, land_fn)
         report.search_areas = [a.summary() for a in areas]
         fc = feature_collection(meta, dens, areas)
         done("search_area.geojson", write_geojson(out_dir / "search_area.geojson", fc))
-        done("search_area.kml", write_kml(out_dir / "search_area.kml", fc, meta))
+        segments = shoreline_segments(traj)
+        report.shoreline = [s.properties() for s in segments]
+        shore = shoreline_collection(meta, segments, float(dens.shares["stranded"][-1]))
+        done("shoreline.geojson", write_geojson(out_dir / "shoreline.geojson", shore))
+        done("search_area.kml", write_kml(out_dir / "search_area.kml", fc, meta, shore))
     scene = None
     with _timed(report, "preview"), _imagery(report, "preview", meta):  # first: quick, useful for notifications
         lon, lat = present_positions(traj)
         view = map_view(lon.ravel(), lat.ravel(), lkp=(meta.lkp_lon, meta.lkp_lat))
-        land = land_raster(view, land_fn or opendrift_land)
+        land = land_raster(view, land_fn)
         scene = view, background(view, land, (meta.lkp_lon, meta.lkp_lat, lkp_label(meta)))
         done("preview.png", render_preview(out_dir / "preview.png", traj, dens, *scene, meta, areas[-1]))
     with _timed(report, "animation"), _imagery(report, "animation", meta):
@@ -121,16 +138,31 @@ def build_products(
 
 
 def _density(
-    traj: Trajectories, meta: ProductMeta, out_dir: Path, report: ProductReport, done: Callable[[str, Path], None]
+    traj: Trajectories,
+    meta: ProductMeta,
+    out_dir: Path,
+    report: ProductReport,
+    done: Callable[[str, Path], None],
+    indices: list[int],
+    land_fn: LandFn,
+    outside_forcing: np.ndarray | None,
 ) -> Density:
-    """Grid, density and member statistics; writes density.nc."""
+    """Grid, density, shares and member statistics; writes density.nc."""
     grid = make_grid(traj, meta.density_min_cells, meta.grid_resolution_m, (meta.lkp_lon, meta.lkp_lat))
     asked = meta.grid_resolution_m
     if asked and grid.resolution_m > asked * 1.001:
         report.warnings.append(f"grid_resolution_m {asked:g} m coarsened to {grid.resolution_m:.0f} m (grid size cap)")
     report.grid = grid.summary()
     dens = compute_density(traj, grid)
-    members = member_stats(traj, dens, area_time_indices(traj.times, meta.search_area_interval_hours))
+    dens.outside_forcing = outside_forcing
+    report.shares = {
+        "times": [iso(t) for t in traj.times],
+        **{k: [round(float(x), 6) for x in v] for k, v in dens.shares.items()},
+    }
+    if outside_forcing is not None:
+        report.shares["floating_outside_forcing"] = [round(float(x), 6) for x in outside_forcing]
+    report.warnings.extend(domain_warnings(dens.shares, traj.times, outside_forcing))
+    members = member_stats(traj, indices, land_fn)
     done("density.nc", write_density_nc(out_dir / "density.nc", dens, meta, traj, members))
     report.members = members.final(traj.times) if members is not None else []
     return dens

@@ -1,4 +1,4 @@
-"""Search areas: smallest regions holding 50/90/95 % of the particles (highest-density regions) as polygons."""
+"""Search areas: smallest sea regions holding 50/90/95 % of the floating probability, with datum, at chosen times."""
 
 from __future__ import annotations
 
@@ -6,77 +6,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import shapely
-from scipy.ndimage import gaussian_filter
-from scipy.spatial import cKDTree
 
-from driftline.products.density import Density
-from driftline.products.grid import Grid, present_positions
-from driftline.trajectory import Trajectories
+from driftline.products.geo import NM2_PER_KM2, normalise_lon, position
+from driftline.products.grid import Grid
+from driftline.products.hdr import LandFn, cells_polygon, highest_density_regions
+from driftline.products.shares import shares_at
+from driftline.trajectory import ACTIVE, Trajectories
 
 LEVELS = (0.5, 0.9, 0.95)
-KNN = 50  # neighbours whose median distance sets the smoothing scale of the cell ranking
-KNN_SAMPLE = 20_000  # particles in the neighbour tree
-KNN_PROBES = 250  # particles whose neighbour distance enters the percentile
-KNN_PERCENTILE = 75  # of the probes' neighbour distances: above the median so that sparse tails are smoothed too
-MAX_SIGMA_CELLS = 8.0
+COMPUTED_OVER = "floating"  # the share every search-area level is a fraction of
 
-
-def smoothing_sigma(x: np.ndarray, y: np.ndarray) -> float:
-    """Gaussian smoothing scale (cells) from the distance to the KNN-th neighbour: wide when sparse, ~0 when dense."""
-    n = x.size
-    want = min(KNN, n - 1)
-    if want < 2:
-        return 0.0
-    rng = np.random.default_rng(0)
-    pts = np.column_stack([x, y])
-    tree_pts = pts[rng.choice(n, KNN_SAMPLE, replace=False)] if n > KNN_SAMPLE else pts
-    m = tree_pts.shape[0]
-    k = max(1, min(m - 1, round(want * m / n)))  # in a sample, the k-th neighbour stands for the full set's want-th
-    probes = pts[rng.choice(n, KNN_PROBES, replace=False)] if n > KNN_PROBES else pts
-    dist = cKDTree(tree_pts).query(probes, k=k + 1)[0][:, -1]
-    return float(min(np.percentile(dist, KNN_PERCENTILE) * np.sqrt(want * m / (n * k)), MAX_SIGMA_CELLS))
-
-
-def highest_density_cells(
-    grid: Grid, lon: np.ndarray, lat: np.ndarray, levels: tuple[float, ...] = LEVELS, smooth: bool = True
-) -> list[np.ndarray]:
-    """Flat indices of the smallest cell sets holding each level of the particles (nested, largest level last).
-
-    Cells are ranked by the (optionally smoothed) particle density and taken until their raw particle
-    count reaches the level, so smoothing shapes the regions (no speckle, no pin holes) while the
-    fraction of particles inside stays the requested one.
-    """
-    ok = np.isfinite(lon) & np.isfinite(lat)
-    x, y = grid.xy(lon[ok], lat[ok])
-    inside = (x >= 0) & (x < grid.nlon) & (y >= 0) & (y < grid.nlat)
-    x, y = x[inside], y[inside]
-    if x.size == 0:
-        return [np.empty(0, np.int64) for _ in levels]
-    sigma = smoothing_sigma(x, y) if smooth else 0.0
-    pad = int(np.ceil(3 * sigma)) + 1
-    col, row = x.astype(np.int64), y.astype(np.int64)
-    c0, r0 = max(col.min() - pad, 0), max(row.min() - pad, 0)
-    w, h = min(col.max() + pad + 1, grid.nlon) - c0, min(row.max() + pad + 1, grid.nlat) - r0
-    counts = np.bincount((row - r0) * w + (col - c0), minlength=h * w).astype(np.float64)
-    score = gaussian_filter(counts.reshape(h, w), sigma, mode="constant").ravel() if sigma > 0.3 else counts
-    rr, cc = np.divmod(np.arange(h * w), w)
-    dist2 = (rr + 0.5 - (y.mean() - r0)) ** 2 + (cc + 0.5 - (x.mean() - c0)) ** 2
-    order = np.lexsort((dist2, -score))  # densest first; ties go to the cell nearer the centre
-    cum = np.cumsum(counts[order]) / x.size
-    out = []
-    for lv in levels:
-        r, c = np.divmod(order[: min(int(np.searchsorted(cum, lv - 1e-9)) + 1, order.size)], w)
-        out.append((r + r0) * grid.nlon + c + c0)
-    return out
-
-
-def cells_polygon(grid: Grid, cells: np.ndarray) -> shapely.Geometry:
-    """Exact union of the cell boxes (Polygon or MultiPolygon in lon/lat, holes kept)."""
-    if cells.size == 0:
-        return shapely.Polygon()
-    row, col = np.divmod(np.asarray(cells, np.int64), grid.nlon)
-    merged = shapely.simplify(shapely.coverage_union_all(shapely.box(col, row, col + 1, row + 1)), 0)
-    return shapely.transform(merged, lambda c: c * [grid.dlon, grid.dlat] + [grid.lon0, grid.lat0])
+__all__ = ["LEVELS", "MemberStats", "SearchArea", "area_time_indices", "cells_area_km2", "cells_polygon"]
 
 
 def cells_area_km2(grid: Grid, cells: np.ndarray) -> float:
@@ -89,55 +29,87 @@ def iso(t: np.datetime64) -> str:
     return f"{np.datetime_as_string(np.datetime64(t, 's'), unit='s')}Z"
 
 
-def area_time_indices(times: np.ndarray, interval_hours: float) -> list[int]:
-    """Output indices nearest to every interval counted from the start, plus the final time."""
+def area_time_indices(times: np.ndarray, interval_hours: float, extra: tuple = ()) -> list[int]:
+    """Output indices nearest to every interval counted from the start, to each `extra` time, and the final time."""
     hours = np.abs((times - times[0]) / np.timedelta64(1, "s")) / 3600.0
     idx = {len(times) - 1}
     if interval_hours > 0:
         for target in np.arange(interval_hours, hours[-1] + 1e-6, interval_hours):
             idx.add(int(np.argmin(np.abs(hours - target))))
+    for t in extra:
+        t64 = np.datetime64(t.replace(tzinfo=None) if hasattr(t, "tzinfo") else t, "s")
+        idx.add(int(np.argmin(np.abs((times - t64) / np.timedelta64(1, "s")))))
     return sorted(idx)
+
+
+def floating_at(traj: Trajectories, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(lon, lat, share) of the particles floating at output t (one time slice, no (N, T) temporaries)."""
+    sel = traj.state[:, t] == ACTIVE
+    return traj.lon[sel, t], traj.lat[sel, t], traj.shares()[sel]
 
 
 @dataclass
 class SearchArea:
-    """The nested 50/90/95 % regions at one output time."""
+    """The nested 50/90/95 % regions of the floating probability at one output time, and its datum."""
 
     index: int
     time: str
-    centre: tuple[float, float] | None  # (lat, lon) density-weighted, None when no particle is present
     counts: dict[str, int]
-    regions: dict[float, shapely.Geometry] = field(default_factory=dict)
-    area_km2: dict[float, float] = field(default_factory=dict)
+    shares: dict[str, float]
+    datum: tuple[float, float] | None = None  # (lat, lon) centre of the floating probability, lon within ±180
+    parts: list[dict] = field(default_factory=list)  # lat, lon, share of each part when the cloud has split
+    bandwidth_m: float | None = None
+    regions: dict[float, shapely.Geometry] = field(default_factory=dict)  # unwrapped longitudes
+    area_km2: dict[float, float] = field(default_factory=dict)  # sea area
+
+    @property
+    def centre(self) -> tuple[float, float] | None:
+        return self.datum
+
+    def pieces(self, level: float) -> int:
+        return len(getattr(self.regions[level], "geoms", [self.regions[level]]))
 
     def summary(self) -> dict:
-        centre = None if self.centre is None else {"lat": _round(self.centre[0]), "lon": _round(self.centre[1])}
-        areas = {f"{round(lv * 100)}": _round(a, 4) for lv, a in self.area_km2.items()}
-        return {"time": self.time, "centre": centre, "area_km2": areas, "counts": self.counts}
+        return {
+            "time": self.time,
+            "computed_over": COMPUTED_OVER,
+            "shares": self.shares,
+            "centre": None if self.datum is None else position(*self.datum),
+            "parts": [{**position(p["lat"], p["lon"]), "share": round(p["share"], 6)} for p in self.parts],
+            "area_km2": {f"{round(lv * 100)}": _round(a, 4) for lv, a in self.area_km2.items()},
+            "area_nm2": {f"{round(lv * 100)}": _round(a * NM2_PER_KM2, 4) for lv, a in self.area_km2.items()},
+            "pieces": {f"{round(lv * 100)}": self.pieces(lv) for lv in self.regions},
+            "bandwidth_m": _round(self.bandwidth_m or np.nan, 1),
+            "counts": self.counts,
+        }
 
 
 def compute_search_areas(
-    traj: Trajectories, dens: Density, interval_hours: float, levels: tuple[float, ...] = LEVELS
+    traj: Trajectories,
+    indices: list[int],
+    shares: dict[str, np.ndarray],
+    land_fn: LandFn | None = None,
+    levels: tuple[float, ...] = LEVELS,
 ) -> list[SearchArea]:
-    """Highest-density regions at the search-area times (every interval from the start, and the final time)."""
-    lon, lat = present_positions(traj)
+    """Highest-density regions of the floating particles (weighted, sea only) at the given output indices."""
     out = []
-    for t in area_time_indices(traj.times, interval_hours):
-        has = dens.present[t] > 0
-        sa = SearchArea(
-            t, iso(traj.times[t]), (dens.centre_lat[t], dens.centre_lon[t]) if has else None, traj.counts(t)
-        )
-        if has:
-            for lv, cells in zip(levels, highest_density_cells(dens.grid, lon[:, t], lat[:, t], levels), strict=True):
-                sa.regions[lv] = cells_polygon(dens.grid, cells)
-                sa.area_km2[lv] = cells_area_km2(dens.grid, cells)
+    for t in indices:
+        sa = SearchArea(t, iso(traj.times[t]), traj.counts(t), shares_at(shares, t))
+        lon, lat, w = floating_at(traj, t)
+        if lon.size:
+            reg = highest_density_regions(lon, lat, w, levels, land_fn)
+            sa.datum = (reg.datum[0], normalise_lon(reg.datum[1]))
+            sa.parts = [{"lat": p["lat"], "lon": normalise_lon(p["lon"]), "share": p["weight"]} for p in reg.parts]
+            sa.bandwidth_m = reg.bandwidth_m
+            sa.regions = dict(zip(levels, reg.polygons, strict=True))
+            sa.area_km2 = dict(zip(levels, reg.area_km2, strict=True))
         out.append(sa)
     return out
 
 
 @dataclass
 class MemberStats:
-    """Per ensemble member, per output time: density-weighted centre and 90 % area."""
+    """Per ensemble member, per output time: centre of the floating and stranded particles, and 90 % area."""
 
     names: list[str]
     centre_lat: np.ndarray  # (M, T)
@@ -161,26 +133,38 @@ def _round(v: float, nd: int = 6) -> float | None:
     return None if not np.isfinite(v) else round(float(v), nd)
 
 
-def member_stats(traj: Trajectories, dens: Density, area_times: list[int] | None = None) -> MemberStats | None:
+def member_stats(
+    traj: Trajectories, area_times: list[int] | None = None, land_fn: LandFn | None = None
+) -> MemberStats | None:
     """Centre of every ensemble member at every time, 90 % area at `area_times` (default all); None if one member."""
     nm = max(len(traj.member_names), int(traj.member.max(initial=0)) + 1)
     if nm <= 1:
         return None
     names = [traj.member_names[m] if m < len(traj.member_names) else f"member{m}" for m in range(nm)]
-    g, cells = dens.grid, dens.cells
-    ok = cells >= 0
-    clat = np.where(ok, g.lat[np.where(ok, cells, 0) // g.nlon], np.nan)
-    clon = np.where(ok, g.lon[np.where(ok, cells, 0) % g.nlon], np.nan)
-    lon, lat = present_positions(traj)
     shape = (nm, traj.num_times)
     stats = MemberStats(names, np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan))
-    for m in range(nm):
-        sel = traj.member == m
-        has = ok[sel].any(axis=0)
-        with np.errstate(invalid="ignore"):
-            stats.centre_lat[m, has] = np.nanmean(clat[sel][:, has], axis=0)
-            stats.centre_lon[m, has] = np.nanmean(clon[sel][:, has], axis=0)
-        for t in np.flatnonzero(has) if area_times is None else [t for t in area_times if has[t]]:
-            cells90 = highest_density_cells(g, lon[sel, t], lat[sel, t], (0.9,))[0]
-            stats.area_90_km2[m, t] = cells_area_km2(g, cells90)
+    w = traj.shares()
+    wanted = set(range(traj.num_times) if area_times is None else area_times)
+    for t in range(traj.num_times):
+        present = traj.present(t)
+        for m in range(nm):
+            sel = present & (traj.member == m)
+            if not sel.any():
+                continue
+            if w[sel].sum() <= 0:
+                continue
+            stats.centre_lat[m, t] = np.average(traj.lat[sel, t], weights=w[sel])
+            stats.centre_lon[m, t] = _mean_lon(traj.lon[sel, t], w[sel])
+            if t in wanted:
+                floating = sel & (traj.state[:, t] == ACTIVE)
+                reg = highest_density_regions(
+                    traj.lon[floating, t], traj.lat[floating, t], w[floating], (0.9,), land_fn
+                )
+                stats.area_90_km2[m, t] = reg.area_km2[0] if reg.area_km2 else np.nan
     return stats
+
+
+def _mean_lon(lon: np.ndarray, w: np.ndarray) -> float:
+    """Weighted mean longitude of a cloud that may straddle the antimeridian, within ±180."""
+    ref = float(lon[0])
+    return normalise_lon(np.average(ref + (lon - ref + 180.0) % 360.0 - 180.0, weights=w))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING
 import netCDF4
 import numpy as np
 
+from driftline.products.geo import normalise_lon
 from driftline.products.grid import Grid, present_positions
+from driftline.products.shares import time_shares
 from driftline.trajectory import STRANDED, Trajectories
 
 if TYPE_CHECKING:
@@ -22,20 +24,26 @@ FILL = np.float32(netCDF4.default_fillvals["f4"])
 
 @dataclass
 class Density:
-    """Per-time cell fractions; `cells` keeps each particle's flat cell index (-1 when not counted)."""
+    """Per-time probability per cell; `cells` keeps each particle's flat cell index (-1 when not counted)."""
 
     grid: Grid
     times: np.ndarray  # (T,) datetime64[s]
-    probability: np.ndarray  # (T, nlat, nlon) float32, each slice sums to 1 (or is all zero)
+    probability: np.ndarray  # (T, nlat, nlon) float32 share of the total probability (floating or stranded)
     stranded: np.ndarray  # (T, nlat, nlon) float32, the stranded part of probability
     present: np.ndarray  # (T,) int, particles counted per time
-    centre_lat: np.ndarray  # (T,) density-weighted centre, NaN when nothing is present
+    centre_lat: np.ndarray  # (T,) probability-weighted centre, NaN when nothing is present
     centre_lon: np.ndarray
-    cells: np.ndarray  # (N, T) int64
+    cells: np.ndarray  # (N, T) int32
+    shares: dict[str, np.ndarray] = field(default_factory=dict)  # (T,) floating/stranded/out_of_domain/not_released
+    outside_forcing: np.ndarray | None = None  # (T,) share floating outside the forcing files, when there are files
 
 
 def compute_density(traj: Trajectories, grid: Grid) -> Density:
-    """Bin the floating and stranded particles of every output time (one bincount per time, no particle loop)."""
+    """Bin the floating and stranded particles of every output time by weight (one bincount per time).
+
+    Each slice sums to the share floating + stranded at that time; the rest of the probability is out of
+    the domain or not released yet (`shares`), so nothing is renormalised away.
+    """
     lon, lat = present_positions(traj)
     cells = grid.index(lon, lat)
     ncell, nt = grid.nlat * grid.nlon, traj.num_times
@@ -46,18 +54,16 @@ def compute_density(traj: Trajectories, grid: Grid) -> Density:
     for t in np.flatnonzero(present):
         c = cells[:, t]
         ok = c >= 0
-        mass = w[ok].sum()
-        if mass <= 0:
-            continue
-        prob[t] = (np.bincount(c[ok], w[ok], minlength=ncell) / mass).reshape(grid.nlat, grid.nlon)
+        prob[t] = np.bincount(c[ok], w[ok], minlength=ncell).reshape(grid.nlat, grid.nlon)
         s = ok & (traj.state[:, t] == STRANDED)
         if s.any():
-            strand[t] = (np.bincount(c[s], w[s], minlength=ncell) / mass).reshape(grid.nlat, grid.nlon)
+            strand[t] = np.bincount(c[s], w[s], minlength=ncell).reshape(grid.nlat, grid.nlon)
     with np.errstate(invalid="ignore", divide="ignore"):
         py, px = prob.sum(axis=2, dtype=np.float64), prob.sum(axis=1, dtype=np.float64)
-        clat = np.where(present > 0, py @ grid.lat / py.sum(axis=1), np.nan)
-        clon = np.where(present > 0, px @ grid.lon / px.sum(axis=1), np.nan)
-    return Density(grid, traj.times, prob, strand, present, clat, clon, cells)
+        has = (present > 0) & (py.sum(axis=1) > 0)
+        clat = np.where(has, py @ grid.lat / py.sum(axis=1), np.nan)
+        clon = np.where(has, px @ grid.lon / px.sum(axis=1), np.nan)
+    return Density(grid, traj.times, prob, strand, present, clat, clon, cells, time_shares(traj))
 
 
 def time_seconds(times: np.ndarray) -> np.ndarray:
@@ -75,8 +81,9 @@ def global_attrs(meta: ProductMeta, dens: Density, traj: Trajectories) -> dict[s
         Conventions="CF-1.8",
         title=f"{what} map, mission {meta.mission_id}",
         summary=(
-            f"{what}: fraction of the simulated particles (floating or stranded) in each grid cell at each "
-            f"output time. Object: {meta.object_description}. Scenario: {meta.scenario_description}"
+            f"{what}: probability (share of the weighted particles, floating or stranded) in each grid cell at "
+            "each output time; share_* give the floating, stranded, out-of-domain and not-yet-released shares, "
+            f"which sum to 1. Object: {meta.object_description}. Scenario: {meta.scenario_description}"
         ),
         source="OpenDrift Leeway simulation",
         mission_id=meta.mission_id,
@@ -93,8 +100,8 @@ def global_attrs(meta: ProductMeta, dens: Density, traj: Trajectories) -> dict[s
         num_particles=int(traj.num_particles),
         geospatial_lat_min=float(g.lat0),
         geospatial_lat_max=float(g.lat0 + g.nlat * g.dlat),
-        geospatial_lon_min=float(g.lon0),
-        geospatial_lon_max=float(g.lon0 + g.nlon * g.dlon),
+        geospatial_lon_min=normalise_lon(g.lon0),  # ACDD: min > max when the grid crosses the antimeridian
+        geospatial_lon_max=normalise_lon(g.lon0 + g.nlon * g.dlon),
         date_created=now,
         history=f"{now} created by driftline products from {traj.num_particles} particles x {traj.num_times} times",
     )
@@ -133,26 +140,54 @@ def _write_coords(nc: netCDF4.Dataset, g: Grid, times: np.ndarray) -> None:
 
 
 def _write_fields(nc: netCDF4.Dataset, dens: Density, backward: bool) -> None:
-    """probability, stranded_probability, particle counts and the density-weighted centre."""
+    """probability, stranded_probability, probability_density, particle counts, shares and the centre."""
     noun = "origin" if backward else "object location"
     dims = ("time", "lat", "lon")
-    common = {"units": "1", "_FillValue": FILL, "cell_measures": "area: cell_area"}
-    p = _var(nc, "probability", "f4", dims, long_name=f"probability of {noun} in grid cell", **common)
-    p.comment = "fraction of the particles present (floating or stranded) at this time; each time sums to 1"
-    p[:] = dens.probability
-    s = _var(nc, "stranded_probability", "f4", dims, long_name="probability of stranded object in grid cell", **common)
-    s.comment = "stranded part of probability: fraction of the particles present that are stranded in this cell"
-    s[:] = dens.stranded
+    common = {"_FillValue": FILL, "cell_measures": "area: cell_area", "cell_methods": "area: sum"}
+    p = _var(nc, "probability", "f4", dims, long_name=f"probability of {noun} in grid cell", units="1", **common)
+    p.comment = (
+        "share of the total probability (floating or stranded particles, by weight) in the cell; each time sums "
+        "to share_floating + share_stranded"
+    )
+    s = _var(nc, "stranded_probability", "f4", dims, units="1", **common)
+    s.long_name = "probability of stranded object in grid cell"
+    s.comment = "stranded part of probability; each time sums to share_stranded"
+    common["cell_methods"] = "area: mean"
+    d = _var(nc, "probability_density", "f4", dims, units="km-2", **common)
+    d.long_name = f"probability density of {noun}"
+    d.comment = "probability / cell_area, per km2"
+    area_km2 = dens.grid.cell_area_km2()[:, None].astype(np.float32)
+    for t in range(len(dens.times)):  # one slice at a time
+        p[t] = dens.probability[t]
+        s[t] = dens.stranded[t]
+        d[t] = dens.probability[t] / area_km2
     n = _var(nc, "particles_present", "i4", ("time",), long_name="number of particles floating or stranded")
     n.units = "1"
     n[:] = dens.present
+    for name, values in dens.shares.items():
+        v = _var(nc, f"share_{name}", "f8", ("time",), units="1", long_name=f"share of the probability {_SHARE[name]}")
+        v.comment = "share_floating + share_stranded + share_out_of_domain + share_not_released = 1 at every time"
+        v[:] = values
+    if dens.outside_forcing is not None:
+        v = _var(nc, "share_floating_outside_forcing", "f8", ("time",), units="1")
+        v.long_name = "share of the probability floating outside the forcing files"
+        v.comment = "part of share_floating driven by the on-scene or zero fallback only: the forecast is blind there"
+        v[:] = dens.outside_forcing
     for name, values, std, units in (
         ("centre_lat", dens.centre_lat, "latitude", "degrees_north"),
         ("centre_lon", dens.centre_lon, "longitude", "degrees_east"),
     ):
-        c = _var(nc, name, "f8", ("time",), long_name=f"density-weighted centre {std}", _FillValue=np.nan)
+        c = _var(nc, name, "f8", ("time",), long_name=f"probability-weighted centre {std}", _FillValue=np.nan)
         c.units = units
         c[:] = values
+
+
+_SHARE = {
+    "floating": "floating",
+    "stranded": "stranded on the coast",
+    "out_of_domain": "that left the model domain (or was deactivated for lack of forcing)",
+    "not_released": "not yet released",
+}
 
 
 def write_density_nc(

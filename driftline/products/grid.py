@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +16,7 @@ MIN_CELL_M = 50.0  # floor of the automatic cell size (and the size for a cloud 
 MAX_CELLS_PER_AXIS = 1000
 MAX_GRID_VALUES = 40_000_000  # time x lat x lon cap per variable (160 MB of float32)
 MARGIN_CELLS = 3
+INDEX_BLOCK_VALUES = 2**20  # positions per block in Grid.index
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,20 @@ class Grid:
         return (lon - self.lon0) / self.dlon, (np.asarray(lat, dtype=float) - self.lat0) / self.dlat
 
     def index(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-        """Flat cell index (row * nlon + column) of each position, -1 for NaN or off-grid positions."""
+        """Flat cell index (int32: row * nlon + column) of each position, -1 for NaN or off-grid positions.
+
+        (N, T) positions are done a block of times at a time: the float64 temporaries stay small.
+        """
+        lon, lat = np.asarray(lon), np.asarray(lat)
+        if lon.ndim != 2 or lon.size <= INDEX_BLOCK_VALUES:
+            return self._index(lon, lat).astype(np.int32)
+        out = np.empty(lon.shape, dtype=np.int32)  # MAX_CELLS_PER_AXIS**2 cells fit; half the memory of int64
+        step = max(1, INDEX_BLOCK_VALUES // lon.shape[0])
+        for t in range(0, lon.shape[1], step):
+            out[:, t : t + step] = self._index(lon[:, t : t + step], lat[:, t : t + step])
+        return out
+
+    def _index(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
         x, y = self.xy(lon, lat)
         with np.errstate(invalid="ignore"):
             ok = (x >= 0) & (x < self.nlon) & (y >= 0) & (y < self.nlat)
@@ -88,23 +103,56 @@ def unwrap_lon(lon: np.ndarray, ref: float) -> np.ndarray:
 
 
 def present_positions(traj: Trajectories) -> tuple[np.ndarray, np.ndarray]:
-    """(lon, lat) as (N, T) arrays, NaN where a particle is not counted (not floating or stranded)."""
-    present = (traj.state == ACTIVE) | (traj.state == STRANDED)
-    lon = np.where(present, traj.lon, np.nan)
-    finite = np.isfinite(lon)
-    ref = float(lon.flat[np.argmax(finite)]) if finite.any() else 0.0
-    return unwrap_lon(lon, ref), np.where(present, traj.lat, np.nan)
+    """(lon, lat) as (N, T) arrays, NaN where a particle is not counted (not floating or stranded).
+
+    Trajectories with `masked` set (the streamed run's) already hold NaN there: their own arrays are
+    returned, without a copy, unless longitudes must be unwrapped around the antimeridian.
+    """
+    if not traj.masked:
+        present = (traj.state == ACTIVE) | (traj.state == STRANDED)
+        lon = np.where(present, traj.lon, np.nan)
+        return unwrap_lon(lon, _first_finite(lon)), np.where(present, traj.lat, np.nan)
+    ref = _first_finite(traj.lon)
+    return (unwrap_lon(np.asarray(traj.lon, dtype=float), ref) if _needs_unwrap(traj.lon, ref) else traj.lon), traj.lat
+
+
+def _blocks(n_rows: int, n_cols: int) -> Iterator[slice]:
+    step = max(1, INDEX_BLOCK_VALUES // max(1, n_rows))
+    return (slice(t, t + step) for t in range(0, n_cols, step))
+
+
+def _first_finite(lon: np.ndarray) -> float:
+    flat = lon.reshape(-1)
+    for start in range(0, flat.size, INDEX_BLOCK_VALUES):
+        finite = np.flatnonzero(np.isfinite(flat[start : start + INDEX_BLOCK_VALUES]))
+        if finite.size:
+            return float(flat[start + finite[0]])
+    return 0.0
+
+
+def _needs_unwrap(lon: np.ndarray, ref: float) -> bool:
+    """Whether any longitude lies 180 degrees or more from ref (unwrap_lon would change it)."""
+    for cols in _blocks(*lon.shape) if lon.ndim == 2 else [slice(None)]:
+        block = np.asarray(lon[..., cols], dtype=float)
+        with np.errstate(invalid="ignore"):
+            if np.any(np.abs(block - ref) >= 180.0):
+                return True
+    return False
 
 
 def plume_spread_m(lon: np.ndarray, lat: np.ndarray) -> float:
     """Widest 1-99 percentile extent (metres, larger of east-west and north-south) of the cloud at any time."""
-    has = np.isfinite(lon).any(axis=0)
-    if not has.any():
-        return 0.0
-    lo_x, hi_x = np.nanpercentile(lon[:, has], [1, 99], axis=0)
-    lo_y, hi_y = np.nanpercentile(lat[:, has], [1, 99], axis=0)
-    coslat = np.cos(np.radians(0.5 * (lo_y + hi_y)))
-    return float(max(((hi_x - lo_x) * coslat).max(), (hi_y - lo_y).max()) * M_PER_DEG)
+    widest = 0.0
+    for cols in _blocks(*lon.shape):
+        x, y = np.asarray(lon[:, cols], dtype=float), np.asarray(lat[:, cols], dtype=float)
+        has = np.isfinite(x).any(axis=0)
+        if not has.any():
+            continue
+        lo_x, hi_x = np.nanpercentile(x[:, has], [1, 99], axis=0)
+        lo_y, hi_y = np.nanpercentile(y[:, has], [1, 99], axis=0)
+        coslat = np.cos(np.radians(0.5 * (lo_y + hi_y)))
+        widest = max(widest, float(max(((hi_x - lo_x) * coslat).max(), (hi_y - lo_y).max()) * M_PER_DEG))
+    return widest
 
 
 def make_grid(
@@ -117,7 +165,7 @@ def make_grid(
     lon, lat = present_positions(traj)
     if not np.isfinite(lat).any():
         lon, lat = np.full((1, 1), where[0]), np.full((1, 1), where[1])
-    lat_lo, lat_hi, lon_lo, lon_hi = np.nanmin(lat), np.nanmax(lat), np.nanmin(lon), np.nanmax(lon)
+    lat_lo, lat_hi, lon_lo, lon_hi = (float(f(a)) for a in (lat, lon) for f in (np.nanmin, np.nanmax))
     lat_mid, lon_mid = 0.5 * (lat_lo + lat_hi), 0.5 * (lon_lo + lon_hi)
     coslat = max(math.cos(math.radians(lat_mid)), 0.05)
     if resolution_m and resolution_m > 0:
@@ -133,4 +181,5 @@ def make_grid(
         res *= grow * 1.01
     dlat = res / M_PER_DEG
     dlon = dlat / coslat
-    return Grid(float(lat_mid - 0.5 * ny * dlat), float(lon_mid - 0.5 * nx * dlon), dlat, dlon, ny, nx, float(res))
+    lon0 = (lon_mid - 0.5 * nx * dlon + 180.0) % 360.0 - 180.0  # first edge within ±180, values increase from it
+    return Grid(float(lat_mid - 0.5 * ny * dlat), float(lon0), dlat, dlon, ny, nx, float(res))

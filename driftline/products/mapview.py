@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from scipy.ndimage import maximum_filter, minimum_filter
 
+from driftline.products import geo
 from driftline.products.grid import M_PER_DEG, unwrap_lon
 
 LandFn = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (lon, lat) float64 arrays -> bool land mask
@@ -73,17 +74,30 @@ def map_view(
     lon: np.ndarray, lat: np.ndarray, lkp: tuple[float, float], margin: float = 0.08, min_half_m: float = 1000.0
 ) -> MapView:
     """Extent of all finite positions and the (lon, lat) LKP plus a margin, widened to the frame aspect."""
-    ok = np.isfinite(lon) & np.isfinite(lat)
-    lon, lat = np.append(lon[ok], lkp[0]), np.append(lat[ok], lkp[1])
-    lon = unwrap_lon(lon, lkp[0])
-    lat_c, lon_c = 0.5 * (lat.min() + lat.max()), 0.5 * (lon.min() + lon.max())
+    (lon_lo, lon_hi), (lat_lo, lat_hi) = _extent(lon, lat, lkp)
+    lat_c, lon_c = 0.5 * (lat_lo + lat_hi), 0.5 * (lon_lo + lon_hi)
     coslat = max(math.cos(math.radians(lat_c)), 0.05)
-    half_y = max(0.5 * (lat.max() - lat.min()) * (1 + 2 * margin), min_half_m / M_PER_DEG)
-    half_x = max(0.5 * (lon.max() - lon.min()) * (1 + 2 * margin) * coslat, min_half_m / M_PER_DEG)
+    half_y = max(0.5 * (lat_hi - lat_lo) * (1 + 2 * margin), min_half_m / M_PER_DEG)
+    half_x = max(0.5 * (lon_hi - lon_lo) * (1 + 2 * margin) * coslat, min_half_m / M_PER_DEG)
     view = MapView(0, 1, 0, 1)
     aspect = view.width / view.height
     half_x, half_y = max(half_x, half_y * aspect), max(half_y, half_x / aspect)
     return MapView(lon_c - half_x / coslat, lon_c + half_x / coslat, lat_c - half_y, lat_c + half_y)
+
+
+def _extent(lon: np.ndarray, lat: np.ndarray, lkp: tuple[float, float], block: int = 2**20):
+    """((lon min, max), (lat min, max)) of the finite positions and the LKP, longitudes unwrapped around it;
+    a block at a time, so that millions of positions need no full-size float64 copies."""
+    lon_lo = lon_hi = float(unwrap_lon(np.float64(lkp[0]), lkp[0]))
+    lat_lo = lat_hi = float(lkp[1])
+    for i in range(0, lon.size, block):
+        x, y = np.asarray(lon[i : i + block], float), np.asarray(lat[i : i + block], float)
+        ok = np.isfinite(x) & np.isfinite(y)
+        if ok.any():
+            x, y = unwrap_lon(x[ok], lkp[0]), y[ok]
+            lon_lo, lon_hi = min(lon_lo, float(x.min())), max(lon_hi, float(x.max()))
+            lat_lo, lat_hi = min(lat_lo, float(y.min())), max(lat_hi, float(y.max()))
+    return (lon_lo, lon_hi), (lat_lo, lat_hi)
 
 
 def land_raster(view: MapView, land_fn: LandFn, step: int = 2, block: int = 4) -> np.ndarray:
@@ -108,10 +122,8 @@ def nice_step(span: float, target: int = 5) -> float:
 
 
 def dm(value: float, pos: str, neg: str) -> str:
-    """Degrees and decimal minutes, as mariners write positions (59°58.2'N)."""
-    hemi = pos if value >= 0 else neg
-    d, m = divmod(round(abs(value) * 600) / 10, 60)  # tenths of a minute
-    return f"{int(d)}°{m:04.1f}'{hemi}"
+    """Degrees and decimal minutes to a tenth of a minute, for map labels (59°58.2'N)."""
+    return geo.dm(value, pos, neg, decimals=1)
 
 
 def _graticule(draw: ImageDraw.ImageDraw, view: MapView) -> None:

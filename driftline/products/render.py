@@ -14,6 +14,7 @@ from PIL import Image, ImageDraw
 
 from driftline.products.areas import SearchArea, iso
 from driftline.products.density import Density
+from driftline.products.geo import NM2_PER_KM2
 from driftline.products.grid import present_positions
 from driftline.products.mapview import INK, TITLE_BG, MapView, draw_title, font
 from driftline.trajectory import STRANDED, Trajectories
@@ -180,10 +181,13 @@ def _rings(geom: shapely.Geometry) -> list[np.ndarray]:
 
 
 def _legend(draw: ImageDraw.ImageDraw, view: MapView, area: SearchArea | None) -> None:
-    rows = [(f"{round(lv * 100)} % area  {area.area_km2[lv]:.2f} km²", "line", AREA_RGB[lv]) for lv in area.regions]
+    rows = [
+        (f"{round(lv * 100)} % area  {km2:.2f} km² ({km2 * NM2_PER_KM2:.2f} NM²)", "line", AREA_RGB[lv])
+        for lv, km2 in area.area_km2.items()
+    ]
     rows += [("floating", "dot", ACTIVE_RGB), ("stranded", "dot", STRANDED_RGB), ("centre track", "line", TRACK_RGB)]
-    x0, y0 = view.width - 230, view.top + 10
-    draw.rectangle((x0, y0, x0 + 220, y0 + 10 + 20 * len(rows)), fill=(255, 255, 255), outline=INK)
+    x0, y0 = view.width - 300, view.top + 10
+    draw.rectangle((x0, y0, x0 + 290, y0 + 10 + 20 * len(rows)), fill=(255, 255, 255), outline=INK)
     for i, (text, kind, rgb) in enumerate(rows):
         y = y0 + 15 + 20 * i
         if kind == "line":

@@ -20,12 +20,10 @@ from PIL import Image
 import driftline.products.render as render
 from driftline.products import (
     build_products,
-    cells_area_km2,
-    cells_polygon,
     compute_density,
     compute_search_areas,
     feature_collection,
-    highest_density_cells,
+    highest_density_regions,
     make_grid,
     member_stats,
     write_kml,
@@ -86,11 +84,11 @@ def parts(geom: shapely.Geometry) -> list[shapely.Polygon]:
     return list(getattr(geom, "geoms", [geom]))
 
 
-def hdr_polygons(traj: Trajectories, t: int = -1, **grid_kw) -> tuple[list[shapely.Geometry], list[float]]:
-    """50/90/95 % polygons and areas at output t, straight from the stage functions."""
-    grid = make_grid(traj, **grid_kw)
-    cells = highest_density_cells(grid, traj.lon[:, t], traj.lat[:, t])
-    return [cells_polygon(grid, c) for c in cells], [cells_area_km2(grid, c) for c in cells]
+def hdr_polygons(traj: Trajectories, t: int = -1, land_fn=None) -> tuple[list[shapely.Geometry], list[float]]:
+    """50/90/95 % polygons and areas of the floating particles at output t, straight from the stage function."""
+    sel = traj.state[:, t] == ACTIVE
+    reg = highest_density_regions(traj.lon[sel, t], traj.lat[sel, t], traj.shares()[sel], land_fn=land_fn)
+    return reg.polygons, reg.area_km2
 
 
 # --- density grid ---------------------------------------------------------------------------------------------------
@@ -106,18 +104,21 @@ def test_point_cloud_puts_all_mass_in_one_cell():
         assert dens.probability[t].max() == pytest.approx(1.0)
     polys, areas = hdr_polygons(traj)
     assert all(len(parts(p)) == 1 for p in polys)
-    assert areas[0] == pytest.approx((MIN_CELL_M / 1000) ** 2, rel=0.01)
+    assert areas[0] <= (MIN_CELL_M / 1000) ** 2  # one cell of the area grid (bandwidth floor / 3)
     assert shapely.contains_xy(polys[0], LON0, LAT0)
 
 
-def test_every_time_slice_sums_to_one_and_empty_slices_are_zero():
+def test_every_time_slice_sums_to_the_present_share_and_shares_sum_to_one():
     traj = drifting_plume()
     traj.state[:, 0] = NOT_RELEASED
     traj.lon[:, 0] = traj.lat[:, 0] = np.nan
     dens = compute_density(traj, make_grid(traj))
     sums = dens.probability.astype(np.float64).sum(axis=(1, 2))
     assert sums[0] == 0 and dens.present[0] == 0 and np.isnan(dens.centre_lat[0])
-    np.testing.assert_allclose(sums[1:], 1.0, atol=1e-6)
+    sh = dens.shares
+    np.testing.assert_allclose(sum(sh.values()), 1.0, atol=1e-12)
+    np.testing.assert_allclose(sums, sh["floating"] + sh["stranded"], atol=1e-5)
+    assert sh["not_released"][0] == pytest.approx(1.0) and sh["out_of_domain"][-1] == pytest.approx(0.05)
 
 
 def test_not_released_and_out_of_domain_are_excluded_even_with_positions():
@@ -131,7 +132,8 @@ def test_not_released_and_out_of_domain_are_excluded_even_with_positions():
     grid = make_grid(traj)
     dens = compute_density(traj, grid)
     assert dens.present[0] == 10
-    assert np.count_nonzero(dens.probability[0]) == 1 and dens.probability[0].sum() == pytest.approx(1.0)
+    assert np.count_nonzero(dens.probability[0]) == 1 and dens.probability[0].sum() == pytest.approx(0.5)
+    assert dens.shares["not_released"][0] == dens.shares["out_of_domain"][0] == pytest.approx(0.25)
     assert grid.lon0 + grid.nlon * grid.dlon < LON0 + 0.5  # the grid does not stretch to the excluded particles
 
 
@@ -183,6 +185,7 @@ def test_plume_on_the_antimeridian_keeps_a_small_grid():
     dens = compute_density(traj, grid)
     assert grid.nlon < 200
     assert dens.probability[0].sum() == pytest.approx(1.0)
+    assert -180 <= grid.lon0 < 180 and np.all(np.diff(grid.lon) > 0)
 
 
 # --- search areas ---------------------------------------------------------------------------------------------------
@@ -208,7 +211,7 @@ def test_sparse_cloud_gives_compact_regions_not_speckle():
 
 
 def test_two_separated_clusters_give_two_polygons():
-    a, b = gaussian(1000, 300, seed=1), gaussian(1000, 300, lon0=LON0 + 0.2, seed=2)
+    a, b = gaussian(1000, 300, seed=1), gaussian(1000, 300, lon0=LON0 + 0.5, seed=2)
     lon, lat = np.r_[a[0], b[0]], np.r_[a[1], b[1]]
     polys, _ = hdr_polygons(make_traj(lon, lat))
     for p in polys:
@@ -239,12 +242,12 @@ def test_search_area_times_every_interval_and_the_final_time():
 def test_member_centres_and_areas():
     a, b = gaussian(500, 500, seed=1), gaussian(500, 500, lon0=LON0 + 0.1, seed=2)
     traj = make_traj(np.r_[a[0], b[0]], np.r_[a[1], b[1]], member=np.r_[np.zeros(500), np.ones(500)], names=["A", "B"])
-    stats = member_stats(traj, compute_density(traj, make_grid(traj)))
+    stats = member_stats(traj)
     assert stats.names == ["A", "B"]
     assert stats.centre_lon[0, 0] == pytest.approx(a[0].mean(), abs=0.005)
     assert stats.centre_lon[1, 0] == pytest.approx(b[0].mean(), abs=0.005)
     assert 0.5 < stats.area_90_km2[0, 0] < 3.5  # analytic 1.8 km2 for sigma 500 m
-    assert member_stats(make_traj(*a), compute_density(make_traj(*a), make_grid(make_traj(*a)))) is None
+    assert member_stats(make_traj(*a)) is None
 
 
 # --- files ----------------------------------------------------------------------------------------------------------
@@ -259,7 +262,14 @@ def test_build_products_writes_all_files(tmp_path: Path, meta):
         seen.append(name)
 
     report = build_products(traj, meta, tmp_path, on_file=on_file, land_fn=fake_land)
-    names = {"density.nc", "search_area.geojson", "search_area.kml", "preview.png", "animation.mp4"}
+    names = {
+        "density.nc",
+        "search_area.geojson",
+        "search_area.kml",
+        "shoreline.geojson",
+        "preview.png",
+        "animation.mp4",
+    }
     assert set(seen) == names == set(report.files) and report.warnings == []
     assert set(report.timings_s) == {"density", "search_areas", "preview", "animation"}
     assert [a["time"] for a in report.search_areas] == ["2024-03-01T06:00:00Z", "2024-03-01T12:00:00Z"]
@@ -275,7 +285,11 @@ def test_build_products_writes_all_files(tmp_path: Path, meta):
         assert ds.lat.attrs["standard_name"] == "latitude" and ds.lon.attrs["units"] == "degrees_east"
         assert ds.time.encoding["units"] == "seconds since 1970-01-01 00:00:00"
         assert ds.sizes["time"] == traj.num_times
-        np.testing.assert_allclose(ds.probability.sum(("lat", "lon")).values, 1.0, atol=1e-6)
+        shares = [ds[f"share_{k}"].values for k in ("floating", "stranded", "out_of_domain", "not_released")]
+        np.testing.assert_allclose(sum(shares), 1.0, atol=1e-12)
+        present = ds.share_floating.values + ds.share_stranded.values
+        np.testing.assert_allclose(ds.probability.sum(("lat", "lon")).values, present, atol=1e-5)
+        assert ds.probability.attrs["cell_methods"] == "area: sum" and ds.probability_density.attrs["units"] == "km-2"
         assert ds.member_area_90_km2.dims == ("member", "time")
         assert list(ds.member_name.values) == ["member-1", "member-2"]
 
@@ -283,16 +297,26 @@ def test_build_products_writes_all_files(tmp_path: Path, meta):
     kinds = [f["properties"]["kind"] for f in fc["features"]]
     assert kinds[:2] == ["last_known_position", "centre_track"] and kinds.count("search_area") == 6
     t_index = {np.datetime_as_string(t, unit="s") + "Z": i for i, t in enumerate(traj.times)}
-    for f in fc["features"][2:]:
+    for f in (f for f in fc["features"] if f["properties"]["kind"] == "search_area"):
         props, geom = f["properties"], shapely.geometry.shape(f["geometry"])
         assert geom.is_valid and props["area_km2"] > 0 and props["probability"] in (0.5, 0.9, 0.95)
         assert all(shapely.is_ccw(q.exterior) for q in parts(geom))
         t = t_index[props["time"]]
-        inside = shapely.contains_xy(geom, traj.lon[:, t], traj.lat[:, t])[traj.present(t)].mean()
-        assert abs(inside - props["probability"]) <= 0.05
+        inside = shapely.contains_xy(geom, traj.lon[:, t], traj.lat[:, t])[traj.state[:, t] == ACTIVE].mean()
+        assert abs(inside - props["probability"]) <= 0.05 and props["computed_over"] == "floating"
+        assert props["area_nm2"] == pytest.approx(props["area_km2"] / 1.852**2, rel=1e-3)
 
     root = ET.parse(report.files["search_area.kml"]).getroot()
-    assert len(root.findall(f".//{KML}Placemark")) == 2 + 6
+    shore = json.loads(report.files["shoreline.geojson"].read_text())["features"]
+    assert len(root.findall(f".//{KML}Placemark")) == 2 + 6 + 2 + len(shore)  # LKP, track, areas, datums, shore
+    spans = [
+        (f.find(f"{KML}TimeSpan/{KML}begin").text, f.find(f"{KML}TimeSpan/{KML}end"))
+        for f in root.iter(f"{KML}Folder")
+        if f.find(f"{KML}TimeSpan") is not None
+    ]
+    assert [b for b, _ in spans] == ["2024-03-01T06:00:00Z", "2024-03-01T12:00:00Z"] and spans[1][1] is None
+    data = {d.get("name") for d in root.iter(f"{KML}Data")}
+    assert {"probability", "area_km2", "area_nm2", "time", "datum_lat_dm"} <= data
     assert {s.get("id") for s in root.iter(f"{KML}Style")} >= {"area50", "area90", "area95"}
 
     assert imageio_ffmpeg.count_frames_and_secs(str(report.files["animation.mp4"]))[0] == traj.num_times
@@ -310,7 +334,7 @@ def test_backward_run_says_origin(tmp_path: Path, meta):
         assert ds.attrs["direction"] == "backward" and "origin" in ds.probability.attrs["long_name"]
     fc = json.loads(report.files["search_area.geojson"].read_text())
     assert fc["features"][0]["properties"]["kind"] == "found_position"
-    assert all("origin" in f["properties"]["name"] for f in fc["features"][2:])
+    assert all("origin" in f["properties"]["name"] for f in fc["features"] if f["properties"]["kind"] == "search_area")
     doc_name = ET.parse(report.files["search_area.kml"]).getroot().find(f"{KML}Document/{KML}name").text
     assert doc_name.startswith("Origin probability")
 
@@ -318,21 +342,23 @@ def test_backward_run_says_origin(tmp_path: Path, meta):
 def test_nothing_present_still_writes_products(tmp_path: Path, meta):
     traj = make_traj(np.full((10, 3), LON0), np.full((10, 3), LAT0), np.full((10, 3), NOT_RELEASED))
     report = build_products(traj, meta, tmp_path, land_fn=fake_land)
-    assert len(report.files) == 5 and report.warnings == []
+    assert len(report.files) == 6 and report.warnings == []
     assert report.search_areas[-1]["centre"] is None and report.search_areas[-1]["area_km2"] == {}
     assert report.grid["lat_min"] < LAT0 < report.grid["lat_max"]
 
 
-def test_kml_polygon_keeps_holes(tmp_path: Path, meta):
+def test_kml_polygon_has_the_hole_opened_not_filled(tmp_path: Path, meta):
     rng = np.random.default_rng(4)
     angle, radius = rng.uniform(0, 2 * np.pi, 5000), rng.normal(3000, 300, 5000)
     lon = LON0 + radius * np.cos(angle) / M_PER_DEG / np.cos(np.radians(LAT0))
     traj = make_traj(lon, LAT0 + radius * np.sin(angle) / M_PER_DEG)
     dens = compute_density(traj, make_grid(traj))
-    fc = feature_collection(meta, dens, compute_search_areas(traj, dens, 6.0))
+    fc = feature_collection(meta, dens, compute_search_areas(traj, [0], dens.shares))
     root = ET.parse(write_kml(tmp_path / "a.kml", fc, meta)).getroot()
-    assert len(root.findall(f".//{KML}Placemark")) == 1 + 3  # single time: no track, LKP + 3 areas
-    assert root.findall(f".//{KML}innerBoundaryIs")
+    assert len(root.findall(f".//{KML}Placemark")) == 1 + 1 + 3  # single time: no track, LKP + datum + 3 areas
+    assert not root.findall(f".//{KML}innerBoundaryIs")  # holes are slit open for tools that mishandle them
+    area90 = next(f for f in fc["features"] if f["properties"].get("probability") == 0.9)
+    assert not shapely.contains_xy(shapely.geometry.shape(area90["geometry"]), LON0, LAT0)
 
 
 def test_animation_failure_is_a_warning(tmp_path: Path, meta, monkeypatch, caplog):

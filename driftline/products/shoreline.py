@@ -1,0 +1,124 @@
+"""Shoreline: the coast segments where the object may have come ashore, ranked by stranding probability."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
+
+from driftline.products.areas import iso
+from driftline.products.geo import position
+from driftline.products.grid import M_PER_DEG, unwrap_lon
+from driftline.products.hdr import weighted_quantile
+from driftline.trajectory import STRANDED, Trajectories
+
+LINK_M = 1000.0  # stranding points closer than this are on the same stretch of coast
+MAX_SEGMENT_KM = 5.0  # longer stretches are cut into segments a shore party can cover
+MAX_VERTICES = 20
+
+
+@dataclass
+class Segment:
+    """One stretch of coast with its stranded particles."""
+
+    rank: int
+    probability: float  # share of the total probability stranded here
+    particles: int
+    earliest: str
+    median: str
+    length_km: float
+    centre: tuple[float, float]  # (lat, lon)
+    geometry: shapely.Geometry  # LineString along the stranding points (Point for one spot), unwrapped lon
+
+    def properties(self) -> dict:
+        return {
+            "kind": "shoreline",
+            "name": f"Shoreline segment {self.rank}",
+            "rank": self.rank,
+            "probability": round(self.probability, 6),
+            "particles": self.particles,
+            "earliest_arrival": self.earliest,
+            "median_arrival": self.median,
+            "length_km": round(self.length_km, 3),
+            "centre": position(*self.centre),
+        }
+
+
+def stranding_index(traj: Trajectories) -> np.ndarray:
+    """(N,) first output index at which each particle is stranded, -1 if never (one time slice at a time)."""
+    first = np.full(traj.num_particles, -1, np.int64)
+    for t in range(traj.num_times):
+        new = (first < 0) & (traj.state[:, t] == STRANDED)
+        first[new] = t
+    return first
+
+
+def shoreline_segments(traj: Trajectories) -> list[Segment]:
+    """Segments of the particles stranded at the final time, most probable first; probabilities sum to that share."""
+    sel = traj.state[:, -1] == STRANDED
+    if not sel.any():
+        return []
+    first = stranding_index(traj)[sel]
+    lon, lat, w = traj.lon[sel, -1], traj.lat[sel, -1], traj.shares()[sel]
+    lon = unwrap_lon(lon, float(lon[0]))
+    lat_c = float(lat.mean())
+    xy = np.column_stack([(lon - lon[0]) * M_PER_DEG * math.cos(math.radians(lat_c)), (lat - lat_c) * M_PER_DEG])
+    segments = []
+    for members in _stretches(xy):
+        for idx in _cut(xy, members):
+            segments.append(_segment(traj.times, idx, xy, lon, lat, w, first))
+    segments.sort(key=lambda s: -s.probability)
+    for rank, s in enumerate(segments, 1):
+        s.rank = rank
+    return segments
+
+
+def _stretches(xy: np.ndarray) -> list[np.ndarray]:
+    """Groups of points linked by steps of at most LINK_M (single-linkage clusters)."""
+    pairs = cKDTree(xy).query_pairs(LINK_M, output_type="ndarray")
+    n = len(xy)
+    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    return [np.flatnonzero(labels == k) for k in np.unique(labels)]
+
+
+def _axis(xy: np.ndarray) -> np.ndarray:
+    """Coordinate of each point along the principal axis of the points (metres)."""
+    centred = xy - xy.mean(axis=0)
+    if len(xy) < 2 or not centred.any():
+        return np.zeros(len(xy))
+    return centred @ np.linalg.svd(centred, full_matrices=False)[2][0]
+
+
+def _cut(xy: np.ndarray, members: np.ndarray) -> list[np.ndarray]:
+    """A stretch cut into equal pieces of at most MAX_SEGMENT_KM along its principal axis."""
+    s = _axis(xy[members])
+    span = float(s.max() - s.min()) if s.size else 0.0
+    pieces = max(1, math.ceil(span / (MAX_SEGMENT_KM * 1000)))
+    if pieces == 1:
+        return [members]
+    which = np.minimum(((s - s.min()) / span * pieces).astype(int), pieces - 1)
+    return [members[which == k] for k in range(pieces) if (which == k).any()]
+
+
+def _segment(times, idx, xy, lon, lat, w, first) -> Segment:
+    s = _axis(xy[idx])
+    order = idx[np.argsort(s, kind="stable")]
+    groups = np.array_split(order, min(MAX_VERTICES, len(order)))
+    pts = np.array([[lon[g].mean(), lat[g].mean()] for g in groups])
+    geom = shapely.remove_repeated_points(shapely.LineString(pts)) if len(pts) > 1 else shapely.Point(pts[0])
+    if isinstance(geom, shapely.LineString) and len(geom.coords) < 2:
+        geom = shapely.Point(pts[0])
+    ww = w[idx] if w[idx].sum() > 0 else np.ones(idx.size)
+    arrive = times[first[idx]].astype("datetime64[s]").astype(np.int64).astype(float)
+    median = np.datetime64(int(round(float(weighted_quantile(arrive, ww, [0.5])[0]))), "s")
+    centre = (float(np.average(lat[idx], weights=ww)), float(np.average(lon[idx], weights=ww)))
+    length = float(s.max() - s.min()) / 1000 if s.size else 0.0
+    return Segment(
+        0, float(w[idx].sum()), int(idx.size), iso(times[first[idx]].min()), iso(median), length, centre, geom
+    )
