@@ -18,6 +18,15 @@ from typing import TYPE_CHECKING, Any
 
 from config import LeewayObject, Settings, leeway_object, leeway_objects
 from driftline.errors import InvalidJob
+from driftline.search.contract import (
+    SearchDone,
+    SearchRequest,
+    check_search_times,
+    parse_search,
+    parse_searches_done,
+    parse_water_temperature,
+    search_records,
+)
 
 if TYPE_CHECKING:
     from driftline.drifters import DrifterTrack
@@ -33,6 +42,7 @@ PARAM_KEYS = {
     "end_latitude", "end_longitude", "end_time", "end_radius_m", "area", "direction",
     "capsizing", "jibe_probability_per_hour", "ensemble", "search_area_times",
 }  # fmt: skip
+PARAM_KEYS |= {"search", "searches_done", "water_temperature_c"}  # search planning: driftline/search/contract.py
 PARAM_KEYS |= {"model", "ship", "wind_drift_factor", "horizontal_diffusivity_m2s", "drifters"}  # driftline/models.py
 MAX_SEARCH_AREA_TIMES = 50
 CONFLICTS = [
@@ -108,6 +118,9 @@ class MissionParams:
     capsizing: dict | None = None
     jibe_probability_per_hour: float | None = None
     ensemble: tuple[EnsembleMember, ...] = ()
+    search: SearchRequest | None = None
+    searches_done: tuple[SearchDone, ...] = ()
+    water_temperature_c: float | None = None
     model: str = "leeway"  # driftline/models.py: leeway, shipdrift, oceandrift
     ship: Ship | None = None
     wind_drift_factor: float | None = None
@@ -140,6 +153,7 @@ class MissionParams:
         ]
         record.pop("objects")
         record.pop("seed_was_given")
+        record.update(search_records(self))
         record["drifters"] = [t.record() for t in self.drifters]
         return {k: v for k, v in record.items() if v not in (None, (), [])}
 
@@ -263,10 +277,14 @@ def parse_params(p: dict, settings: Settings, mission_id: str) -> MissionParams:
         if "jibe_probability_per_hour" in p
         else None,
         ensemble=_ensemble(p.get("ensemble"), settings),
+        search=parse_search(p.get("search")),
+        searches_done=parse_searches_done(p.get("searches_done"), settings),
+        water_temperature_c=parse_water_temperature(p),
         drifters=parse_drifters(p.get("drifters"), _num, _time),
         **model_fields,
     )
     _check_scenario(params)
+    check_search_times(params)
     check_drifters_overlap_run(params)
     return params
 

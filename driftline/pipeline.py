@@ -21,6 +21,13 @@ from driftline import __version__
 from driftline.errors import DriftError, InvalidJob
 from driftline.jobs import Job, MissionParams
 from driftline.models import OPENDRIFT_CLASSES, model_attrs, model_record, product_title, what_drifts
+from driftline.search.mission import (
+    SearchStage,
+    prepare_search,
+    search_summary,
+    write_particle_weights,
+    write_search_files,
+)
 from driftline.storage import ObjectStore, StoredObject
 
 log = logging.getLogger(__name__)
@@ -34,6 +41,8 @@ PRODUCT_KINDS = {
     "animation.mp4": "animation",
     "preview.png": "preview",
     "summary.json": "summary",
+    "search_plan.geojson": "search_plan",
+    "search_plan.kml": "search_plan_kml",
 }
 
 
@@ -74,18 +83,21 @@ def run_mission(job: Job, ctx: MissionContext) -> MissionOutcome:
         progress = _scaled(ctx.progress, 0.0, 0.85)
         sim = simulate(p, plans, progress=progress, member_names=member_names, outfile=particles, attrs=attrs)
         timings["simulate"] = time.perf_counter() - clock
+        search = _search(job, sim, plans, timings)
 
         uploads: list[Future] = []
         put = _uploader(pool, uploads, ctx.objects, job.mission_id)
         clock = time.perf_counter()
         if not sim.streamed:
             write_trajectory_file(sim.members, particles, attrs)
+        write_particle_weights(particles, sim.trajectories)
         put("particles", "raw/particles.nc", particles)
         timings["write_particles"] = time.perf_counter() - clock
 
-        report = _products(job, sim, plans, work / "products", put, ctx)
+        report = _products(job, sim, plans, work / "products", put, ctx, search.fc)
+        write_search_files(search, work / "products", _product_put(put))
         timings.update({f"products.{k}": v for k, v in report.timings_s.items()})
-        warnings = _unique(warnings + report.warnings)
+        warnings = _unique(warnings + report.warnings + search.warnings)
         if ctx.progress:
             ctx.progress(0.95)
 
@@ -93,10 +105,19 @@ def run_mission(job: Job, ctx: MissionContext) -> MissionOutcome:
         stored = [f.result() for f in uploads]  # re-raises upload errors
         timings["upload_wait"] = time.perf_counter() - clock
         summary = build_summary(job, ctx, sim, plans, report, stored, timings, warnings)
+        summary.update(search_summary(search))
         summary_path = work / "summary.json"
         summary_path.write_text(json.dumps(summary, indent=2, sort_keys=False, default=str))
         stored.append(ctx.objects.put("summary", f"{job.mission_id}/products/summary.json", summary_path))
     return MissionOutcome(stored=stored, summary=summary, warnings=warnings)
+
+
+def _search(job: Job, sim, plans, timings: dict[str, float]) -> SearchStage:
+    """Searches done (weights), survival and the search plan, on the simulated particles."""
+    clock = time.perf_counter()
+    stage = prepare_search(job.mission_id, job.params, sim.trajectories, plans)
+    timings["products.search_plan"] = time.perf_counter() - clock
+    return stage
 
 
 def _forcing_plans(p: MissionParams, ctx: MissionContext):
@@ -157,7 +178,7 @@ def _particles_attrs(job: Job, plans, warnings: list[str]) -> dict:
     }
 
 
-def _products(job: Job, sim, plans, out_dir: Path, put, ctx: MissionContext):
+def _products(job: Job, sim, plans, out_dir: Path, put, ctx: MissionContext, search_plan: dict | None = None):
     from driftline.products import ProductMeta, build_products
 
     p = job.params
@@ -178,13 +199,19 @@ def _products(job: Job, sim, plans, out_dir: Path, put, ctx: MissionContext):
         software_versions=software_versions(),
         extra_attrs=model_attrs(p),
         title=product_title(p),
+        search_plan=search_plan,
     )
+    traj = sim.trajectories
+    return build_products(traj, meta, out_dir, on_file=_product_put(put), outside_forcing=outside_forcing(plans, traj))
+
+
+def _product_put(put):
+    """on_file callback: upload products/{name} under its mission_results kind."""
 
     def on_file(name: str, path: Path) -> None:
         put(PRODUCT_KINDS[name], f"products/{name}", path)
 
-    traj = sim.trajectories
-    return build_products(traj, meta, out_dir, on_file=on_file, outside_forcing=outside_forcing(plans, traj))
+    return on_file
 
 
 def outside_forcing(plans, traj):

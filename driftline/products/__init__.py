@@ -67,6 +67,7 @@ class ProductMeta:
     density_min_cells: int = 50  # automatic cell size: the plume spans at least this many cells
     software_versions: dict[str, str] = field(default_factory=dict)
     extra_attrs: dict[str, str] = field(default_factory=dict)  # more global attributes for density.nc
+    search_plan: dict | None = None  # search_plan.geojson content, drawn on the preview when a plan was asked for
     title: str | None = None  # what drifts, e.g. "Ship 120 m × 20 m adrift - drift forecast"; None: the default
 
 

@@ -217,5 +217,51 @@ def render_preview(
                 [tuple(p) for p in np.column_stack(view.px(ring[:, 0], ring[:, 1]))], fill=AREA_RGB[level], width=2
             )
     _legend(draw, view, final)
+    if meta.search_plan:
+        draw_search_plan(draw, view, meta.search_plan)
     img.save(path)
     return path
+
+
+PLAN_RGB = [(0, 120, 215), (180, 0, 180), (0, 140, 0), (72, 61, 139), (0, 140, 140)]
+DONE_RGB = (128, 128, 128)
+
+
+def draw_search_plan(draw: ImageDraw.ImageDraw, view: MapView, fc: dict) -> None:
+    """Searches done (grey), each unit's rectangle and parallel-sweep track, and a legend (bottom left) with each
+    unit's mid-search time (the rectangle is placed on the cloud of that time, not of the map's) and POS."""
+    units: list[str] = []
+    for feat in fc["features"]:
+        props, coords = feat["properties"], feat["geometry"]["coordinates"]
+        if props["kind"] == "search_done":
+            _polyline(draw, view, coords[0], DONE_RGB, 2)
+            continue
+        units += [props["unit"]] if props["unit"] not in units else []
+        rgb = PLAN_RGB[units.index(props["unit"]) % len(PLAN_RGB)]
+        if props["kind"] == "search_rectangle":
+            _polyline(draw, view, coords[0], rgb, 3)
+        else:
+            _polyline(draw, view, coords, rgb, 1)
+    rows = [
+        (
+            f"{f['properties']['unit'][:16]} {f['properties']['mid_time'][11:16]}Z  POS {f['properties']['pos']:.0%}",
+            PLAN_RGB[i % len(PLAN_RGB)],
+        )
+        for i, f in enumerate(f for f in fc["features"] if f["properties"]["kind"] == "search_rectangle")
+    ]
+    if "cumulative_pos" in fc["properties"]:
+        rows.append((f"plan POS {fc['properties']['cumulative_pos']:.0%}", INK))
+    x0, y1 = 10, view.top + view.height - 10
+    y0 = y1 - 10 - 20 * len(rows)
+    if rows:
+        draw.rectangle((x0, y0, x0 + 250, y1), fill=(255, 255, 255), outline=INK)
+    for i, (text, rgb) in enumerate(rows):
+        y = y0 + 15 + 20 * i
+        draw.line([(x0 + 8, y), (x0 + 32, y)], fill=rgb, width=3)
+        draw.text((x0 + 40, y - 8), text, fill=INK, font=font(13))
+
+
+def _polyline(draw: ImageDraw.ImageDraw, view: MapView, coords: list, rgb: tuple, width: int) -> None:
+    xy = np.column_stack(view.px(np.array([c[0] for c in coords]), np.array([c[1] for c in coords])))
+    if np.isfinite(xy).all() and len(xy) >= 2:
+        draw.line([tuple(p) for p in xy], fill=rgb, width=width)

@@ -1,0 +1,218 @@
+"""Job keys `search`, `searches_done` and `water_temperature_c`: parsing and validation (pure, no services).
+
+Called from driftline.jobs; every rejection is an InvalidJob naming the key, e.g. `search.units[1].speed_kn`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from driftline.errors import InvalidJob
+from driftline.search.theory import coverage, effort_nm2, pod_exponential
+
+if TYPE_CHECKING:
+    from config import Settings
+    from driftline.jobs import MissionParams
+
+MAX_UNITS = 10
+MAX_SEARCHES_DONE = 20
+MAX_NAME_CHARS = 64
+# Caps: the fastest SAR aircraft search below ~350 kn; sweep widths in IAMSAR's tables stay below ~20 nm.
+MAX_SPEED_KN = 500.0
+MAX_SWEEP_WIDTH_NM = 50.0
+MAX_ENDURANCE_HOURS = 24.0
+MAX_TRACK_SPACING_NM = 50.0
+MAX_POD = 0.999999  # a computed POD is kept below 1, so no particle ever loses all of its weight
+UNIT_KEYS = {"name", "speed_kn", "sweep_width_nm", "endurance_hours", "commence_time"}
+DONE_KEYS = {"area", "start_time", "end_time", "pod", "sweep_width_nm", "track_spacing_nm"}
+
+
+@dataclass(frozen=True)
+class SearchUnit:
+    """One search and rescue unit: speed, sweep width and hours on scene from its commence-search time."""
+
+    name: str
+    speed_kn: float
+    sweep_width_nm: float
+    endurance_hours: float
+    commence_time: datetime
+
+    @property
+    def end_time(self) -> datetime:
+        return self.commence_time + timedelta(hours=self.endurance_hours)
+
+    @property
+    def mid_time(self) -> datetime:
+        return self.commence_time + timedelta(hours=self.endurance_hours / 2)
+
+    @property
+    def effort_nm2(self) -> float:
+        return effort_nm2(self.speed_kn, self.sweep_width_nm, self.endurance_hours)
+
+    @property
+    def track_nm(self) -> float:
+        """Longest track the unit can fly on scene."""
+        return self.speed_kn * self.endurance_hours
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    units: tuple[SearchUnit, ...]
+
+
+@dataclass(frozen=True)
+class SearchDone:
+    """A search flown without finding the object: its area, its time and its POD."""
+
+    area: dict  # GeoJSON Polygon
+    start_time: datetime
+    end_time: datetime
+    pod: float
+    sweep_width_nm: float | None = None
+    track_spacing_nm: float | None = None
+
+    @property
+    def mid_time(self) -> datetime:
+        return self.start_time + (self.end_time - self.start_time) / 2
+
+
+@contextmanager
+def named(prefix: str) -> Iterator[None]:
+    """Prefix the key path to messages of nested validators (`speed_kn ...` → `search.units[0].speed_kn ...`)."""
+    try:
+        yield
+    except InvalidJob as e:
+        raise InvalidJob(f"{prefix}.{e}") from None
+
+
+def parse_search(value: Any) -> SearchRequest | None:
+    """`params.search`: 1..10 units; a top-level commence_time is the default of each unit's."""
+    from driftline.jobs import _time
+
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) - {"commence_time", "units"}:
+        raise InvalidJob("search must be an object with units and optionally commence_time")
+    with named("search"):
+        default_time = _time(value, "commence_time")
+    units = value.get("units")
+    if not isinstance(units, list) or not 1 <= len(units) <= MAX_UNITS:
+        raise InvalidJob(f"search.units must be a list of 1 to {MAX_UNITS} units")
+    parsed = tuple(_unit(u, i, default_time) for i, u in enumerate(units))
+    names = [u.name for u in parsed]
+    if len(set(names)) != len(names):
+        raise InvalidJob("search.units names must be different")
+    return SearchRequest(parsed)
+
+
+def _unit(value: Any, i: int, default_time: datetime | None) -> SearchUnit:
+    from driftline.jobs import _num, _time
+
+    key = f"search.units[{i}]"
+    if not isinstance(value, dict):
+        raise InvalidJob(f"{key} must be an object with name, speed_kn, sweep_width_nm, endurance_hours")
+    unknown = sorted(set(value) - UNIT_KEYS)
+    if unknown:
+        raise InvalidJob(f"unknown {key} keys: {', '.join(unknown)}")
+    name = value.get("name", f"Unit {i + 1}")
+    if not isinstance(name, str) or not 1 <= len(name.strip()) <= MAX_NAME_CHARS:
+        raise InvalidJob(f"{key}.name must be a string of 1 to {MAX_NAME_CHARS} characters")
+    with named(key):
+        speed = _num(value, "speed_kn", None, 0, MAX_SPEED_KN, low_open=True)
+        sweep = _num(value, "sweep_width_nm", None, 0, MAX_SWEEP_WIDTH_NM, low_open=True)
+        hours = _num(value, "endurance_hours", None, 0, MAX_ENDURANCE_HOURS, low_open=True)
+        commence = _time(value, "commence_time") or default_time
+    if commence is None:
+        raise InvalidJob(f"{key}.commence_time is required (or search.commence_time for all units)")
+    return SearchUnit(name.strip(), speed, sweep, hours, commence)
+
+
+def parse_searches_done(value: Any, settings: Settings) -> tuple[SearchDone, ...]:
+    """`params.searches_done`: up to 20 unsuccessful searches, each with a POD or sweep width and track spacing."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_SEARCHES_DONE:
+        raise InvalidJob(f"searches_done must be a list of 1 to {MAX_SEARCHES_DONE} searches")
+    return tuple(_done(item, i, settings) for i, item in enumerate(value))
+
+
+def _done(value: Any, i: int, settings: Settings) -> SearchDone:
+    from driftline.geometry import validate_area
+    from driftline.jobs import _num, _time
+
+    key = f"searches_done[{i}]"
+    if not isinstance(value, dict):
+        raise InvalidJob(f"{key} must be an object with area, start_time, end_time and pod")
+    unknown = sorted(set(value) - DONE_KEYS)
+    if unknown:
+        raise InvalidJob(f"unknown {key} keys: {', '.join(unknown)}")
+    with named(key):
+        area = validate_area(value.get("area"), settings.max_area_km2)
+        start, end = _time(value, "start_time", required=True), _time(value, "end_time", required=True)
+    if end <= start:
+        raise InvalidJob(f"{key}.end_time must be after {key}.start_time")
+    has_pod, has_sweep = "pod" in value, {"sweep_width_nm", "track_spacing_nm"} & value.keys()
+    if has_pod == bool(has_sweep):
+        raise InvalidJob(f"{key} needs either pod or sweep_width_nm and track_spacing_nm (not both)")
+    with named(key):
+        if has_pod:
+            pod = _num(value, "pod", None, 0, 1, low_open=True)
+            if pod >= 1:  # it would remove the probability entirely: no real search is certain
+                raise InvalidJob("pod must be less than 1")
+            return SearchDone(area, start, end, pod)
+        sweep = _num(value, "sweep_width_nm", None, 0, MAX_SWEEP_WIDTH_NM, low_open=True)
+        spacing = _num(value, "track_spacing_nm", None, 0, MAX_TRACK_SPACING_NM, low_open=True)
+    return SearchDone(area, start, end, min(pod_exponential(coverage(sweep, spacing)), MAX_POD), sweep, spacing)
+
+
+def parse_water_temperature(p: dict) -> float | None:
+    from driftline.jobs import _num
+
+    return _num(p, "water_temperature_c", None, -2.5, 40) if "water_temperature_c" in p else None
+
+
+def check_search_times(params: MissionParams) -> None:
+    """Searches must lie inside a forward forecast: each unit's and each done search's whole time window."""
+    if not (params.search or params.searches_done):
+        return
+    if params.backward:
+        key = "search" if params.search else "searches_done"
+        raise InvalidJob(f"{key} cannot be used with direction 'backward' (search planning needs a forward forecast)")
+    windows = [(f"search.units[{i}]", u.commence_time, u.end_time) for i, u in enumerate(_units(params))]
+    windows += [(f"searches_done[{i}]", d.start_time, d.end_time) for i, d in enumerate(params.searches_done)]
+    first, last = params.start_time, params.end_of_run
+    for key, start, end in windows:
+        if start < first:
+            raise InvalidJob(f"{key} starts at {_iso(start)}, before start_time {_iso(first)}")
+        if end > last:
+            raise InvalidJob(
+                f"{key} ends at {_iso(end)}, after the end of the forecast {_iso(last)} (raise duration_hours)"
+            )
+
+
+def _units(params: MissionParams) -> tuple[SearchUnit, ...]:
+    return params.search.units if params.search else ()
+
+
+def search_records(params: MissionParams) -> dict[str, Any]:
+    """The search keys of MissionParams.as_record as JSON-ready data."""
+    out: dict[str, Any] = {}
+    if params.search:
+        out["search"] = {"units": [{**u.__dict__, "commence_time": _iso(u.commence_time)} for u in _units(params)]}
+    if params.searches_done:
+        out["searches_done"] = [
+            {k: v for k, v in {**d.__dict__, "start_time": _iso(d.start_time), "end_time": _iso(d.end_time)}.items()
+             if v is not None}
+            for d in params.searches_done
+        ]  # fmt: skip
+    return out
+
+
+def _iso(t: datetime) -> str:
+    from driftline.jobs import _iso as iso
+
+    return iso(t)

@@ -1,0 +1,157 @@
+"""Search planning through the real daemon: plan files and rows, POC recount from particles.nc, the plan flown
+as `searches_done` in a second mission (same seed), and a one-unit plan against Koopman's bound.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+
+import numpy as np
+import pytest
+import shapely
+import xarray as xr
+from PIL import Image
+from scipy.special import erf
+
+from driftline.products.render import PLAN_RGB
+from driftline.search.geo import LocalPlane
+from driftline.search.theory import koopman_optimal_pos
+from tests.conftest import RESULTS_BUCKET, push_job, results, wait_status
+
+LAT, LON = 60.0, -3.0  # open sea west of Orkney
+BASE = {
+    "latitude": LAT, "longitude": LON, "start_time": "2024-01-01T00:00:00Z", "duration_hours": 8,
+    "num_particles": 600, "random_seed": 11, "object_type": "PIW-1", "water_temperature_c": 6,
+    "wind": {"speed_ms": 8, "from_deg": 250}, "current": {"speed_ms": 0.3, "to_deg": 45},
+}  # fmt: skip
+UNITS = [  # mid-search times 03:00 and 05:00 fall on output times
+    {"name": "Rescue 51", "speed_kn": 90, "sweep_width_nm": 1.0, "endurance_hours": 2, "commence_time": "T02:00"},
+    {"name": "MRB Kirkwall", "speed_kn": 15, "sweep_width_nm": 0.4, "endurance_hours": 4, "commence_time": "T03:00"},
+]
+for _unit in UNITS:
+    _unit["commence_time"] = "2024-01-01" + _unit["commence_time"] + ":00Z"
+SIGMA_NM = 2.0
+CALM = {"wind": {"speed_ms": 0, "from_deg": 0}, "current": {"speed_ms": 0, "to_deg": 0}}
+KOOPMAN = {  # one unit, 15 min mid-search, on a circular normal cloud of σ = radius_m = 2 nm
+    "Z/σ²=0.625": {"speed_kn": 10, "sweep_width_nm": 0.5, "endurance_hours": 0.5},
+    "Z/σ²=1.25": {"speed_kn": 20, "sweep_width_nm": 0.5, "endurance_hours": 0.5},
+    "Z/σ²=5": {"speed_kn": 40, "sweep_width_nm": 1.0, "endurance_hours": 0.5},
+    "Z/σ²=10": {"speed_kn": 80, "sweep_width_nm": 1.0, "endurance_hours": 0.5},
+}
+
+
+def fetch(services, mission_id: str, key: str, tmp_path):
+    path = tmp_path / f"{mission_id}-{key.replace('/', '-')}"
+    services.s3().download_file(RESULTS_BUCKET, f"{mission_id}/{key}", str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def missions(services, shared_worker) -> dict[str, str]:
+    queue = shared_worker.env["QUEUE_NAME"]
+    jobs = {"plan": {**BASE, "search": {"units": UNITS}}}
+    for name, unit in KOOPMAN.items():
+        calm = {**BASE, **CALM, "duration_hours": 1, "num_particles": 4000, "radius_m": SIGMA_NM * 1852}
+        jobs[name] = {**calm, "search": {"units": [{**unit, "name": "U", "commence_time": BASE["start_time"]}]}}
+    return {name: push_job(services, queue, params) for name, params in jobs.items()}
+
+
+def _completed(services, mission_id: str) -> dict:
+    row = wait_status(services, mission_id, timeout_s=240)
+    assert row["status"] == "completed", row["error_message"]
+    return row
+
+
+def _inside(particles: xr.Dataset, feature: dict) -> np.ndarray:
+    """Particles inside a plan rectangle at its unit's mid-search time, recounted from particles.nc."""
+    t = np.datetime64(feature["properties"]["mid_time"].rstrip("Z"))
+    k = int(np.flatnonzero(particles.time.values == t)[0])
+    lon, lat = particles.lon.values[:, k], particles.lat.values[:, k]
+    return shapely.contains_xy(shapely.Polygon(feature["geometry"]["coordinates"][0]), lon, lat)
+
+
+def test_plan_files_rows_and_preview_and_poc_recounted_from_particles(services, missions, tmp_path):
+    mid = missions["plan"]
+    _completed(services, mid)
+    rows = results(services, mid)
+    assert {"search_plan", "search_plan_kml"} <= set(rows)
+    assert rows["search_plan"]["content_type"] == "application/geo+json"
+    fc = json.loads(fetch(services, mid, "products/search_plan.geojson", tmp_path).read_text())
+    particles = xr.load_dataset(fetch(services, mid, "raw/particles.nc", tmp_path))
+    rects = [f for f in fc["features"] if f["properties"]["kind"] == "search_rectangle"]
+    assert [f["properties"]["unit"] for f in rects] == ["Rescue 51", "MRB Kirkwall"]
+    for f in rects:
+        assert f["properties"]["poc"] == pytest.approx(_inside(particles, f).mean(), abs=1e-6)
+    summary = json.loads(fetch(services, mid, "products/summary.json", tmp_path).read_text())
+    assert summary["search_plan"]["cumulative_pos"] == fc["properties"]["cumulative_pos"] > 0.3
+    assert summary["survival"]["expected_survival_hours"] == pytest.approx(
+        (15 + 7.2 / (0.0785 - 0.0204)) / 60, abs=0.01
+    )
+    assert any("after the expected survival time" in w for w in summary["warnings"])
+    png = Image.open(io.BytesIO(fetch(services, mid, "products/preview.png", tmp_path).read_bytes())).convert("RGB")
+    assert (np.asarray(png) == PLAN_RGB[0]).all(axis=2).sum() > 200  # the first unit's rectangle is drawn
+
+
+def test_flying_the_plan_as_searches_done_removes_exactly_the_pod(services, missions, shared_worker, tmp_path):
+    first = missions["plan"]
+    _completed(services, first)
+    fc = json.loads(fetch(services, first, "products/search_plan.geojson", tmp_path).read_text())
+    rects = [f for f in fc["features"] if f["properties"]["kind"] == "search_rectangle"]
+    flown = [
+        {"area": f["geometry"], "start_time": f["properties"]["commence_time"], "end_time": f["properties"]["end_time"],
+         "pod": f["properties"]["pod"]}
+        for f in rects
+    ]  # fmt: skip
+    second = push_job(services, shared_worker.env["QUEUE_NAME"], {**BASE, "searches_done": flown})
+    _completed(services, second)
+    before = xr.load_dataset(fetch(services, first, "raw/particles.nc", tmp_path))
+    after = xr.load_dataset(fetch(services, second, "raw/particles.nc", tmp_path))
+    assert np.array_equal(before.lon.values, after.lon.values, equal_nan=True)  # same seed, same particles
+    weight = after.weight.values
+    inside = [_inside(before, f) for f in rects]
+    expected = np.ones_like(weight)
+    for mask, f in zip(inside, rects):
+        expected[mask] *= 1 - f["properties"]["pod"]
+    assert np.array_equal(weight, expected)
+    for i, (mask, f) in enumerate(zip(inside, rects)):  # inside each rectangle: (1 − POD) of what the other left
+        other = np.where(inside[1 - i], 1 - rects[1 - i]["properties"]["pod"], 1.0)
+        assert mask.sum() > 10
+        assert weight[mask].sum() == pytest.approx((1 - f["properties"]["pod"]) * other[mask].sum(), rel=1e-12)
+    summary = json.loads(fetch(services, second, "products/summary.json", tmp_path).read_text())
+    assert summary["searches_done"]["cumulative_pos"] == pytest.approx(fc["properties"]["cumulative_pos"], abs=2e-6)
+    assert summary["searches_done"]["weight_left"] == pytest.approx(weight.sum() / weight.size, abs=1e-6)
+    done = json.loads(fetch(services, second, "products/search_plan.geojson", tmp_path).read_text())
+    assert [f["properties"]["kind"] for f in done["features"]] == ["search_done", "search_done"]
+
+
+@pytest.mark.parametrize("name", list(KOOPMAN))
+def test_one_unit_plan_on_a_calm_circular_cloud_is_within_ten_percent_of_koopman(services, missions, tmp_path, name):
+    mid = missions[name]
+    _completed(services, mid)
+    plan = json.loads(fetch(services, mid, "products/summary.json", tmp_path).read_text())["search_plan"]
+    unit = plan["units"][0]
+    bound = koopman_optimal_pos(unit["effort_nm2"], SIGMA_NM)
+    exact = _exact_pos(unit)
+    n = 4000
+    print(f"{name}: Koopman {bound:.4f}, plan on particles {plan['cumulative_pos']:.4f}, exact {exact:.4f}")
+    assert 0.9 * bound <= exact <= bound
+    assert plan["cumulative_pos"] == pytest.approx(exact, abs=3 * math.sqrt(exact / n) + 0.01)
+
+
+def _exact_pos(unit: dict) -> float:
+    """POS of the planned rectangle on the exact normal distribution the particles were seeded from."""
+    plane = LocalPlane.at(LON, LAT)
+    x, y = plane.to_xy([c["lon"] for c in unit["corners"]], [c["lat"] for c in unit["corners"]])
+    corners = np.column_stack([x, y])
+    centre = corners.mean(axis=0)
+    along = (corners[1] - corners[0]) / np.linalg.norm(corners[1] - corners[0])
+    across = np.array([-along[1], along[0]])
+    half = np.linalg.norm(corners[1] - corners[0]) / 2, np.linalg.norm(corners[2] - corners[1]) / 2
+    s = math.sqrt(2) * SIGMA_NM
+
+    def share(c: float, h: float) -> float:
+        return 0.5 * (erf((h - c) / s) + erf((h + c) / s))
+
+    return share(centre @ along, half[0]) * share(centre @ across, half[1]) * unit["pod"]
