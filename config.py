@@ -198,6 +198,15 @@ class Settings:
         return f"{self.queue_name}:heartbeat:{worker_id or self.worker_id}"
 
 
+# The worker's own secrets: never handed to helper processes that talk to outside servers.
+WORKER_SECRET_VARS = ("DATABASE_URL", "REDIS_URL", "S3_ACCESS_KEY", "S3_SECRET_KEY")
+
+
+def helper_environment() -> dict[str, str]:
+    """The environment for a helper process that contacts remote servers: everything but the worker's secrets."""
+    return {k: v for k, v in os.environ.items() if k not in WORKER_SECRET_VARS}
+
+
 def redact_url(url: str | None) -> str:
     """The URL with any password replaced, for logs; safe with unencoded #, ?, @ or / in the password."""
     if not url:

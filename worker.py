@@ -768,9 +768,7 @@ def cmd_run(args, settings: Settings) -> int:
         if v is not None
     }
     if args.params:
-        params.update(
-            json.loads(Path(args.params).read_text()) if Path(args.params).exists() else json.loads(args.params)
-        )
+        params.update(_params_arg(args.params))
     if args.drifters:
         from driftline.drifters import read_track_file
 
@@ -874,6 +872,13 @@ def _parser() -> argparse.ArgumentParser:
     presets.add_argument("names", nargs="*", help="preset names (default: all)")
     presets.add_argument("--file", help="another presets file")
     return p
+
+
+def _params_arg(text: str) -> dict:
+    """--params: inline JSON (an object) or the path of a JSON file."""
+    if text.lstrip().startswith("{"):
+        return json.loads(text)
+    return json.loads(Path(text).read_text())
 
 
 def _int_or_key(value: str | None):

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from config import Settings
+from config import Settings, helper_environment
 from driftline.errors import ForcingError
 from driftline.forcing.cache import ForcingCache, _locked
 from driftline.forcing.common import _s3_error, _utc
@@ -139,6 +139,7 @@ def run_fetch(request: dict, settings: Settings) -> dict:
             text=True,
             timeout=limit_s,
             cwd=ROOT,
+            env=helper_environment(),
         )
     except subprocess.TimeoutExpired as e:
         raise SourceFailed(f"remote forcing source {name} did not answer within {limit_s:g} s") from e

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from config import ConfigError, Settings, redact_url
+from config import ConfigError, Settings, helper_environment, redact_url
 from worker import Backoff, DriftWorker
 
 RESERVED = "#?@/:"
@@ -75,3 +75,11 @@ def test_metrics_port_in_use_is_one_line_and_the_worker_runs_without_metrics(cap
     (record,) = caplog.records
     assert f"Metrics port {port} cannot be opened" in record.getMessage() and "without /metrics" in record.getMessage()
     assert record.exc_info is None
+
+
+def test_helper_processes_do_not_get_the_workers_secrets(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:pw@db/x")
+    monkeypatch.setenv("S3_SECRET_KEY", "s3cret")
+    monkeypatch.setenv("AWS_PROFILE", "remote-forcing")
+    env = helper_environment()
+    assert "DATABASE_URL" not in env and "S3_SECRET_KEY" not in env and env["AWS_PROFILE"] == "remote-forcing"
