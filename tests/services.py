@@ -28,7 +28,8 @@ def free_port() -> int:
 
 
 def need(binary: str, install: str) -> str:
-    path = shutil.which(binary) or (str(VENV_BIN / binary) if (VENV_BIN / binary).exists() else None)
+    # The test environment's own tools first (moto_server pinned in requirements-dev), then the system's.
+    path = str(VENV_BIN / binary) if (VENV_BIN / binary).exists() else shutil.which(binary)
     if path is None:
         for base in Path("/usr/lib/postgresql").glob("*/bin"):
             if (base / binary).exists():
