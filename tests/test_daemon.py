@@ -158,10 +158,10 @@ def test_same_params_and_seed_give_byte_identical_trajectory_file(services, shar
     assert wait_status(services, mid)["status"] == "completed"
     first = download(services, f"{mid}/raw/particles.nc", tmp_path / "first.nc").read_bytes()
     conn = services.db()
-    with conn.cursor() as cur:  # make the mission runnable again, as an operator's requeue would
-        cur.execute("UPDATE missions SET status = 'queued' WHERE id = %s", (mid,))
+    with conn.cursor() as cur:  # `completed` is final (the status guard): a re-run starts from a fresh row
+        cur.execute("DELETE FROM missions WHERE id = %s", (mid,))
     push_job(services, q, params, mission_id=mid)
-    assert wait_status(services, mid, ("completed",))["attempts"] == 2
+    assert wait_status(services, mid, ("completed",))["attempts"] == 1
     assert download(services, f"{mid}/raw/particles.nc", tmp_path / "second.nc").read_bytes() == first
 
     local = subprocess.run(

@@ -155,11 +155,11 @@ def test_a_job_process_killed_by_sigkill_is_retried_and_completes(services, shar
 
 def test_a_job_over_its_time_limit_is_stopped_and_dead_lettered(services, tmp_path, spawn):
     q = new_queue()
-    w = spawn(services, q, "strict", JOB_TIMEOUT_S="20")
+    w = spawn(services, q, "strict", JOB_TIMEOUT_S="6")
     mid = push_job(services, q, SHORT)  # well inside the limit by its estimate...
     os.kill(job_pid(w, mid), signal.SIGSTOP)  # ...but it hangs: the supervisor must stop it at the deadline
     row = wait_status(services, mid, timeout_s=60)
-    assert row["status"] == "failed" and "time limit of 20 s" in row["error_message"]
+    assert row["status"] == "failed" and "time limit of 6 s" in row["error_message"]
     dead = [json.loads(x) for x in services.redis().lrange(f"{q}:dead", 0, -1)]
     assert dead and dead[0]["reason"] == "timeout" and dead[0]["mission_id"] == mid
     ok = push_job(services, q, SHORT)
