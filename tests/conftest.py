@@ -139,6 +139,17 @@ def spawn(tmp_path):
             worker.kill_group()
 
 
+def wait_for(predicate, timeout_s: float, what: str):
+    """Poll predicate every 0.1 s until it returns something truthy; fail naming what was awaited."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
 def push_job(
     services: Services,
     queue: str,

@@ -19,7 +19,7 @@ import time
 import uuid
 
 from driftline.store import MissionStore
-from tests.conftest import RESULTS_BUCKET, Services, apply_schema, mission, queue_keys, results
+from tests.conftest import RESULTS_BUCKET, Services, apply_schema, mission, queue_keys, results, wait_for
 from tests.services import PostgresServer, RedisServer, Worker
 
 MISSIONS = 24
@@ -51,16 +51,6 @@ class PersistentRedis(RedisServer):
 
         wait_port(self.port)
         return self
-
-
-def wait_for(predicate, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
 def busy(workers: dict[str, Worker], exclude: set[str]) -> str:

@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from tests.conftest import Services, apply_schema, mission, push_job, queue_keys, results, wait_status
+from tests.conftest import Services, apply_schema, mission, push_job, queue_keys, results, wait_for, wait_status
 from tests.services import MotoServer, PostgresServer, RedisServer, Worker
 
 # ~10 s of simulation on this machine: long enough to hit a job in the middle.
@@ -35,16 +35,6 @@ SHORT = {
 
 def new_queue() -> str:
     return f"q-{uuid.uuid4().hex[:8]}"
-
-
-def wait_for(predicate, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
 def job_pid(worker: Worker, mission_id: str) -> int:
