@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +22,7 @@ from driftline.storage import S3Store, StoredObject, translate_s3_error
 
 log = logging.getLogger(__name__)
 STAGING_PREFIX = ".staging/"
+PUBLISH_THREADS = 8  # below botocore's default connection pool of 10
 
 
 def staging_prefix(mission_id: str, lease: str) -> str:
@@ -47,12 +49,22 @@ class StagedStore:
 
 
 def publish(client, bucket: str, staged: list[list[str]]) -> None:
-    """Copy staged objects to their final keys (server side; metadata and content type are kept)."""
-    for source, target in staged:
+    """Copy staged objects to their final keys (server side; metadata and content type are kept).
+
+    The copies run side by side (boto3 clients are thread-safe): they happen while the mission row is
+    locked, and one after another they were ~0.1 s of a small mission's end-to-end time.
+    """
+
+    def copy(pair: list[str]) -> None:
+        source, target = pair
         try:
             client.copy_object(Bucket=bucket, Key=target, CopySource={"Bucket": bucket, "Key": source})
         except Exception as e:
             raise translate_s3_error(e, f"publication of {target}") from e
+
+    with ThreadPoolExecutor(max(1, min(PUBLISH_THREADS, len(staged))), thread_name_prefix="publish") as pool:
+        for _ in pool.map(copy, staged):  # re-raises the first failure
+            pass
 
 
 def apply_update(store, update: dict, s3: Callable[[], object], bucket: str) -> bool:

@@ -212,6 +212,44 @@ class FastBufferMixin:
         return None
 
 
+class FastPreviousStateMixin:
+    """OpenDrift's `update_previous_state` with the per-variable stores done on the numpy arrays.
+
+    OpenDrift stores every element property and environment variable of the last step through xarray's
+    `DataArray.__setitem__` (a DataArray built, indexed and written per variable per time step: ~1.3 ms a
+    step whatever the particle count, a fifth of a 100-particle run). The same positional writes are made
+    here straight into the arrays behind those DataArrays; the snapshots OpenDrift takes (`isel`) are
+    unchanged, and so is the output (tests/test_simulation_buffer.py).
+    """
+
+    def update_previous_state(self):
+        from xarray.core.variable import as_compatible_data
+
+        stores = [(self._environment_previous, "environment_previous", lambda v: self.environment[v])]
+        stores.append((self._elements_previous, "elements_previous", lambda v: getattr(self.elements, v)))
+        if any(ds is not None and not _numpy_backed(ds) for ds, _, _ in stores):
+            return super().update_previous_state()
+        new = None
+        if self.newly_seeded_IDs is not None:  # for newly seeded elements, previous is set equal to present
+            new = np.where(self.elements.age_seconds == self.time_step.total_seconds())[0]
+        ids = self.elements.ID
+        for ds, name, present in stores:
+            if ds is None:
+                continue
+            if new is not None:  # OpenDrift indexes the store with positions among the active elements here
+                for var in ds:
+                    ds.variables[var].values[new] = as_compatible_data(present(var)[new])
+            setattr(self, name, ds.isel(trajectory=ids))
+            for var in ds:
+                ds.variables[var].values[ids] = as_compatible_data(present(var))
+        return None
+
+
+def _numpy_backed(ds) -> bool:
+    """Every data variable of `ds` is one-dimensional and held in a numpy array (writable in place)."""
+    return all(type(v.data) is np.ndarray and v.ndim == 1 for v in ds.data_vars.values())
+
+
 @contextmanager
 def keep_root_logging() -> Iterator[None]:
     """OpenDrift's constructor runs coloredlogs.install() on the root logger (level, handler); undo that."""
@@ -228,7 +266,7 @@ def _make_model(params: MissionParams, plan: ForcingPlan, progress: ProgressFn |
     """The mission's configured OpenDrift model; its constructor seeds np.random (OpenDrift's default would be 0)."""
     base = opendrift_class(params)
 
-    class Tracked(FastBufferMixin, base):
+    class Tracked(FastPreviousStateMixin, FastBufferMixin, base):
         """The model reporting progress every step; the parent turns it into 10 % updates."""
 
         def update(self) -> None:

@@ -1,4 +1,4 @@
-"""The faster output buffering writes exactly what OpenDrift's own state_to_buffer writes."""
+"""The faster output buffering and previous-state stores give exactly OpenDrift's own output."""
 
 from __future__ import annotations
 
@@ -8,13 +8,16 @@ import numpy as np
 import pytest
 
 
-@pytest.mark.parametrize("backward", [False, True])
-def test_fast_buffer_output_equals_opendrifts_own(backward):
+@pytest.mark.parametrize("backward,model", [(False, "leeway"), (True, "leeway"), (False, "oceandrift")])
+def test_fast_buffer_output_equals_opendrifts_own(backward, model):
     from opendrift.models.leeway import Leeway
+    from opendrift.models.oceandrift import OceanDrift
 
-    from driftline.simulation import FastBufferMixin
+    from driftline.simulation import FastBufferMixin, FastPreviousStateMixin
 
-    class Fast(FastBufferMixin, Leeway):
+    base = {"leeway": Leeway, "oceandrift": OceanDrift}[model]
+
+    class Fast(FastPreviousStateMixin, FastBufferMixin, base):
         pass
 
     def run(cls):
@@ -33,13 +36,14 @@ def test_fast_buffer_output_equals_opendrifts_own(backward):
             radius=3000,
             number=300,
             time=[datetime(2024, 1, 1), datetime(2024, 1, 1, 3)],
-            object_type=[1, 26][backward],
+            **({"object_type": [1, 26][backward]} if model == "leeway" else {"wind_drift_factor": 0.03}),
         )
         sign = -1 if backward else 1
         o.run(duration=timedelta(hours=12), time_step=sign * 600, time_step_output=sign * 1800)
         return o
 
-    ours, theirs = run(Fast), run(Leeway)
+    ours, theirs = run(Fast), run(base)
+    assert ours._elements_previous is not None  # the previous-state stores were exercised
     assert set(ours.result.data_vars) == set(theirs.result.data_vars)
     assert ours.result.sizes == theirs.result.sizes
     if not backward:

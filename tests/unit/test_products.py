@@ -413,3 +413,16 @@ def test_particle_weights_set_each_particles_share_of_the_density():
     dens = compute_density(traj, grid)
     cell = grid.index(np.array([LON0 + 0.05]), np.array([LAT0]))[0]
     assert dens.probability[0].flat[cell] == pytest.approx(0.25)
+
+
+def test_map_background_failure_is_a_warning_for_both_images(tmp_path: Path, meta, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("no fonts")
+
+    monkeypatch.setattr("driftline.products.background", broken)
+    report = build_products(drifting_plume(t=5), meta, tmp_path, land_fn=fake_land)
+    assert report.warnings == [
+        "animation failed: no fonts",
+        "preview failed: no map background (see the animation warning)",
+    ]
+    assert "search_area.geojson" in report.files and "preview.png" not in report.files
