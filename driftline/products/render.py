@@ -168,6 +168,10 @@ def _start_ffmpeg(path: Path, size: tuple[int, int], fps: int, preset: str, crf:
         preset,
         "-crf",
         str(crf),
+        # One encoder thread: frames are small and few, the job's other work (or another job) has the
+        # other core, and x264's frame threads only add synchronisation (25 frames: 0.17 -> 0.13 s).
+        "-threads",
+        "1",
         "-movflags",
         "+faststart",
         str(path),
