@@ -8,10 +8,8 @@ functions (grid, density, highest-density regions, writers, renderers) are impor
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import CancelledError, Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -113,70 +111,30 @@ def build_products(
         if on_file is not None:
             on_file(name, path)
 
-    animation = _Animation(traj, meta, out_dir, report, done, land_fn)
-    animation.start()
-    try:
-        with _timed(report, "density"):
-            dens = _density(traj, meta, out_dir, report, done, indices, land_fn, outside_forcing)
-        animation.density.set_result(dens)
-        with _timed(report, "search_areas"):
-            areas = compute_search_areas(traj, indices, dens.shares, land_fn)
-            report.search_areas = [a.summary() for a in areas]
-            fc = feature_collection(meta, dens, areas)
-            done("search_area.geojson", write_geojson(out_dir / "search_area.geojson", fc))
-            segments = shoreline_segments(traj)
-            report.shoreline = [s.properties() for s in segments]
-            shore = shoreline_collection(meta, segments, float(dens.shares["stranded"][-1]))
-            done("shoreline.geojson", write_geojson(out_dir / "shoreline.geojson", shore))
-            done("search_area.kml", write_kml(out_dir / "search_area.kml", fc, meta, shore))
-        with _timed(report, "preview"), _imagery(report, "preview", meta):
-            scene = animation.wait_scene()
-            if scene is None:
-                raise RuntimeError("no map background (see the animation warning)")
-            done("preview.png", render_preview(out_dir / "preview.png", traj, dens, *scene, meta, areas[-1]))
-    finally:
-        if not animation.density.done():  # the density failed: the mission fails, the animation stops
-            animation.density.cancel()
-        animation.join()
+    with _timed(report, "density"):
+        dens = _density(traj, meta, out_dir, report, done, indices, land_fn, outside_forcing)
+    with _timed(report, "search_areas"):
+        areas = compute_search_areas(traj, indices, dens.shares, land_fn)
+        report.search_areas = [a.summary() for a in areas]
+        fc = feature_collection(meta, dens, areas)
+        done("search_area.geojson", write_geojson(out_dir / "search_area.geojson", fc))
+        segments = shoreline_segments(traj)
+        report.shoreline = [s.properties() for s in segments]
+        shore = shoreline_collection(meta, segments, float(dens.shares["stranded"][-1]))
+        done("shoreline.geojson", write_geojson(out_dir / "shoreline.geojson", shore))
+        done("search_area.kml", write_kml(out_dir / "search_area.kml", fc, meta, shore))
+    scene = None
+    with _timed(report, "preview"), _imagery(report, "preview", meta):  # first: quick, useful for notifications
+        lon, lat = present_positions(traj)
+        view = map_view(lon.ravel(), lat.ravel(), lkp=(meta.lkp_lon, meta.lkp_lat))
+        land = land_raster(view, land_fn)
+        scene = view, background(view, land, (meta.lkp_lon, meta.lkp_lat, lkp_label(meta)))
+        done("preview.png", render_preview(out_dir / "preview.png", traj, dens, *scene, meta, areas[-1]))
+    with _timed(report, "animation"), _imagery(report, "animation", meta):
+        if scene is None:
+            raise RuntimeError("no map background (see the preview warning)")
+        done("animation.mp4", render_animation(out_dir / "animation.mp4", traj, dens, *scene, meta))
     return report
-
-
-class _Animation(threading.Thread):
-    """The map background, then the animation, beside the density, the search areas and the preview.
-
-    Most of the animation's time is ffmpeg encoding in its own process while this thread waits on the pipe
-    (GIL released), so on a second core it costs the mission little. The frames need the density's centre
-    track (`density`, a Future the caller fills). `scene` (map view and background) is ready, or None
-    after an error, once `scene_ready` is set; the preview draws on it.
-    """
-
-    def __init__(self, traj, meta, out_dir, report, done, land_fn) -> None:
-        super().__init__(name="animation", daemon=True)
-        self.args = traj, meta, out_dir, report, done, land_fn
-        self.density: Future = Future()
-        self.scene: tuple | None = None
-        self.scene_ready = threading.Event()
-
-    def run(self) -> None:
-        traj, meta, out_dir, report, done, land_fn = self.args
-        try:
-            with _timed(report, "animation"), _imagery(report, "animation", meta):
-                lon, lat = present_positions(traj)
-                view = map_view(lon.ravel(), lat.ravel(), lkp=(meta.lkp_lon, meta.lkp_lat))
-                land = land_raster(view, land_fn)
-                self.scene = view, background(view, land, (meta.lkp_lon, meta.lkp_lat, lkp_label(meta)))
-                self.scene_ready.set()
-                try:
-                    dens = self.density.result()
-                except CancelledError:
-                    return
-                done("animation.mp4", render_animation(out_dir / "animation.mp4", traj, dens, *self.scene, meta))
-        finally:
-            self.scene_ready.set()
-
-    def wait_scene(self) -> tuple | None:
-        self.scene_ready.wait()
-        return self.scene
 
 
 def _density(

@@ -422,7 +422,7 @@ def test_map_background_failure_is_a_warning_for_both_images(tmp_path: Path, met
     monkeypatch.setattr("driftline.products.background", broken)
     report = build_products(drifting_plume(t=5), meta, tmp_path, land_fn=fake_land)
     assert report.warnings == [
-        "animation failed: no fonts",
-        "preview failed: no map background (see the animation warning)",
+        "preview failed: no fonts",
+        "animation failed: no map background (see the preview warning)",
     ]
     assert "search_area.geojson" in report.files and "preview.png" not in report.files
