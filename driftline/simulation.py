@@ -202,13 +202,15 @@ class FastBufferMixin:
         t = times.get_loc(now)
         rows = self.result.indexes["trajectory"].get_indexer(self.elements.ID)
         n = len(rows)
-        for name, var in self.result.data_vars.items():
+        variables = self.result.variables  # not data_vars.items(): that builds a DataArray per variable
+        for name in self.result.data_vars:
+            var = variables[name]
             if var.dims != ("trajectory", "time"):
                 return super().state_to_buffer(final)
             for source in (self.elements, self.environment):
                 values = getattr(source, name, None)
                 if values is not None:
-                    var.variable.values[rows, t] = as_compatible_data(values[:n])
+                    var.values[rows, t] = as_compatible_data(values[:n])
         return None
 
 
