@@ -24,14 +24,12 @@ WARM_JOB = {
 def _preload() -> None:
     import boto3
 
-    # Everything a job process imports, and everything worker.py imports at its top: multiprocessing runs the
-    # daemon's main script again in each job process (as __mp_main__; the forkserver's "__main__" preload does
-    # not reach that in Python 3.11), and the first import of redis alone costs ~0.25 s there.
-    import driftline.fencing  # noqa: F401
-    import driftline.jobproc  # noqa: F401 - job code and its imports (pipeline, storage, store)
-    import driftline.limits  # noqa: F401
-    import driftline.metrics  # noqa: F401
-    import driftline.queue  # noqa: F401
+    import importlib
+
+    from driftline.jobproc import PRELOAD_MODULES
+
+    for name in PRELOAD_MODULES:
+        importlib.import_module(name)
     from config import ConfigError, Settings
     from driftline.forcing import ForcingContext
     from driftline.jobs import parse_job
