@@ -22,9 +22,9 @@ WARM_JOB = {
 
 
 def _preload() -> None:
-    import boto3
-
     import importlib
+
+    import boto3
 
     from driftline.jobproc import PRELOAD_MODULES
 
