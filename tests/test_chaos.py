@@ -66,12 +66,15 @@ def busy(workers: dict[str, Worker], exclude: set[str]) -> str:
 
 
 def forkserver_pid(worker: Worker) -> int | None:
+    """The supervisor's forkserver: its child with that command line (job processes, forked from the
+    forkserver, share the command line; after a PID wrap-around one may come first in the list)."""
     for pid in worker.children():
         try:
             cmdline = open(f"/proc/{pid}/cmdline", "rb").read()
-        except OSError:
+            ppid = int(open(f"/proc/{pid}/stat", "rb").read().rsplit(b")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
             continue
-        if b"forkserver" in cmdline:
+        if b"forkserver" in cmdline and ppid == worker.proc.pid:
             return pid
     return None
 
