@@ -149,7 +149,9 @@ def test_chaos_three_workers_six_faults_every_mission_completed_once(services, t
         everything = "".join(logs.values())
         starts = {m: everything.count(f"Mission {m} started in job process") for m in ids}
         completions = {m: len(re.findall(rf"Mission {m} completed successfully", everything)) for m in ids}
-        assert completions == {m: 1 for m in ids}, {m: n for m, n in completions.items() if n != 1}
+        # At most one attempt published each mission (all are `completed`, above). The attempt that did may not
+        # have logged it: a job process exits with its killed supervisor, possibly right after its commit.
+        assert max(completions.values()) == 1, {m: n for m, n in completions.items() if n > 1}
         result_sets = 0
         for m in ids:
             rows = results(local, m)
