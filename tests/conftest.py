@@ -17,11 +17,17 @@ import boto3
 import psycopg2
 import pytest
 import redis
+from hypothesis import settings as hypothesis_settings
 
 from tests.services import ROOT, MotoServer, PostgresServer, RedisServer, Worker, free_port
 
 RESULTS_BUCKET = "driftline-results"
 FORCING_BUCKET = "driftline-forcing"
+
+# CI (.ci/run) draws the same examples on every run, so a result there is the one seen here with the same
+# profile; a developer's default run draws new ones each time and keeps exploring.
+hypothesis_settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 def pytest_configure(config):
