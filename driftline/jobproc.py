@@ -65,28 +65,37 @@ def job_main(
         job = parse_job(raw, settings)
         mission_var.set(job.mission_id)
         outcome, result = _run(job, settings, attempt, lease)
-        report.send(
+        _send(
+            report,
             {
                 "ok": True,
                 "result": result,
                 "seconds": time.monotonic() - started,
                 "timings": outcome.summary["timings_s"],
                 "warnings": outcome.warnings,
-            }
+            },
         )
     except DriftError as e:
         full = disk_full(e)
         log.debug("Mission failed", exc_info=True)
-        report.send(_failure(full or e, bool(full) or isinstance(e, RetryableError)))
+        _send(report, _failure(full or e, bool(full) or isinstance(e, RetryableError)))
     except Exception as e:  # noqa: BLE001 - unexpected: keep the traceback in the log, retry within MAX_ATTEMPTS
         full = disk_full(e)
         if full:
             log.error("%s", full)
         else:
             log.exception("Unexpected error in job process")
-        report.send(_failure(full or e, True))
+        _send(report, _failure(full or e, True))
     finally:
         report.close()
+
+
+def _send(report, message: dict) -> None:
+    """Report to the supervisor; one log line (no traceback) when it is gone (killed: nobody reads the pipe)."""
+    try:
+        report.send(message)
+    except OSError as e:  # BrokenPipeError, ConnectionResetError
+        log.warning("Supervisor gone, outcome not reported (%s): %s", type(e).__name__, message.get("result"))
 
 
 def _run(job: Job, settings: Settings, attempt: int, lease: str | None) -> tuple[MissionOutcome, str]:
