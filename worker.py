@@ -57,6 +57,7 @@ class RunningJob:
     lease: str | None = None  # the attempt token its status and completion writes are fenced on
     workdir: Path | None = None  # its temporary files, removed however it ends
     ended: bool = False  # its process closed the report pipe
+    refunded: bool = False  # its attempt was given back (standing down)
     oom_kills: int | None = field(default_factory=oom_kill_count)  # the cgroup's count when the job started
 
 
@@ -368,8 +369,10 @@ class DriftWorker:
         """A copy that another worker took over (we were reaped while alive): no outcome, no attempt used."""
         log.warning("Mission %s: attempt %d stands down: %s", job.mission_id, job.attempt, why)
         self.queue.release(job.raw)
-        self.queue.refund_attempt(job.mission_id)
-        self._record(job.mission_id, {"op": "refund", "mission_id": job.mission_id})
+        if not job.refunded:  # finishing is retried after a Redis error: give the attempt back once
+            self.queue.refund_attempt(job.mission_id)
+            job.refunded = True
+            self._record(job.mission_id, {"op": "refund", "mission_id": job.mission_id})
 
     def _finish_failed(self, job: RunningJob, error: DriftError, retry: bool) -> None:
         self.metrics.failed.labels(reason=error.reason).inc()

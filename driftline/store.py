@@ -293,9 +293,17 @@ class MissionStore:
             return cur.rowcount == 1
 
     def refund_attempt(self, mission_id: str) -> bool:
-        """An attempt that ended through no fault of the job (reaped while alive) gives its count back."""
+        """An attempt that ended through no fault of the job (reaped while alive) gives its count back.
+
+        A completed mission ran at least once: a refund that arrives after the completion (a copy standing
+        down late whose successor's count was lost with Redis, so both were attempt 1) leaves it at 1.
+        """
         with self.transaction() as cur:
-            cur.execute("UPDATE missions SET attempts = attempts - 1 WHERE id = %s AND attempts > 0", (mission_id,))
+            cur.execute(
+                "UPDATE missions SET attempts = attempts - 1 "
+                "WHERE id = %s AND attempts > CASE WHEN status = 'completed' THEN 1 ELSE 0 END",
+                (mission_id,),
+            )
             return cur.rowcount == 1
 
     def requeue_failed(self, mission_id: str) -> bool:

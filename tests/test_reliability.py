@@ -315,6 +315,8 @@ def test_attempts_count_real_attempts_and_a_job_that_kills_its_worker_is_dead_le
     r.rpush(q, raw)
     w._finish(job, {"ok": True, "result": "superseded"})
     assert mission(services, mid)["attempts"] == 0 and not r.hget(w.s.attempts_hash, mid)
+    w._stand_down(job, "finishing retried after a Redis error")  # the attempt is given back once only
+    assert mission(services, mid)["attempts"] == 0 and not r.hget(w.s.attempts_hash, mid)
     r.delete(q)
     for expected in (1, 2, 3):  # each run takes its worker down (OOM): nothing finishes, the count stays
         assert start().attempt == expected
@@ -325,6 +327,21 @@ def test_attempts_count_real_attempts_and_a_job_that_kills_its_worker_is_dead_le
     assert dead["reason"] == "crashed" and dead["mission_id"] == mid and dead["attempts"] == 3
     row = mission(services, mid)
     assert row["status"] == "failed" and "died with its worker" in row["error_message"]
+
+
+def test_a_refund_after_the_completion_leaves_one_attempt(services):
+    """A copy standing down after its successor completed: both were attempt 1 when Redis lost the count."""
+    store = MissionStore(services.database_url)
+    done, waiting = str(uuid.uuid4()), str(uuid.uuid4())
+    for mid in (done, waiting):
+        store.ensure_queued(mid, SHORT)
+        store.mark_processing(mid, SHORT, "w", "lease-1", 1, "q")
+    store.mark_completed(done, [], "s3://driftline-results/x/", SHORT, "lease-1", attempt=1)
+    store.mark_requeued(waiting, "S3 unreachable", "lease-1", attempts=1)
+    for mid in (done, waiting):
+        store.apply({"op": "refund", "mission_id": mid})
+    assert (mission(services, done)["attempts"], mission(services, waiting)["attempts"]) == (1, 0)
+    store.close()
 
 
 def test_leases_of_later_claims_sort_later(services):
