@@ -21,6 +21,7 @@ from driftline.errors import SimulationError
 from driftline.forcing import ForcingPlan
 from driftline.jobs import MissionParams, can_capsize
 from driftline.models import configure, opendrift_class, seed_properties, what_drifts
+from driftline.speedups import SPEEDUPS, fast_length_elements
 from driftline.trajectory import ACTIVE, NOT_RELEASED, OUT_OF_DOMAIN, STRANDED, Trajectories
 from driftline.trajfile import (
     NEVER_CAPSIZES,  # Leeway capsizes capsized == 0 and slows 1: other values opt an object type out
@@ -180,78 +181,6 @@ def _num_variables(model) -> int:
     return len(model.elements.variables) - 1 + len(model.required_variables)
 
 
-class FastBufferMixin:
-    """OpenDrift's `state_to_buffer` with positional instead of label-based writes at ordinary output steps.
-
-    OpenDrift writes each of ~23 variables per output step through xarray's `.loc`, about 50 ms per step
-    whatever the particle count (half of a 100-particle run). The same values are written here by position;
-    deactivation steps, the last buffer step and the final call still go through OpenDrift's own code.
-    The output is identical (tests/test_simulation_buffer.py); the physics is untouched.
-    """
-
-    def state_to_buffer(self, final: bool = False):
-        import pandas as pd
-        from xarray.core.variable import as_compatible_data
-
-        times = self.result.indexes["time"]
-        now = pd.Timestamp(self.time)
-        if not final and now not in times and not (self.elements.status != 0).any():
-            return None  # what OpenDrift does between output steps without deactivations, minus its slow lookup
-        if final or now not in times or now == times[-1]:
-            return super().state_to_buffer(final)
-        t = times.get_loc(now)
-        rows = self.result.indexes["trajectory"].get_indexer(self.elements.ID)
-        n = len(rows)
-        variables = self.result.variables  # not data_vars.items(): that builds a DataArray per variable
-        for name in self.result.data_vars:
-            var = variables[name]
-            if var.dims != ("trajectory", "time"):
-                return super().state_to_buffer(final)
-            for source in (self.elements, self.environment):
-                values = getattr(source, name, None)
-                if values is not None:
-                    var.values[rows, t] = as_compatible_data(values[:n])
-        return None
-
-
-class FastPreviousStateMixin:
-    """OpenDrift's `update_previous_state` with the per-variable stores done on the numpy arrays.
-
-    OpenDrift stores every element property and environment variable of the last step through xarray's
-    `DataArray.__setitem__` (a DataArray built, indexed and written per variable per time step: ~1.3 ms a
-    step whatever the particle count, a fifth of a 100-particle run). The same positional writes are made
-    here straight into the arrays behind those DataArrays; the snapshots OpenDrift takes (`isel`) are
-    unchanged, and so is the output (tests/test_simulation_buffer.py).
-    """
-
-    def update_previous_state(self):
-        from xarray.core.variable import as_compatible_data
-
-        stores = [(self._environment_previous, "environment_previous", lambda v: self.environment[v])]
-        stores.append((self._elements_previous, "elements_previous", lambda v: getattr(self.elements, v)))
-        if any(ds is not None and not _numpy_backed(ds) for ds, _, _ in stores):
-            return super().update_previous_state()
-        new = None
-        if self.newly_seeded_IDs is not None:  # for newly seeded elements, previous is set equal to present
-            new = np.where(self.elements.age_seconds == self.time_step.total_seconds())[0]
-        ids = self.elements.ID
-        for ds, name, present in stores:
-            if ds is None:
-                continue
-            if new is not None:  # OpenDrift indexes the store with positions among the active elements here
-                for var in ds:
-                    ds.variables[var].values[new] = as_compatible_data(present(var)[new])
-            setattr(self, name, ds.isel(trajectory=ids))
-            for var in ds:
-                ds.variables[var].values[ids] = as_compatible_data(present(var))
-        return None
-
-
-def _numpy_backed(ds) -> bool:
-    """Every data variable of `ds` is one-dimensional and held in a numpy array (writable in place)."""
-    return all(type(v.data) is np.ndarray and v.ndim == 1 for v in ds.data_vars.values())
-
-
 @contextmanager
 def keep_root_logging() -> Iterator[None]:
     """OpenDrift's constructor runs coloredlogs.install() on the root logger (level, handler); undo that."""
@@ -268,8 +197,10 @@ def _make_model(params: MissionParams, plan: ForcingPlan, progress: ProgressFn |
     """The mission's configured OpenDrift model; its constructor seeds np.random (OpenDrift's default would be 0)."""
     base = opendrift_class(params)
 
-    class Tracked(FastPreviousStateMixin, FastBufferMixin, base):
+    class Tracked(*SPEEDUPS, base):
         """The model reporting progress every step; the parent turns it into 10 % updates."""
+
+        ElementType = fast_length_elements(base.ElementType)
 
         def update(self) -> None:
             super().update()

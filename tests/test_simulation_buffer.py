@@ -1,4 +1,4 @@
-"""The faster output buffering and previous-state stores give exactly OpenDrift's own output."""
+"""The speed-ups (output buffering, previous-state stores, element counts) give exactly OpenDrift's own output."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ def test_fast_buffer_output_equals_opendrifts_own(backward, model):
     from opendrift.models.leeway import Leeway
     from opendrift.models.oceandrift import OceanDrift
 
-    from driftline.simulation import FastBufferMixin, FastPreviousStateMixin
+    from driftline.speedups import SPEEDUPS, fast_length_elements
 
     base = {"leeway": Leeway, "oceandrift": OceanDrift}[model]
 
-    class Fast(FastPreviousStateMixin, FastBufferMixin, base):
-        pass
+    class Fast(*SPEEDUPS, base):
+        ElementType = fast_length_elements(base.ElementType)
 
     def run(cls):
         o = cls(loglevel=50, seed=3)
@@ -51,3 +51,19 @@ def test_fast_buffer_output_equals_opendrifts_own(backward, model):
     for name in theirs.result.data_vars:
         np.testing.assert_array_equal(ours.result[name].values, theirs.result[name].values, err_msg=name)
         assert str(ours.result[name].attrs) == str(theirs.result[name].attrs), name
+
+
+def test_fast_element_length_equals_opendrifts_own():
+    from opendrift.models.leeway import LeewayObj
+    from opendrift.models.oceandrift import Lagrangian3DArray
+    from opendrift.models.shipdrift import ShipObject
+
+    from driftline.speedups import fast_length_elements
+
+    for base in (LeewayObj, Lagrangian3DArray, ShipObject):
+        fast = fast_length_elements(base)
+        assert fast.__name__ == base.__name__ and issubclass(fast, base)
+        for kwargs in ({}, {"lon": 3.0, "lat": 60.0}, {"lon": np.arange(7.0), "lat": np.full(7, 60.0)},
+                       {"lon": np.zeros(0), "lat": np.zeros(0)}, {"lon": [1.0, 2.0], "lat": [60.0, 61.0]}):  # fmt: skip
+            ours, theirs = fast(**kwargs), base(**kwargs)
+            assert len(ours) == len(theirs), (base.__name__, kwargs)

@@ -34,7 +34,7 @@ from driftline.products.grid import Grid, make_grid, present_positions
 from driftline.products.hdr import highest_density_regions
 from driftline.products.kml import write_kml
 from driftline.products.mapview import LandFn, MapView, background, land_raster, map_view, opendrift_land
-from driftline.products.render import lkp_label, render_animation, render_preview
+from driftline.products.render import lkp_label, render_animation, render_preview, start_animation
 from driftline.products.shares import domain_warnings
 from driftline.products.shoreline import shoreline_segments
 from driftline.trajectory import Trajectories
@@ -113,28 +113,52 @@ def build_products(
 
     with _timed(report, "density"):
         dens = _density(traj, meta, out_dir, report, done, indices, land_fn, outside_forcing)
-    with _timed(report, "search_areas"):
-        areas = compute_search_areas(traj, indices, dens.shares, land_fn)
-        report.search_areas = [a.summary() for a in areas]
-        fc = feature_collection(meta, dens, areas)
-        done("search_area.geojson", write_geojson(out_dir / "search_area.geojson", fc))
-        segments = shoreline_segments(traj)
-        report.shoreline = [s.properties() for s in segments]
-        shore = shoreline_collection(meta, segments, float(dens.shares["stranded"][-1]))
-        done("shoreline.geojson", write_geojson(out_dir / "shoreline.geojson", shore))
-        done("search_area.kml", write_kml(out_dir / "search_area.kml", fc, meta, shore))
-    scene = None
-    with _timed(report, "preview"), _imagery(report, "preview", meta):  # first: quick, useful for notifications
+    scene, encoding = None, None
+    with _timed(report, "preview"), _imagery(report, "preview", meta):
         lon, lat = present_positions(traj)
         view = map_view(lon.ravel(), lat.ravel(), lkp=(meta.lkp_lon, meta.lkp_lat))
-        land = land_raster(view, land_fn)
-        scene = view, background(view, land, (meta.lkp_lon, meta.lkp_lat, lkp_label(meta)))
-        done("preview.png", render_preview(out_dir / "preview.png", traj, dens, *scene, meta, areas[-1]))
-    with _timed(report, "animation"), _imagery(report, "animation", meta):
-        if scene is None:
-            raise RuntimeError("no map background (see the preview warning)")
-        done("animation.mp4", render_animation(out_dir / "animation.mp4", traj, dens, *scene, meta))
+        scene = view, background(view, land_raster(view, land_fn), (meta.lkp_lon, meta.lkp_lat, lkp_label(meta)))
+    try:
+        with _timed(report, "animation"), _imagery(report, "animation", meta):
+            if scene is None:
+                raise RuntimeError("no map background (see the preview warning)")
+            # Started before the search areas: ffmpeg encodes on the other core while they are built.
+            encoding = start_animation(out_dir / "animation.mp4", traj, dens, *scene, meta)
+        with _timed(report, "search_areas"):
+            areas = _search_areas(traj, meta, out_dir, report, done, indices, dens, land_fn)
+        with _timed(report, "preview"), _imagery(report, "preview", meta):
+            if scene is not None:
+                done("preview.png", render_preview(out_dir / "preview.png", traj, dens, *scene, meta, areas[-1]))
+        with _timed(report, "animation"), _imagery(report, "animation", meta):
+            if encoding is not None:
+                done("animation.mp4", encoding.finish())
+    finally:
+        if encoding is not None:
+            encoding.abort()  # a failure elsewhere: no ffmpeg left running (nothing once finished)
     return report
+
+
+def _search_areas(
+    traj: Trajectories,
+    meta: ProductMeta,
+    out_dir: Path,
+    report: ProductReport,
+    done: Callable[[str, Path], None],
+    indices: list[int],
+    dens: Density,
+    land_fn: LandFn,
+) -> list[SearchArea]:
+    """Search areas and shoreline: search_area.geojson, shoreline.geojson, search_area.kml."""
+    areas = compute_search_areas(traj, indices, dens.shares, land_fn)
+    report.search_areas = [a.summary() for a in areas]
+    fc = feature_collection(meta, dens, areas)
+    done("search_area.geojson", write_geojson(out_dir / "search_area.geojson", fc))
+    segments = shoreline_segments(traj)
+    report.shoreline = [s.properties() for s in segments]
+    shore = shoreline_collection(meta, segments, float(dens.shares["stranded"][-1]))
+    done("shoreline.geojson", write_geojson(out_dir / "shoreline.geojson", shore))
+    done("search_area.kml", write_kml(out_dir / "search_area.kml", fc, meta, shore))
+    return areas
 
 
 def _density(
@@ -174,7 +198,7 @@ def _timed(report: ProductReport, stage: str) -> Iterator[None]:
     try:
         yield
     finally:
-        report.timings_s[stage] = round(time.perf_counter() - start, 3)
+        report.timings_s[stage] = round(report.timings_s.get(stage, 0.0) + time.perf_counter() - start, 3)
 
 
 @contextmanager

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import subprocess
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import replace
@@ -426,3 +427,28 @@ def test_map_background_failure_is_a_warning_for_both_images(tmp_path: Path, met
         "animation failed: no map background (see the preview warning)",
     ]
     assert "search_area.geojson" in report.files and "preview.png" not in report.files
+
+
+def test_an_encoder_that_stops_reading_is_a_warning_not_a_hang(tmp_path: Path, meta, monkeypatch):
+    def quitter(path, *args):
+        return subprocess.Popen(["sh", "-c", "exit 3"], stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    monkeypatch.setattr(render, "_start_ffmpeg", quitter)
+    started = time.perf_counter()
+    report = build_products(drifting_plume(t=40), meta, tmp_path, land_fn=fake_land)
+    assert time.perf_counter() - started < 30
+    assert len(report.warnings) == 1 and report.warnings[0].startswith("animation failed: ffmpeg"), report.warnings
+    assert "preview.png" in report.files and not (tmp_path / "animation.mp4").exists()
+
+
+def test_a_failure_while_the_animation_encodes_leaves_no_encoder_or_file(tmp_path: Path, meta, monkeypatch):
+    import psutil
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("search areas broke")
+
+    monkeypatch.setattr("driftline.products.compute_search_areas", broken)
+    with pytest.raises(RuntimeError, match="search areas broke"):
+        build_products(drifting_plume(t=40), meta, tmp_path, land_fn=fake_land)
+    assert not (tmp_path / "animation.mp4").exists()
+    assert not [p for p in psutil.Process().children(recursive=True) if "ffmpeg" in p.name()]
