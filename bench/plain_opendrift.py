@@ -4,6 +4,8 @@
            with the animation time and the network calls seen (there must be none: no internet, no Natural Earth).
     bare:  warm up once (import, landmask, a tiny run), then time `run` alone (no outfile) for each workload;
            prints one JSON line with the seconds of every run.
+    serve: warm up as bare, print READY, then for each workload (a JSON line on stdin) time `run` alone and
+           print its seconds: bench/run.py interleaves these with the worker's runs of the same workload.
 
 Only OpenDrift, matplotlib and imageio-ffmpeg are used (no driftline import), with the settings the worker uses:
 constant wind/current fallbacks, coastline stranding, export buffer of the whole run.
@@ -96,12 +98,26 @@ def plain(w: dict, out_dir: Path) -> dict:
     }  # fmt: skip
 
 
-def bare(workloads: list[dict], runs: int) -> dict:
+def warm_up(w: dict) -> None:
+    """The landmask, first-run lazy imports and caches: what a warm process has."""
     from opendrift.readers import reader_global_landmask
 
     reader_global_landmask.get_mask()
-    tiny = dict(workloads[0], particles=10, hours=1)
-    run_model(make_model(tiny), tiny)  # first-run lazy imports and caches
+    tiny = dict(w, particles=10, hours=1)
+    run_model(make_model(tiny), tiny)
+
+
+def serve(w: dict) -> dict:
+    warm_up(w)
+    print("READY", flush=True)
+    for line in sys.stdin:
+        spec = json.loads(line)
+        print("BENCH " + json.dumps({"run_s": run_model(make_model(spec), spec)}), flush=True)
+    return {"network_calls": network_calls}
+
+
+def bare(workloads: list[dict], runs: int) -> dict:
+    warm_up(workloads[0])
     seconds = {w["name"]: [run_model(make_model(w), w) for _ in range(runs)] for w in workloads}
     return {"run_s": seconds, "network_calls": network_calls}
 
@@ -109,14 +125,19 @@ def bare(workloads: list[dict], runs: int) -> dict:
 def main(argv: list[str] | None = None) -> int:
     sys.addaudithook(_audit)
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("mode", choices=("plain", "bare"))
-    p.add_argument("workloads", help="JSON: one workload (plain) or a list of them (bare)")
+    p.add_argument("mode", choices=("plain", "bare", "serve"))
+    p.add_argument("workloads", help="JSON: one workload (plain, serve: the warm-up's) or a list of them (bare)")
     p.add_argument("--out", default="out/plain", help="output directory (plain)")
     p.add_argument("--runs", type=int, default=1, help="runs per workload (bare)")
     args = p.parse_args(argv)
     logging.getLogger("opendrift").setLevel(logging.ERROR)
     spec = json.loads(args.workloads)
-    result = plain(spec, Path(args.out)) if args.mode == "plain" else bare(spec, args.runs)
+    modes = {
+        "plain": lambda: plain(spec, Path(args.out)),
+        "bare": lambda: bare(spec, args.runs),
+        "serve": lambda: serve(spec),
+    }
+    result = modes[args.mode]()
     print("BENCH " + json.dumps(result), flush=True)
     return 0
 

@@ -3,7 +3,8 @@
     .venv/bin/python bench/run.py [--runs N] [--quick] [--out bench/results.json] [--phases bare,plain,...]
 
 Phases (all by default, in this order; each phase's load average is recorded because machines are shared):
-  bare        OpenDrift `run` alone in one warm process (landmask built, no outfile), per workload
+  bare        OpenDrift `run` alone in one warm process (landmask built, no outfile), per workload; with the
+              worker phase, one bare run right before each worker run (paired: this VM's speed drifts)
   plain       a fresh `python bench/plain_opendrift.py` per run: import, run with NetCDF outfile, animation(fast=True)
   worker      `worker.py` (MAX_CONCURRENT_JOBS=2) with throwaway Redis, PostgreSQL and moto S3: RPUSH -> processing
               and RPUSH -> completed (all products uploaded), one job at a time on an idle worker
@@ -18,6 +19,7 @@ It prints a table (absolute times and the ratios that compare across machines) a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -149,6 +151,40 @@ def measure_bare(workloads: dict[str, Workload], runs: int) -> dict[str, list[fl
     return data["run_s"]
 
 
+class BareServer:
+    """A warm `plain_opendrift.py serve` process: the bare run of a workload on demand, right beside the worker's.
+
+    This VM's speed drifts by up to 1.7x within minutes (the same bare run: 0.69-1.20 s), so a ratio of medians
+    taken in separate phases says as much about the drift as about the worker. Pairs measured back to back do not.
+    """
+
+    def __init__(self, warm_up: Workload) -> None:
+        env = dict(os.environ, MPLBACKEND="Agg")
+        args = [sys.executable, str(PLAIN_SCRIPT), "serve", json.dumps(warm_up.plain_spec())]
+        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+
+    def __enter__(self) -> BareServer:
+        if self._line() != "READY":
+            raise RuntimeError("plain_opendrift.py serve did not start")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.proc.stdin.close()
+        data = json.loads(self._line()[6:] or "{}") if self.proc.wait(timeout=60) == 0 else {}
+        _check_offline({"network_calls": data.get("network_calls", [])}, "bare (paired)")
+
+    def _line(self) -> str:
+        return (self.proc.stdout.readline() or "").strip()
+
+    def run(self, w: Workload) -> float:
+        self.proc.stdin.write(json.dumps(w.plain_spec()) + "\n")
+        self.proc.stdin.flush()
+        line = self._line()
+        if not line.startswith("BENCH "):
+            raise RuntimeError(f"plain_opendrift.py serve: {line!r}")
+        return json.loads(line[6:])["run_s"]
+
+
 def measure_plain(workloads: dict[str, Workload], runs: int, work: Path) -> dict[str, dict]:
     result = {}
     for w in workloads.values():
@@ -272,21 +308,29 @@ class Daemon:
         return json.loads(body.read())
 
 
-def measure_worker(d: Daemon, workloads: dict[str, Workload], runs: int) -> dict[str, dict]:
+def measure_worker(
+    d: Daemon, workloads: dict[str, Workload], runs: int, bare: BareServer | None = None
+) -> dict[str, dict]:
+    """Each workload `runs` times through the idle daemon; with `bare`, each run right after a bare run of it."""
     first = d.run_one(workloads["A"])  # the first job of a fresh worker is not what an idle worker does
     log(f"worker warm-up job: {first['completed']:.2f} s")
     result = {"first_job": first}
     for w in workloads.values():
-        rows = []
+        rows, paired = [], []
         for i in range(runs):
+            if bare is not None:
+                paired.append(bare.run(w))
             time.sleep(0.3)  # let the supervisor go back to its blocking claim: an idle worker
             rows.append(d.run_one(w))
             log(f"worker {w.name} run {i + 1}/{runs}: {rows[-1]['completed']:.2f} s "
-                f"(processing after {rows[-1]['processing'] * 1000:.0f} ms)")  # fmt: skip
+                f"(processing after {rows[-1]['processing'] * 1000:.0f} ms)"
+                + (f", bare run just before {paired[-1]:.2f} s" if paired else ""))  # fmt: skip
         result[w.name] = {
             "e2e_s": [r["completed"] for r in rows], "processing_s": [r["processing"] for r in rows],
             "timings": [r["timings"] for r in rows], "final_counts": rows[-1]["counts"],
         }  # fmt: skip
+        if paired:
+            result[w.name]["bare_paired_s"] = paired
     return result
 
 
@@ -397,13 +441,19 @@ def summarize(raw: dict) -> dict:
         wk, pl = worker.get(name, {}), plain.get(name, {})
         timings = wk.get("timings", [])
         e2e, plain_s, bare_s = median(wk.get("e2e_s")), median(pl.get("process_s")), median(bare.get(name))
+        paired = wk.get("bare_paired_s")
+        if paired:  # the bare run right before each worker run: the median of those ratios
+            bare_s = median(paired)
+            over_bare = median(e / b for e, b in zip(wk["e2e_s"], paired, strict=True))
+        else:
+            over_bare = ratio(e2e, bare_s)
         rows[name] = {
             "worker_e2e_s": e2e, "processing_s": median(wk.get("processing_s")), "bare_sim_s": bare_s,
             "worker_simulate_s": median(t.get("simulate") for t in timings),
             "our_animation_s": median(t.get("products.animation") for t in timings),
             "plain_process_s": plain_s, "plain_animation_s": median(pl.get("animation_s")),
             "plain_run_s": median(pl.get("run_s")), "plain_over_worker": ratio(plain_s, e2e),
-            "worker_over_bare": ratio(e2e, bare_s), "stages_s": _stages(timings, e2e),
+            "worker_over_bare": over_bare, "bare_paired": bool(paired), "stages_s": _stages(timings, e2e),
         }  # fmt: skip
     processing = [t for name in rows for t in worker.get(name, {}).get("processing_s", [])]
     c = rows.get("C", {})
@@ -504,6 +554,8 @@ def format_table(raw: dict, summary: dict, targets: list[dict]) -> str:
             f"{_f(r['plain_over_worker'], '{:.1f}', 'x'):>13}{_f(r['worker_over_bare'], unit='x'):>12}"
         )  # fmt: skip
     a, mem, tp = summary["animation"], summary["memory"], summary["throughput"]
+    if any(r.get("bare_paired") for r in summary["rows"].values()):
+        lines.append("worker/bare: the median of per-run ratios, each bare run made right before the worker run")
     lines.append("")
     for name, r in summary["rows"].items():
         if r["stages_s"]:
@@ -554,7 +606,8 @@ def run_benchmark(runs: int, quick: bool, phases: tuple[str, ...], work: Path) -
         "load": {},
     }
     mark = lambda phase: raw["load"].__setitem__(phase, os.getloadavg())  # noqa: E731
-    if "bare" in phases:
+    paired = {"bare", "worker"} <= set(phases)  # then each bare run is made right before the worker's
+    if "bare" in phases and not paired:
         mark("bare")
         raw["bare"] = measure_bare(workloads, runs)
         log(f"bare: {raw['bare']}")
@@ -566,7 +619,9 @@ def run_benchmark(runs: int, quick: bool, phases: tuple[str, ...], work: Path) -
             with Daemon(svc, work) as daemon:
                 if "worker" in phases:
                     mark("worker")
-                    raw["worker"] = measure_worker(daemon, workloads, runs)
+                    with contextlib.ExitStack() as stack:
+                        bare = stack.enter_context(BareServer(workloads["A"])) if paired else None
+                        raw["worker"] = measure_worker(daemon, workloads, runs, bare)
                 if "memory" in phases:
                     mark("memory")
                     raw["memory"] = measure_memory(daemon, workloads["C"])

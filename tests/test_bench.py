@@ -56,6 +56,16 @@ def test_summary_ratios_targets_and_table():
     assert "FAIL  C >= 4x faster than plain OpenDrift" in table and "20.0x faster" in table
 
 
+def test_paired_bare_runs_give_the_median_of_per_run_ratios():
+    raw = synthetic_raw()
+    raw["worker"]["A"]["bare_paired_s"] = [1.0, 2.5, 0.5]  # e2e 1.5, 2.5, 1.0: ratios 1.5, 1.0, 2.0
+    s = summarize(raw)
+    assert s["rows"]["A"]["worker_over_bare"] == pytest.approx(1.5) and s["rows"]["A"]["bare_sim_s"] == 1.0
+    assert s["rows"]["A"]["bare_paired"] and not s["rows"]["C"]["bare_paired"]
+    assert s["rows"]["C"]["worker_over_bare"] == pytest.approx(1.2)  # unpaired: median e2e / median bare
+    assert "each bare run made right before the worker run" in format_table(raw, s, evaluate_targets(s))
+
+
 def test_missing_phases_give_no_verdict():
     raw = synthetic_raw()
     for phase in ("worker", "memory", "throughput"):
@@ -88,8 +98,10 @@ def test_quick_benchmark_runs_every_phase(tmp_path):
                          capture_output=True, text=True, timeout=1200)  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
     raw = json.loads(out.read_text())
-    assert {"bare", "plain", "worker", "memory", "throughput", "summary", "targets"} <= raw.keys()
-    assert all(t["pass"] is not None for t in raw["targets"]) and "targets:" in run.stdout
+    assert {"plain", "worker", "memory", "throughput", "summary", "targets"} <= raw.keys()
+    assert all(len(raw["worker"][name]["bare_paired_s"]) == 1 for name in QUICK)  # bare runs paired with the worker's
+    measured = [t for t in raw["targets"] if "50000 x 240 h" not in t["target"]]  # limits: not a default phase
+    assert all(t["pass"] is not None for t in measured) and "targets:" in run.stdout
 
 
 def test_limits_section_targets_and_table():

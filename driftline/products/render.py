@@ -148,7 +148,7 @@ def start_animation(
     )
     try:
         for frame in frames(traj, dens, view, bg):
-            encoding.put(np.ascontiguousarray(frame, dtype=np.uint8).tobytes())
+            encoding.put(np.ascontiguousarray(frame, dtype=np.uint8))  # frames() yields a new array each time
         encoding.put(None)
     except BaseException:
         encoding.abort()
@@ -161,13 +161,13 @@ class Encoding:
 
     def __init__(self, path: Path, encoder: subprocess.Popen, max_frames: int) -> None:
         self.path, self.encoder = path, encoder
-        self._frames: queue.Queue[bytes | None] = queue.Queue(max_frames)
+        self._frames: queue.Queue[np.ndarray | None] = queue.Queue(max_frames)
         self._error: BaseException | None = None
         self._finished = False
         self._writer = threading.Thread(target=self._write, name="ffmpeg-writer", daemon=True)
         self._writer.start()
 
-    def put(self, frame: bytes | None) -> None:
+    def put(self, frame: np.ndarray | None) -> None:
         """Queue a frame (blocks while the queue is full); raise if the writer has failed."""
         while True:
             if self._error is not None:
@@ -180,7 +180,7 @@ class Encoding:
     def _write(self) -> None:
         try:
             while (frame := self._frames.get()) is not None:
-                self.encoder.stdin.write(frame)
+                self.encoder.stdin.write(memoryview(frame))
             self.encoder.stdin.close()
         except BaseException as e:  # noqa: BLE001 - reported by put() and finish(); put() stops waiting
             self._error = e
