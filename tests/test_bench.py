@@ -66,6 +66,14 @@ def test_paired_bare_runs_give_the_median_of_per_run_ratios():
     assert "each bare run made right before the worker run" in format_table(raw, s, evaluate_targets(s))
 
 
+def test_throughput_gain_is_the_median_of_paired_rounds():
+    raw = synthetic_raw()
+    raw["throughput"] |= {"paired_gains": [1.5, 1.9, 1.7], "rounds": [{}, {}, {}]}
+    raw["throughput_serial"] = {"elapsed_s": 30.0, "busy_cores": 1.1}  # 30 / 12 = 2.5 unpaired
+    tp = summarize(raw)["throughput"]
+    assert tp["concurrency_gain"] == pytest.approx(1.7) and tp["rounds"] == 3 and tp["serial_measured_s"] == 30.0
+
+
 def test_missing_phases_give_no_verdict():
     raw = synthetic_raw()
     for phase in ("worker", "memory", "throughput"):
