@@ -134,10 +134,10 @@ def spawn(tmp_path):
     """Start daemons for one test; whatever is still running at the end is killed with its process group."""
     started: list[Worker] = []
 
-    def start(services: Services, queue: str, worker_id: str, **env: str) -> Worker:
+    def start(services: Services, queue: str, worker_id: str, wait: bool = True, **env: str) -> Worker:
         worker = Worker(services.env(queue, worker_id, **env), tmp_path / f"{worker_id}.log")
         started.append(worker)
-        return worker.start()
+        return worker.start(wait_ready=wait)
 
     yield start
     for worker in started:

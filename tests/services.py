@@ -205,7 +205,12 @@ class Worker:
             start_new_session=True,
         )
         if wait_ready:
-            self.wait_log(f"Worker {self.env['WORKER_ID']} listening", timeout_s)
+            self.wait_ready(timeout_s)
+        return self
+
+    def wait_ready(self, timeout_s: float = 120) -> Worker:
+        """Wait for the worker's first claim (its start costs ~11 s: workers started together overlap it)."""
+        self.wait_log(f"Worker {self.env['WORKER_ID']} listening", timeout_s)
         return self
 
     def log(self) -> str:

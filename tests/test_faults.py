@@ -60,7 +60,8 @@ def assert_queue_empty(services: Services, queue: str) -> None:
 
 def test_kill_9_of_the_worker_holding_a_job_another_worker_completes_it_once(services, tmp_path, spawn):
     q = new_queue()
-    workers = {w.env["WORKER_ID"]: w for w in (spawn(services, q, "one"), spawn(services, q, "two"))}
+    starting = [spawn(services, q, name, wait=False) for name in ("one", "two")]
+    workers = {w.env["WORKER_ID"]: w.wait_ready() for w in starting}
     mid = push_job(services, q, LONG)
     holder = wait_for(
         lambda: next((k for k, w in workers.items() if f"Mission {mid} started" in w.log()), None),
@@ -229,8 +230,8 @@ def test_s3_refusing_connections_requeues_and_completes_when_it_returns(services
 
 def test_two_workers_twenty_jobs_no_loss_no_duplicates(services, tmp_path, spawn):
     q = new_queue()
-    a = spawn(services, q, "pair-a")
-    b = spawn(services, q, "pair-b")
+    a, b = (spawn(services, q, name, wait=False) for name in ("pair-a", "pair-b"))
+    a.wait_ready(), b.wait_ready()
     ids = [push_job(services, q, {**SHORT, "num_particles": 100 + i}) for i in range(20)]
     for mid in ids:
         row = wait_status(services, mid, ("completed",), 180)
