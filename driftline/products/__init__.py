@@ -34,7 +34,7 @@ from driftline.products.grid import Grid, make_grid, present_positions
 from driftline.products.hdr import highest_density_regions
 from driftline.products.kml import write_kml
 from driftline.products.mapview import LandFn, MapView, background, land_raster, map_view, opendrift_land
-from driftline.products.render import lkp_label, render_animation, render_preview, start_animation
+from driftline.products.render import lkp_label, render_preview, start_animation
 from driftline.products.shares import domain_warnings
 from driftline.products.shoreline import shoreline_segments
 from driftline.trajectory import Trajectories
@@ -42,7 +42,7 @@ from driftline.trajectory import Trajectories
 __all__ = [
     "LEVELS", "Density", "Grid", "LandFn", "MapView", "MemberStats", "ProductMeta", "ProductReport", "SearchArea",
     "build_products", "cells_area_km2", "cells_polygon", "compute_density", "compute_search_areas",
-    "feature_collection", "highest_density_regions", "make_grid", "member_stats", "render_animation", "render_preview",
+    "feature_collection", "highest_density_regions", "make_grid", "member_stats", "render_preview", "start_animation",
     "shoreline_collection", "shoreline_segments", "write_density_nc", "write_geojson", "write_kml",
 ]  # fmt: skip
 

@@ -111,20 +111,6 @@ def frames(traj: Trajectories, dens: Density, view: MapView, bg: Image.Image) ->
         yield arr
 
 
-def render_animation(
-    path: Path,
-    traj: Trajectories,
-    dens: Density,
-    view: MapView,
-    bg: Image.Image,
-    meta: ProductMeta,
-    preset: str = PRESET,
-    crf: int = CRF,
-) -> Path:
-    """Stream exactly one frame per output time to imageio-ffmpeg's H.264 encoder (yuv420p, +faststart)."""
-    return start_animation(path, traj, dens, view, bg, meta, preset, crf).finish()
-
-
 def start_animation(
     path: Path,
     traj: Trajectories,
@@ -135,7 +121,8 @@ def start_animation(
     preset: str = PRESET,
     crf: int = CRF,
 ) -> Encoding:
-    """Render every frame and hand it to ffmpeg; return while ffmpeg may still be encoding.
+    """Stream one frame per output time to imageio-ffmpeg's H.264 encoder (yuv420p, +faststart); return while
+    ffmpeg may still be encoding (`.finish()` gives the file).
 
     The encoder is the slow side (~6 ms a frame against ~3 ms to draw one): frames wait in a bounded queue
     that a writer thread empties into ffmpeg's stdin (the writes release the GIL), so the caller can build
