@@ -169,13 +169,15 @@ class Encoding:
             while (frame := self._frames.get()) is not None:
                 self.encoder.stdin.write(memoryview(frame))
             self.encoder.stdin.close()
-        except BaseException as e:  # noqa: BLE001 - reported by put() and finish(); put() stops waiting
+        except (OSError, ValueError) as e:  # a closed or broken pipe: reported by put() and finish()
             self._error = e
 
     def finish(self) -> Path:
         """Wait for ffmpeg to write the file; raise (and leave no file) if it failed."""
         try:
             self._writer.join()
+            if self._error is not None and self.encoder.poll() is None:  # ffmpeg would wait for stdin forever
+                raise RuntimeError(f"ffmpeg stopped reading frames: {self._error}") from self._error
             errors = self.encoder.stderr.read().decode(errors="replace").strip()
             if self.encoder.wait(timeout=120) != 0:
                 raise RuntimeError(f"ffmpeg failed ({self.encoder.returncode}): {errors[-300:]}")
