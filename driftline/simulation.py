@@ -20,6 +20,7 @@ import numpy as np
 from driftline.errors import SimulationError
 from driftline.forcing import ForcingPlan
 from driftline.jobs import MissionParams, can_capsize
+from driftline.lean import LEAN_STEP
 from driftline.models import configure, opendrift_class, seed_properties, what_drifts
 from driftline.speedups import SPEEDUPS, fast_length_elements
 from driftline.trajectory import ACTIVE, NOT_RELEASED, OUT_OF_DOMAIN, STRANDED, Trajectories
@@ -197,7 +198,7 @@ def _make_model(params: MissionParams, plan: ForcingPlan, progress: ProgressFn |
     """The mission's configured OpenDrift model; its constructor seeds np.random (OpenDrift's default would be 0)."""
     base = opendrift_class(params)
 
-    class Tracked(*SPEEDUPS, base):
+    class Tracked(*LEAN_STEP, *SPEEDUPS, base):
         """The model reporting progress every step; the parent turns it into 10 % updates."""
 
         ElementType = fast_length_elements(base.ElementType)
