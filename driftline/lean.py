@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 LANDMASK_READER = "global_landmask"
-SPLIT_MIN_PARTICLES = 2048  # below this a thread hand-off costs more than half the geodesics (~0.25 µs each)
+SPLIT_MIN_PARTICLES = 16384  # below this (~4 ms of geodesics) the thread hand-off eats the gain on a busy machine
 _UNCERTAINTY = (  # (config key, variables, draw): the order in which OpenDrift's get_environment draws them
     ("drift:current_uncertainty", ("x_sea_water_velocity", "y_sea_water_velocity"), "normal"),
     ("drift:current_uncertainty_uniform", ("x_sea_water_velocity", "y_sea_water_velocity"), "uniform"),
@@ -143,7 +143,7 @@ def lon_lat_invalid(lon: np.ndarray, lat: np.ndarray) -> bool:
 def geodesics(geod, lon: np.ndarray, lat: np.ndarray, azimuth: np.ndarray, dist: np.ndarray) -> None:
     """pyproj's `Geod.fwd` in place on float64 arrays, in two halves on two threads for large arrays."""
     n = lon.size
-    if n < SPLIT_MIN_PARTICLES or (os.cpu_count() or 1) < 2:
+    if n < SPLIT_MIN_PARTICLES or (os.cpu_count() or 1) < 2:  # noqa: SIM102
         geod._fwd(lon, lat, azimuth, dist, radians=False, return_back_azimuth=False)
         return
     half = n // 2
@@ -161,4 +161,84 @@ def _executor() -> ThreadPoolExecutor:
     return _pool[1]
 
 
-LEAN_STEP = (LeanEnvironmentMixin, LeanMoveMixin)  # mixed in before driftline.speedups.SPEEDUPS
+class LeanBufferMixin:
+    """OpenDrift's `state_to_buffer` with the history staged time-major in numpy, copied to its buffer when full.
+
+    OpenDrift's buffer is (trajectory, time): writing one output time touches one value per cache line, ~23
+    variables a step. Here each output step (and each deactivation between output steps, into the next output
+    time as OpenDrift's backfill does) is written as contiguous rows of a (time, trajectory) array; when the
+    buffer is full or the run ends the staged values are copied into OpenDrift's buffer and OpenDrift's own
+    `state_to_buffer` runs (min/max attributes, final metadata, the file writer, the buffer reset).
+    """
+
+    _stage = None
+
+    def state_to_buffer(self, final: bool = False):
+        stage = self._stage
+        if stage is None or stage.result is not self.result:
+            stage = self._stage = _Stage.of(self.result)
+        if stage is None:
+            return super().state_to_buffer(final)
+        t = stage.column.get(self.time)
+        if final or (t is not None and t == stage.nt - 1):
+            stage.flush()
+            out = super().state_to_buffer(final)
+            self._stage = None  # OpenDrift reset (or truncated) its buffer: staged again from that
+            return out
+        if t is None:
+            deactivated = np.flatnonzero(self.elements.status != 0)
+            if deactivated.size == 0:
+                return None
+            t = stage.column[_backfill(self.result, self.time)]
+            rows, index = self.elements.ID[deactivated], deactivated
+        else:
+            rows, index = self.elements.ID, slice(0, len(self.elements.ID))  # OpenDrift: range(len(ID))
+        for name, values in stage.sources(self.elements, self.environment):
+            stage.data[name][t, rows] = values[index]
+        return None
+
+
+def _backfill(result, time):
+    """The output time OpenDrift writes a deactivation between output steps into (its own lookup)."""
+    import pandas as pd
+
+    return pd.Timestamp(result.time.sel(time=time, method="backfill").values).to_pydatetime()
+
+
+class _Stage:
+    """Time-major copies of OpenDrift's (trajectory, time) float32 buffer variables."""
+
+    def __init__(self, result) -> None:
+        self.result = result
+        times = result.indexes["time"]
+        self.nt = len(times)
+        self.column = {t.to_pydatetime(): i for i, t in enumerate(times)}
+        n = result.sizes["trajectory"]
+        self.data = {name: np.full((self.nt, n), np.nan, dtype=np.float32) for name in result.data_vars}
+        self._names = list(result.data_vars)
+
+    @classmethod
+    def of(cls, result):
+        variables = result.variables
+        for name in result.data_vars:
+            var = variables[name]
+            if var.dims != ("trajectory", "time") or type(var.data) is not np.ndarray or var.dtype != np.float32:
+                return None
+        return cls(result)
+
+    def sources(self, elements, environment):
+        """(name, values) in OpenDrift's order: an environment variable wins over an element property."""
+        for name in self._names:
+            values = getattr(environment, name, None)
+            if values is None:
+                values = getattr(elements, name, None)
+            if values is not None:
+                yield name, values
+
+    def flush(self) -> None:
+        variables = self.result.variables
+        for name, staged in self.data.items():
+            variables[name].values[...] = staged.T
+
+
+LEAN_STEP = (LeanEnvironmentMixin, LeanMoveMixin, LeanBufferMixin)  # mixed in before driftline.speedups.SPEEDUPS

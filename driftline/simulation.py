@@ -36,6 +36,9 @@ from driftline.trajfile import (
 from driftline.trajfile import variable_encoding as _variable_encoding
 
 log = logging.getLogger(__name__)
+# Mixed in before the OpenDrift model class: the lean step (driftline.lean) and the bookkeeping speed-ups.
+# The equality tests set it to () to run plain OpenDrift as the reference.
+STEP_MIXINS: tuple[type, ...] = (*LEAN_STEP, *SPEEDUPS)
 ProgressFn = Callable[[float], None]
 
 
@@ -198,10 +201,10 @@ def _make_model(params: MissionParams, plan: ForcingPlan, progress: ProgressFn |
     """The mission's configured OpenDrift model; its constructor seeds np.random (OpenDrift's default would be 0)."""
     base = opendrift_class(params)
 
-    class Tracked(*LEAN_STEP, *SPEEDUPS, base):
+    class Tracked(*STEP_MIXINS, base):
         """The model reporting progress every step; the parent turns it into 10 % updates."""
 
-        ElementType = fast_length_elements(base.ElementType)
+        ElementType = fast_length_elements(base.ElementType) if STEP_MIXINS else base.ElementType
 
         def update(self) -> None:
             super().update()
