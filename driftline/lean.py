@@ -241,4 +241,78 @@ class _Stage:
             variables[name].values[...] = staged.T
 
 
-LEAN_STEP = (LeanEnvironmentMixin, LeanMoveMixin, LeanBufferMixin)  # mixed in before driftline.speedups.SPEEDUPS
+class LeanPreviousStateMixin:
+    """OpenDrift's `update_previous_state` with the snapshots of the last step taken as numpy copies.
+
+    OpenDrift keeps each stored property's last value in `_elements_previous` (read by its coastline and
+    seafloor actions, unchanged here) and also builds `elements_previous` / `environment_previous`, an xarray
+    `isel` of the active particles every step (~1.3 ms a step for 5000 particles). None of the worker's models
+    reads the element snapshot, and OceanDrift reads the environment one only with vertical advection: here the
+    values are copied and the same `isel` Dataset is built only when someone asks for it.
+    """
+
+    def update_previous_state(self):
+        stores = [(self._environment_previous, "environment_previous", lambda v: self.environment[v])]
+        stores.append((self._elements_previous, "elements_previous", lambda v: getattr(self.elements, v)))
+        if any(ds is not None and not _numpy_backed(ds) for ds, _, _ in stores):
+            return super().update_previous_state()
+        new = None
+        if self.newly_seeded_IDs is not None:  # for newly seeded elements, previous is set equal to present
+            new = np.where(self.elements.age_seconds == self.time_step.total_seconds())[0]
+        ids = self.elements.ID
+        for ds, name, present in stores:
+            if ds is None:
+                continue
+            if new is not None:  # OpenDrift indexes the store with positions among the active elements here
+                for var in ds:
+                    ds.variables[var].values[new] = present(var)[new]
+            self.__dict__["_lean_" + name] = _Snapshot(ds, ids)
+            for var in ds:
+                ds.variables[var].values[ids] = present(var)
+        return None
+
+    @property
+    def elements_previous(self):
+        return _resolved(self, "_lean_elements_previous")
+
+    @elements_previous.setter
+    def elements_previous(self, value) -> None:
+        self.__dict__["_lean_elements_previous"] = value
+
+    @property
+    def environment_previous(self):
+        return _resolved(self, "_lean_environment_previous")
+
+    @environment_previous.setter
+    def environment_previous(self, value) -> None:
+        self.__dict__["_lean_environment_previous"] = value
+
+
+class _Snapshot:
+    """`ds.isel(trajectory=ids)` as it is now, built on first use (the values are copied now)."""
+
+    def __init__(self, ds, ids: np.ndarray) -> None:
+        self.ds, self.ids = ds, np.array(ids)
+        self.values = {var: ds.variables[var].values[self.ids] for var in ds}  # fancy indexing copies
+
+    def build(self):
+        out = self.ds.isel(trajectory=self.ids)
+        for var, values in self.values.items():
+            out.variables[var].values[...] = values
+        return out
+
+
+def _resolved(model, key: str):
+    value = model.__dict__.get(key)
+    if isinstance(value, _Snapshot):
+        value = model.__dict__[key] = value.build()
+    return value
+
+
+def _numpy_backed(ds) -> bool:
+    """Every data variable of `ds` is one-dimensional and held in a numpy array (writable in place)."""
+    return all(type(v.data) is np.ndarray and v.ndim == 1 for v in ds.data_vars.values())
+
+
+# Mixed in before driftline.speedups.SPEEDUPS (whose previous-state and buffer mixins they take over).
+LEAN_STEP = (LeanEnvironmentMixin, LeanMoveMixin, LeanBufferMixin, LeanPreviousStateMixin)
