@@ -160,6 +160,7 @@ def _run_member(
     kwargs = {}
     if out is not None:
         out.attach(model)
+        model.lean_streamed = True  # driftline.lean.run: OpenDrift need not read the streamed file back
         kwargs = {"outfile": str(out.path), "export_buffer_length": buffer_length(number, _num_variables(model))}
     started = time.perf_counter()
     try:

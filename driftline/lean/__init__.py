@@ -23,9 +23,10 @@ from __future__ import annotations
 from driftline.lean.environment import LeanEnvironmentMixin, ReaderEnvironment, lean_environment
 from driftline.lean.history import LeanBufferMixin, LeanPreviousStateMixin
 from driftline.lean.move import SPLIT_MIN_PARTICLES, LeanMoveMixin, geodesics
+from driftline.lean.run import LeanRunMixin
 
 __all__ = ["LEAN_STEP", "SPLIT_MIN_PARTICLES", "LeanBufferMixin", "LeanEnvironmentMixin", "LeanMoveMixin",
-           "LeanPreviousStateMixin", "ReaderEnvironment", "geodesics", "lean_environment"]  # fmt: skip
+           "LeanPreviousStateMixin", "LeanRunMixin", "ReaderEnvironment", "geodesics", "lean_environment"]  # fmt: skip
 
 # Mixed in before driftline.speedups.SPEEDUPS (whose previous-state and buffer mixins they take over).
-LEAN_STEP = (LeanEnvironmentMixin, LeanMoveMixin, LeanBufferMixin, LeanPreviousStateMixin)
+LEAN_STEP = (LeanRunMixin, LeanEnvironmentMixin, LeanMoveMixin, LeanBufferMixin, LeanPreviousStateMixin)
