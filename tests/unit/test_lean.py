@@ -105,6 +105,18 @@ def test_lean_step_gives_plain_opendrifts_particles_file(case, tmp_path, monkeyp
             assert (np.abs(np.diff(orientation, axis=1)) == 1).any()  # jibing was exercised
 
 
+@pytest.mark.parametrize("case", ["forward_strand_capsize_jibe", "backward", "all_stranded"])
+def test_buffers_flushed_during_the_run_equal_plain_opendrift(case, tmp_path, monkeypatch):
+    """Streamed in buffers of ~3 output times: the staged history, its min/max attributes and buffer resets."""
+    from driftline import trajfile
+
+    p = _params(CASES[case])
+    monkeypatch.setattr(trajfile, "BUFFER_BYTES", p.num_particles * 25 * 4 * 3)
+    _check(case, p, [constant_plan(p.wind, p.current)], tmp_path, monkeypatch)
+    with netCDF4.Dataset(tmp_path / "lean.nc") as nc:
+        assert nc["lon"].chunking()[1] <= 4  # the file was written buffer by buffer
+
+
 def test_the_worker_runs_the_lean_step():
     """What the equality tests compare is what the worker's model class mixes in."""
     assert simulation.STEP_MIXINS[: len(lean.LEAN_STEP)] == lean.LEAN_STEP
