@@ -8,7 +8,8 @@
            print its seconds: bench/run.py interleaves these with the worker's runs of the same workload.
 
 Only OpenDrift, matplotlib and imageio-ffmpeg are used (no driftline import), with the settings the worker uses:
-constant wind/current fallbacks, coastline stranding, export buffer of the whole run.
+constant wind/current fallbacks (behind a CF forcing file's reader when the workload names one), coastline
+stranding, export buffer of the whole run.
 """
 
 from __future__ import annotations
@@ -51,6 +52,10 @@ def make_model(w: dict, loglevel: int = 50):
 
     np.random.seed(w.get("seed", 1))
     o = Leeway(loglevel=loglevel)
+    if w.get("forcing_file"):  # gridded forcing (bench/gridded.py), with the constants as fallback outside it
+        from opendrift.readers.reader_netCDF_CF_generic import Reader
+
+        o.add_reader(Reader(w["forcing_file"]))
     u, v = wind_components(w["wind"]["speed_ms"], w["wind"]["from_deg"])
     cu, cv = current_components(w["current"]["speed_ms"], w["current"]["to_deg"])
     for var, value in {"x_wind": u, "y_wind": v, "x_sea_water_velocity": cu, "y_sea_water_velocity": cv}.items():

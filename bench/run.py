@@ -3,6 +3,7 @@
     .venv/bin/python bench/run.py [--runs N] [--quick] [--out bench/results.json] [--phases bare,plain,...]
 
 Phases (all by default, in this order; each phase's load average is recorded because machines are shared):
+  (workloads A, B, C with constant forcing; G the same as C on a 300 x 300 x 48 h CF grid, bench/gridded.py)
   bare        OpenDrift `run` alone in one warm process (landmask built, no outfile), per workload; with the
               worker phase, one bare run right before each worker run (paired: this VM's speed drifts)
   plain       a fresh `python bench/plain_opendrift.py` per run: import, run with NetCDF outfile, animation(fast=True)
@@ -54,15 +55,20 @@ PRODUCT_COUNT = 8  # particles.nc, density.nc, search_area.geojson/.kml, shoreli
 POLL_S = 0.005
 
 
+GRID_KEY = "bench/grid-300x300x48h.nc"  # workload G's forcing file in the forcing bucket (bench/gridded.py)
+
+
 @dataclass(frozen=True)
 class Workload:
     name: str
     particles: int
     hours: float
+    forcing_file: str | None = None  # a local CF file (gridded workload): uploaded for the worker, read by OpenDrift
 
     def params(self) -> dict:
         """Job params for the daemon."""
-        return {**SCENE, "num_particles": self.particles, "duration_hours": self.hours}
+        forcing = {"forcing": [f"s3://driftline-forcing/{GRID_KEY}"]} if self.forcing_file else {}
+        return {**SCENE, "num_particles": self.particles, "duration_hours": self.hours, **forcing}
 
     def plain_spec(self) -> dict:
         """The same scenario for bench/plain_opendrift.py (which does not import driftline)."""
@@ -72,14 +78,20 @@ class Workload:
         return {
             **{k: SCENE[k] for k in keep}, "name": self.name, "particles": self.particles, "hours": self.hours,
             "object_number": leeway_object(SCENE["object_type"]).number, "seed": SCENE["random_seed"],
+            "forcing_file": self.forcing_file,
         }  # fmt: skip
 
 
 FULL = {w.name: w for w in (Workload("A", 100, 24), Workload("B", 1000, 24), Workload("C", 5000, 48))}
 QUICK = {w.name: w for w in (Workload("A", 20, 2), Workload("B", 100, 3), Workload("C", 300, 6))}
+GRIDDED = {"G": (5000, 48), "g": (300, 6)}  # name -> (particles, hours) on a 300 x 300 x 48 h CF grid (full, quick)
 MIX_FULL = "ABABACABABABACABABAB"  # 20 jobs: 10 A, 8 B, 2 C
 MIX_QUICK = "ABAC"
 TARGETS = [  # (what, path into the summary, comparison, limit)
+    ("C end-to-end <= 0.6 x bare warm simulation (issue 26)", ("rows", "C", "worker_over_bare"), "<=", 0.6),
+    ("A end-to-end <= 1.0 x bare warm simulation (issue 26)", ("rows", "A", "worker_over_bare"), "<=", 1.0),
+    ("G gridded end-to-end <= 0.7 x bare (issue 26)", ("rows", "G", "worker_over_bare"), "<=", 0.7),
+    ("50000 x 240 h (60 min output) <= 90 s (issue 26)", ("limits", "big60", "e2e_s"), "<=", 90),
     ("C end-to-end <= 1.3 x bare warm simulation", ("rows", "C", "worker_over_bare"), "<=", 1.3),
     ("A end-to-end <= 2 s", ("rows", "A", "worker_e2e_s"), "<=", 2.0),
     ("A >= 8x faster than plain OpenDrift", ("rows", "A", "plain_over_worker"), ">=", 8.0),
@@ -314,6 +326,9 @@ def measure_worker(
     """Each workload `runs` times through the idle daemon; with `bare`, each run right after a bare run of it."""
     first = d.run_one(workloads["A"])  # the first job of a fresh worker is not what an idle worker does
     log(f"worker warm-up job: {first['completed']:.2f} s")
+    for w in workloads.values():
+        if w.forcing_file:  # the first job naming the file downloads it into the forcing cache: not measured
+            log(f"worker warm-up {w.name} (forcing download): {d.run_one(w)['completed']:.2f} s")
     result = {"first_job": first}
     for w in workloads.values():
         rows, paired = [], []
@@ -613,8 +628,32 @@ def format_table(raw: dict, summary: dict, targets: list[dict]) -> str:
 
 
 # --- main -------------------------------------------------------------------------------------
-def run_benchmark(runs: int, quick: bool, phases: tuple[str, ...], work: Path, throughput_rounds: int = 3) -> dict:
-    workloads = QUICK if quick else FULL
+def write_grid_file(work: Path) -> Path:
+    """The 300 x 300 x 48 h CF forcing file of the gridded workload (bench/gridded.py), for both sides."""
+    from datetime import datetime
+
+    from bench.gridded import write_grid
+
+    path = work / "grid.nc"
+    log("writing the 300 x 300 x 48 h gridded forcing file")
+    return write_grid(path, datetime.fromisoformat(SCENE["start_time"].replace("Z", "")))
+
+
+def upload_grid(svc, workloads: dict[str, Workload]) -> None:
+    """Put the gridded workload's file where the worker's job names it (the forcing bucket)."""
+    for w in workloads.values():
+        if w.forcing_file:
+            svc.s3().upload_file(w.forcing_file, "driftline-forcing", GRID_KEY)
+
+
+def run_benchmark(
+    runs: int, quick: bool, phases: tuple[str, ...], work: Path, throughput_rounds: int = 3, gridded: bool = True
+) -> dict:
+    workloads = dict(QUICK if quick else FULL)
+    if gridded and {"bare", "plain", "worker"} & set(phases):
+        name = "g" if quick else "G"
+        grid = write_grid_file(work)
+        workloads[name] = Workload(name, *GRIDDED[name], forcing_file=str(grid))
     raw: dict = {
         "machine": machine_info(),
         "config": {
@@ -639,11 +678,13 @@ def run_benchmark(runs: int, quick: bool, phases: tuple[str, ...], work: Path, t
     if {"worker", "memory", "throughput"} & set(phases):
         with services(work) as svc:
             with Daemon(svc, work) as daemon:
+                upload_grid(svc, workloads)  # the worker made the buckets
                 if "worker" in phases:
                     mark("worker")
                     with contextlib.ExitStack() as stack:
                         bare = stack.enter_context(BareServer(workloads["A"])) if paired else None
                         raw["worker"] = measure_worker(daemon, workloads, runs, bare)
+                workloads = {k: w for k, w in workloads.items() if not w.forcing_file}  # memory, throughput
                 if "memory" in phases:
                     mark("memory")
                     raw["memory"] = measure_memory(daemon, workloads["C"])
@@ -673,6 +714,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--throughput-rounds", type=int, default=3,
                    help="throughput: rounds of (2 at a time, then 1 at a time); the gain is their median")  # fmt: skip
     p.add_argument("--quick", action="store_true", help="1 run of small workloads (a smoke test, not comparable)")
+    p.add_argument("--no-gridded", action="store_true", help="leave out workload G (5000 x 48 h on a 300 x 300 grid)")
     p.add_argument("--out", default=str(ROOT / "bench" / "results.json"), help="JSON output file")
     p.add_argument("--phases", default=",".join(PHASES),
                    help=f"comma-separated subset of {','.join(PHASES)},limits or {','.join(LIMIT_PHASES)}")  # fmt: skip
@@ -682,7 +724,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         p.error(f"unknown phases: {', '.join(sorted(unknown))}")
     with tempfile.TemporaryDirectory(prefix="drift-bench-") as tmp:
-        raw = run_benchmark(1 if args.quick else args.runs, args.quick, phases, Path(tmp), args.throughput_rounds)
+        raw = run_benchmark(1 if args.quick else args.runs, args.quick, phases, Path(tmp), args.throughput_rounds,
+                            gridded=not args.no_gridded)  # fmt: skip
     print(raw["table"])
     Path(args.out).write_text(json.dumps(raw, indent=2, default=str))
     log(f"results written to {args.out}")

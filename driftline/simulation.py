@@ -20,6 +20,7 @@ import numpy as np
 from driftline.errors import SimulationError
 from driftline.forcing import ForcingPlan
 from driftline.jobs import MissionParams, can_capsize
+from driftline.lean import LEAN_STEP
 from driftline.models import configure, opendrift_class, seed_properties, what_drifts
 from driftline.speedups import SPEEDUPS, fast_length_elements
 from driftline.trajectory import ACTIVE, NOT_RELEASED, OUT_OF_DOMAIN, STRANDED, Trajectories
@@ -35,6 +36,9 @@ from driftline.trajfile import (
 from driftline.trajfile import variable_encoding as _variable_encoding
 
 log = logging.getLogger(__name__)
+# Mixed in before the OpenDrift model class: the lean step (driftline.lean) and the bookkeeping speed-ups.
+# The equality tests set it to () to run plain OpenDrift as the reference.
+STEP_MIXINS: tuple[type, ...] = (*LEAN_STEP, *SPEEDUPS)
 ProgressFn = Callable[[float], None]
 
 
@@ -156,6 +160,7 @@ def _run_member(
     kwargs = {}
     if out is not None:
         out.attach(model)
+        model.lean_streamed = True  # driftline.lean.run: OpenDrift need not read the streamed file back
         kwargs = {"outfile": str(out.path), "export_buffer_length": buffer_length(number, _num_variables(model))}
     started = time.perf_counter()
     try:
@@ -197,10 +202,10 @@ def _make_model(params: MissionParams, plan: ForcingPlan, progress: ProgressFn |
     """The mission's configured OpenDrift model; its constructor seeds np.random (OpenDrift's default would be 0)."""
     base = opendrift_class(params)
 
-    class Tracked(*SPEEDUPS, base):
+    class Tracked(*STEP_MIXINS, base):
         """The model reporting progress every step; the parent turns it into 10 % updates."""
 
-        ElementType = fast_length_elements(base.ElementType)
+        ElementType = fast_length_elements(base.ElementType) if STEP_MIXINS else base.ElementType
 
         def update(self) -> None:
             super().update()

@@ -21,7 +21,9 @@ from driftline.trajectory import ACTIVE, NOT_RELEASED, OUT_OF_DOMAIN, STRANDED, 
 log = logging.getLogger(__name__)
 # Attributes OpenDrift fills with wall-clock times; replaced so that the same job and seed give the same bytes.
 VOLATILE_ATTRS = ("history", "date_created", "simulation_time", "runtime", "performance")
-BUFFER_BYTES = 48 * 2**20  # OpenDrift's in-memory buffer: about this much per flush
+# OpenDrift's in-memory buffer: about this much per flush. The lean step stages a time-major copy of it and
+# one encoded copy is in flight to the writer thread: ~3x this in memory (48 MB buffers before issue 26).
+BUFFER_BYTES = 24 * 2**20
 MAX_CHUNK_VALUES = 4 * 2**20  # HDF5 chunk size cap (values)
 NEVER_CAPSIZES = 2  # see driftline.simulation
 STRANDED_REASONS = ("stranded", "ship stranded")  # OpenDrift's coastline action; ShipDrift's own land check
@@ -72,6 +74,7 @@ class StreamingOutput:
         self.path, self.attrs, self.default_object = Path(path), attrs, default_object
         self.written = 0  # output times written so far
         self.traj: TrajectoryBuilder | None = None
+        self._writer = _SlabWriter(self.path)
 
     def attach(self, model) -> None:
         model.io_init = lambda filename: None
@@ -87,13 +90,9 @@ class StreamingOutput:
             self._create(model)
         tidy_capsized(ds)
         t0, t1 = self.written, self.written + nt
-        # HDF5 keeps what is written in memory until the file is closed (whatever the chunk cache): one
-        # open-write-close per buffer, as OpenDrift's own writer does, bounds that to one buffer.
-        with _opened(self.path) as nc:
-            nc["time"][t0:t1] = _encoded(ds["time"].variable, "time").values
-            for name, var in ds.data_vars.items():
-                nc[name][:, t0:t1] = _encoded(var.variable, name).values
-        _release_freed_memory()
+        slabs = {"time": np.array(_encoded(ds["time"].variable, "time").values)}  # copies: OpenDrift reuses its buffer
+        slabs.update({name: np.array(_encoded(var.variable, name).values) for name, var in ds.data_vars.items()})
+        self._writer.submit(t0, t1, slabs)
         self.traj.categories = list(getattr(model, "status_categories", self.traj.categories))
         self.traj.add(ds, t0)
         self.written = t1
@@ -123,6 +122,7 @@ class StreamingOutput:
     def close(self, model) -> None:
         """Final attributes (OpenDrift's minval/maxval and metadata, ours), truncation if the run stopped early."""
         ds = model.result
+        self._writer.close()  # every slab written; re-raises a failed write
         if self.traj is None:
             raise RuntimeError("OpenDrift wrote no output")
         self.traj.categories = list(getattr(model, "status_categories", self.traj.categories))
@@ -142,6 +142,50 @@ class StreamingOutput:
 
     def trajectories(self) -> Trajectories:
         return self.traj.build()
+
+
+class _SlabWriter:
+    """Writes each buffer's slabs into the file on a helper thread while the simulation goes on.
+
+    netCDF4 writes and compresses without the GIL, so the zlib work of one buffer overlaps the next buffer's
+    time steps. At most one buffer is in flight (its encoded copy, ~BUFFER_BYTES); `wait` re-raises errors.
+    HDF5 keeps what is written in memory until the file is closed (whatever the chunk cache): one
+    open-write-close per buffer, as OpenDrift's own writer does, bounds that to one buffer.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._pool = None
+        self._pending = None
+
+    def submit(self, t0: int, t1: int, slabs: dict[str, np.ndarray]) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.wait()
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="particles-nc")
+        self._pending = self._pool.submit(self._write, t0, t1, slabs)
+
+    def _write(self, t0: int, t1: int, slabs: dict[str, np.ndarray]) -> None:
+        with _opened(self.path) as nc:
+            for name, values in slabs.items():
+                if name == "time":
+                    nc[name][t0:t1] = values
+                else:
+                    nc[name][:, t0:t1] = values
+        slabs.clear()
+        _release_freed_memory()
+
+    def wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def close(self) -> None:
+        self.wait()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
 
 def _opened(path: Path):
