@@ -17,6 +17,7 @@ import time
 from config import Settings
 from driftline.errors import InvalidJob
 from driftline.jobs import extract_mission_id, parse_job
+from driftline.stored_params import job_params
 
 log = logging.getLogger(__name__)
 BATCH = 500
@@ -85,13 +86,7 @@ def job_body(mission_id: str, params: dict | None, settings: Settings) -> str | 
     """A valid job body from a mission row's params (the producer's, or the worker's record of them)."""
     if not isinstance(params, dict):
         return None
-    params = dict(params)
-    objects = params.get("object_type")
-    if isinstance(objects, list):  # the worker's record lists objects with number and description
-        params["object_type"] = [
-            {"type": o.get("type"), "weight": o.get("weight", 1.0)} if isinstance(o, dict) else o for o in objects
-        ]
-    body = json.dumps({"mission_id": mission_id, "params": params})
+    body = json.dumps({"mission_id": mission_id, "params": job_params(params)})
     try:
         parse_job(body, settings)
     except InvalidJob:
