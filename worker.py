@@ -83,6 +83,7 @@ class DriftWorker:
         self._reap_after = 0.0
         self._reconnect_max_s = min(30.0, max(1.0, settings.heartbeat_ttl_s / 3))
         self._forkserver_restart: threading.Thread | None = None
+        self._claim_lease: str | None = None
         self._s3_client = None
         self._s3_lock = threading.Lock()
         self._housekeeping = ThreadPoolExecutor(1, thread_name_prefix="housekeeping")
@@ -228,6 +229,7 @@ class DriftWorker:
     # --- one job -----------------------------------------------------------------------------
     def _take(self, raw: bytes) -> None:
         """The job boundary: anything a claimed body makes go wrong ends that job only, never the worker."""
+        self._claim_lease = None  # set once the attempt is counted: a later failure write is fenced on it
         try:
             self._start_job(raw)
         except SERVICE_FAULTS:
@@ -239,7 +241,8 @@ class DriftWorker:
             log.exception("Unexpected error starting mission %s", mission_id or "(no valid mission_id)")
             if self.queue.r.lpos(self.s.processing_list(), raw) is None:
                 return  # already dead-lettered (or handed back) before the error: never twice
-            self._give_up(raw, mission_id, "internal", f"internal error: {type(e).__name__}: {e}", attempts=1)
+            error = f"internal error: {type(e).__name__}: {e}"
+            self._give_up(raw, mission_id, "internal", error, attempts=1, lease=self._claim_lease)
 
     def _start_job(self, raw: bytes) -> None:
         claimed = time.monotonic()
@@ -260,6 +263,7 @@ class DriftWorker:
         if begun is None:
             return
         attempt, lease = begun
+        self._claim_lease = lease
         self._record(
             job.mission_id,
             {
@@ -287,8 +291,14 @@ class DriftWorker:
         attempt, lease = self.queue.count_attempt(mission_id, floor=state[1] if state else 0)
         if attempt <= self.s.max_attempts:
             return attempt, lease
+        if self.queue.copies_held(mission_id) > 1:
+            # Not a crash loop: other copies of the body are running. This surplus one stands down unseen.
+            log.warning("Mission %s: a surplus copy (attempt %d) dropped; another copy holds it", mission_id, attempt)
+            self.queue.release(raw)
+            self.queue.refund_attempt(mission_id)
+            return None
         error = f"job process died with its worker in each of {attempt - 1} attempts (out of memory?)"
-        self._give_up(raw, mission_id, "crashed", error, attempt - 1)
+        self._give_up(raw, mission_id, "crashed", error, attempt - 1, lease=lease)
         return None
 
     def _spawn(self, raw: bytes, mission_id: str, attempt: int, lease: str, deadline: float) -> None:
@@ -423,21 +433,26 @@ class DriftWorker:
         error = _one_line(error)
         self.queue.dead_letter(raw, reason, error, attempts, mission_id)
         self.metrics.dead.inc()
+        applied = None
         if mission_id:
             update = {"op": "failed", "mission_id": mission_id, "error": error, "worker_id": self.s.worker_id}
-            self._record(mission_id, {**update, "lease": lease})
-        log.error("Mission %s failed: %s", mission_id or "(no valid mission_id)", error)
+            applied = self._record(mission_id, {**update, "lease": lease})
+        if applied is False:  # fenced: another copy holds the mission (or it is finished); it keeps its state
+            log.error("Job for mission %s dead-lettered (%s); the mission is held by another copy", mission_id, error)
+        else:
+            log.error("Mission %s failed: %s", mission_id or "(no valid mission_id)", error)
 
-    def _record(self, mission_id: str, update: dict) -> None:
-        """Apply a status update now, or park it in the Redis outbox while PostgreSQL is down."""
+    def _record(self, mission_id: str, update: dict) -> bool | None:
+        """Apply a status update now, or park it in the Redis outbox while PostgreSQL is down (None)."""
         update = _storable(update)  # no NUL or lone surrogate reaches PostgreSQL (or the outbox)
         try:
-            self.store.apply(update)
+            return self.store.apply(update)
         except DatabaseUnavailable as e:
             log.warning("%s: %s update for mission %s kept in the Redis status outbox", e, update["op"], mission_id)
             self.queue.push_status(update)
         except DatabaseRejected as e:
             log.error("%s: %s update for mission %s dropped", e, update["op"], mission_id)
+        return None
 
     # --- housekeeping ------------------------------------------------------------------------
     def _maintain(self) -> None:

@@ -41,6 +41,7 @@ PRELOAD_MODULES = (
     "driftline.store",
 )
 PROGRESS_MIN_INTERVAL_S = 1.0
+PROGRESS_PAUSE_AFTER_FAILURE_S = 60.0
 
 
 def job_main(
@@ -106,7 +107,10 @@ def _run(job: Job, settings: Settings, attempt: int, lease: str | None) -> tuple
     from driftline.storage import S3Store, make_s3_client
     from driftline.store import MissionStore
 
-    store = MissionStore(settings.database_url)
+    # Bounded like the supervisor's: a frozen PostgreSQL costs io_timeout_s per call, then the completion is
+    # parked in the outbox (a retry, never a JobTimeout) and progress writes pause.
+    io_s = settings.io_timeout_s
+    store = MissionStore(settings.database_url, connect_timeout_s=max(2, int(io_s)), io_timeout_s=io_s)
     s3 = make_s3_client(settings)
     objects = S3Store(settings, s3) if lease is None else StagedStore(S3Store(settings, s3), job.mission_id, lease)
     ctx = MissionContext(
@@ -171,6 +175,8 @@ def _progress_writer(store, mission_id: str, lease: str | None = None, min_inter
         try:
             store.set_progress(mission_id, round(fraction, 3), lease)
         except DriftError as e:
+            # PostgreSQL is out: each write would cost a whole time bound; stop trying for a while.
+            due[0] = time.monotonic() + PROGRESS_PAUSE_AFTER_FAILURE_S
             log.debug("progress not written: %s", e)
 
     return write

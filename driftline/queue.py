@@ -24,6 +24,7 @@ import redis
 
 from config import Settings
 from driftline.errors import QueueUnavailable
+from driftline.jobs import extract_mission_id
 
 log = logging.getLogger(__name__)
 # Every Redis failure is a service fault, not a job's: dropped connections and timeouts, but also error
@@ -218,6 +219,18 @@ class RedisQueue:
     def holds(self, raw: bytes) -> bool:
         """Whether this worker's processing list still has the job (False once another worker reaped it)."""
         return self.r.lpos(self.s.processing_list(), raw) is not None
+
+    def copies_held(self, mission_id: str) -> int:
+        """How many bodies of this mission all workers' processing lists hold (this worker's claim included)."""
+        prefix = f"{self.s.queue_name}:processing:"
+        held = 0
+        for key in self.r.scan_iter(match=prefix + "*", count=500):
+            for raw in self.r.lrange(key, 0, -1):
+                try:
+                    held += extract_mission_id(json.loads(raw)) == mission_id
+                except (ValueError, RecursionError):
+                    continue
+        return held
 
     def release(self, raw: bytes) -> None:
         """Drop a job from this worker's list without touching its attempts (a superseded copy stands down)."""
