@@ -529,11 +529,18 @@ class DriftWorker:
             reconcile(self.s, self.store, self.queue)
             if time.monotonic() >= self._next_sweep:
                 self._next_sweep = time.monotonic() + STAGING_SWEEP_INTERVAL_S
-                self._in_background(sweep, self.s.results_bucket, max(3600.0, 2 * self.s.job_timeout_s))
+                age_s = max(3600.0, 2 * self.s.job_timeout_s)
+                self._in_background(sweep, self.s.results_bucket, age_s, self._parked_prefixes)
         except DatabaseUnavailable as e:
             log.debug("Reconciler skipped: %s", e)
         except Exception as e:  # noqa: BLE001 - S3 answers: housekeeping retries next time
             log.warning("Housekeeping skipped: %s", e)
+
+    def _parked_prefixes(self) -> set[str]:
+        """Staging prefixes the sweep must keep: completions waiting in the outbox (read from Redis each time)."""
+        from driftline.fencing import parked_prefixes
+
+        return parked_prefixes(self.queue.r.lrange(self.s.status_outbox, 0, -1))
 
     def _in_background(self, fn, *args) -> None:
         """S3 housekeeping (fn(client, *args)) in a thread, so a slow object store never delays the heartbeat."""
