@@ -33,6 +33,7 @@ from driftline.limits import check_fits, crash_error, oom_kill_count
 from driftline.logs import setup_logging
 from driftline.metrics import Metrics
 from driftline.queue import REDIS_ERRORS, RedisQueue, describe_redis_error
+from driftline.redis_loss import LossDetector
 from driftline.store import DatabaseRejected, MissionStore
 
 log = logging.getLogger("driftline.worker")
@@ -84,6 +85,7 @@ class DriftWorker:
         self._reconnect_max_s = min(30.0, max(1.0, settings.heartbeat_ttl_s / 3))
         self._forkserver_restart: threading.Thread | None = None
         self._claim_lease: str | None = None
+        self._loss = LossDetector(grace_s=settings.heartbeat_ttl_s / 2)  # live workers renew well within it
         self._s3_client = None
         self._s3_lock = threading.Lock()
         self._housekeeping = ThreadPoolExecutor(1, thread_name_prefix="housekeeping")
@@ -464,6 +466,8 @@ class DriftWorker:
         if self._last_beat is not None:
             self._after_own_outage(now - self._last_beat)
         self._last_beat = now
+        if self._loss.observe(self.queue.tick_epoch(), now):
+            self._after_redis_loss(now)
         self._watch_forkserver()
         self.queue.promote_due()
         self.metrics.queue_length.set(self.queue.r.llen(self.s.queue_name))
@@ -476,8 +480,21 @@ class DriftWorker:
             self._drain_outbox()
             self._sweep_workdirs()
         if now >= self._next_reconcile:
-            self._next_reconcile = now + max(self.s.reaper_interval_s, self.s.reconcile_after_s / 4)
-            self._reconcile()
+            after_loss = self._loss.after_loss(now)  # then every reaper interval, without the usual waits
+            normal = max(self.s.reaper_interval_s, self.s.reconcile_after_s / 4)
+            every = self.s.reaper_interval_s if after_loss else normal
+            self._next_reconcile = now + every
+            self._reconcile(after_loss)
+
+    def _after_redis_loss(self, now: float) -> None:
+        """Redis lost data: our running jobs go back now; reconcile from PostgreSQL once all live workers did."""
+        log.warning(
+            "Redis lost its data (epoch counter went back): running jobs put back; re-enqueueing lost missions "
+            "from PostgreSQL in %.0f s",
+            self._loss.grace_s,
+        )
+        self._sync_held()
+        self._next_reconcile = now + self._loss.grace_s
 
     def _after_own_outage(self, silent_s: float) -> None:
         """After we could not reach Redis, give the others time to reconnect before reaping anyone."""
@@ -521,12 +538,12 @@ class DriftWorker:
                 log.info("Mission %s completed successfully (from the status outbox)", update["mission_id"])
             self._in_background(discard, self.s.results_bucket, staging_prefix(update["mission_id"], update["lease"]))
 
-    def _reconcile(self) -> None:
+    def _reconcile(self, after_loss: bool = False) -> None:
         from driftline.fencing import sweep
         from driftline.reconcile import reconcile
 
         try:
-            reconcile(self.s, self.store, self.queue)
+            reconcile(self.s, self.store, self.queue, after_loss=after_loss)
             if time.monotonic() >= self._next_sweep:
                 self._next_sweep = time.monotonic() + STAGING_SWEEP_INTERVAL_S
                 age_s = max(3600.0, 2 * self.s.job_timeout_s)

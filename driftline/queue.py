@@ -10,6 +10,8 @@ Keys (all prefixed with QUEUE_NAME, default `drift_jobs`):
   drift_jobs:attempts                hash mission_id -> deliveries so far
   drift_jobs:status_outbox           status updates waiting for PostgreSQL to come back
   drift_jobs:status_outbox:lock      held by the one worker draining the outbox (token, with a TTL)
+  drift_jobs:epoch                   a counter every worker increments: going back means Redis lost data
+  drift_jobs:dead_dropped            dead letters dropped at the cap (oldest first)
 """
 
 from __future__ import annotations
@@ -269,6 +271,10 @@ class RedisQueue:
         return int(self._scripts["refund"](keys=[self.s.attempts_hash], args=[mission_id]))
 
     # --- liveness and recovery ---------------------------------------------------------------
+    def tick_epoch(self) -> int:
+        """Increment the fleet's epoch counter (driftline/redis_loss.py): it only grows while Redis keeps its data."""
+        return int(self.r.incr(f"{self.s.queue_name}:epoch"))
+
     def heartbeat(self) -> None:
         pipe = self.r.pipeline(transaction=False)
         pipe.set(self.s.heartbeat_key(), str(time.time()), px=int(self.s.heartbeat_ttl_s * 1000))
