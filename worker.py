@@ -60,6 +60,7 @@ class RunningJob:
     ended: bool = False  # its process closed the report pipe
     refunded: bool = False  # its attempt was given back (standing down)
     oom_kills: int | None = field(default_factory=oom_kill_count)  # the cgroup's count when the job started
+    alone: bool = True  # no other job ran beside it (the cgroup's OOM count is then its own)
 
 
 class DriftWorker:
@@ -287,10 +288,11 @@ class DriftWorker:
         MAX_ATTEMPTS here means earlier runs took their worker down with them (e.g. out of memory).
         """
         try:
-            state = self.store.state(mission_id)
+            state = self.store.claim_state(mission_id)
         except DatabaseUnavailable:
             state = None
-        attempt, lease = self.queue.count_attempt(mission_id, floor=state[1] if state else 0)
+        floor, after = (state[1], state[2]) if state else (0, None)
+        attempt, lease = self.queue.count_attempt(mission_id, floor=floor, after=after)
         if attempt <= self.s.max_attempts:
             return attempt, lease
         if self.queue.copies_held(mission_id) > 1:
@@ -323,9 +325,12 @@ class DriftWorker:
         )
         proc.start()
         writer.close()
+        for other in self.running.values():
+            other.alone = False
         self.running[proc.pid] = RunningJob(
             proc, reader, raw, mission_id, attempt, deadline=deadline, lease=lease, workdir=workdir
         )
+        self.running[proc.pid].alone = len(self.running) == 1
         self.metrics.in_progress.set(len(self.running))
         log.info("Mission %s started in job process %d (attempt %d)", mission_id, proc.pid, attempt)
 
@@ -363,7 +368,7 @@ class DriftWorker:
 
     def _finish(self, job: RunningJob, message: dict | None) -> None:
         if message is None:
-            error = crash_error(job.process.exitcode, job.oom_kills)
+            error = crash_error(job.process.exitcode, job.oom_kills, alone=job.alone)
             self._finish_failed(job, error, retry=isinstance(error, JobCrashed))
         elif message["ok"] and message.get("result") == "superseded":
             self._stand_down(job, "a later claim superseded it or the mission is already finished")
@@ -433,8 +438,9 @@ class DriftWorker:
     ) -> None:
         """Dead-letter the job and mark the mission failed (when its id is valid)."""
         error = _one_line(error)
-        self.queue.dead_letter(raw, reason, error, attempts, mission_id)
+        dropped = self.queue.dead_letter(raw, reason, error, attempts, mission_id)
         self.metrics.dead.inc()
+        self.metrics.dead_dropped.inc(dropped)
         applied = None
         if mission_id:
             update = {"op": "failed", "mission_id": mission_id, "error": error, "worker_id": self.s.worker_id}

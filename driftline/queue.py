@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 # answers (OOM at maxmemory, MISCONF when its disk is full, READONLY after a failover, LOADING at restart).
 REDIS_ERRORS = (redis.RedisError, ConnectionError, OSError)
 DEAD_BODY_MAX = 65536
+# The dead-letter list keeps the newest DEAD_LETTERS_MAX records (at most ~64 MiB): under `noeviction` a flood
+# of bad bodies must not fill Redis and stall the fleet. Dropped records are counted in {queue}:dead_dropped.
+DEAD_LETTERS_MAX = 1000
 
 # Move every job of a dead worker's processing list back to the head of the queue, atomically.
 REQUEUE_ALL = """
@@ -86,19 +89,23 @@ for b, n in pairs(want) do
 end
 return {stranded, restored}
 """
-# Move due retries from the delayed set to the head of the queue.
+# Move due retries from the delayed set to the head of the queue. Due times are on Redis's clock (TIME),
+# the one all workers share: a worker whose own clock is off never delays or hurries another's retry.
 PROMOTE_DUE = """
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 100)
+local t = redis.call('TIME')
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', t[1] + t[2] / 1e6, 'LIMIT', 0, 100)
 for _, job in ipairs(due) do
   redis.call('ZREM', KEYS[1], job)
   redis.call('LPUSH', KEYS[2], job)
 end
 return #due
 """
-# Schedule a retry only if this worker still holds the job (a reaped copy must not add a second one).
+# Schedule a retry ARGV[2] seconds from now on Redis's clock, only if this worker still holds the job
+# (a reaped copy must not add a second one).
 RETRY_IF_HELD = """
 if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 0 end
-redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+local t = redis.call('TIME')
+redis.call('ZADD', KEYS[2], t[1] + t[2] / 1e6 + tonumber(ARGV[2]), ARGV[1])
 return 1
 """
 # Count a delivery; never below what PostgreSQL already recorded (ARGV[2]) in case Redis lost the hash.
@@ -241,9 +248,10 @@ class RedisQueue:
     def retry_later(self, raw: bytes, delay_s: float) -> bool:
         """Schedule a retry; False (nothing done) if this worker no longer holds the job (it was reaped)."""
         keys = [self.s.processing_list(), self.s.delayed_queue]
-        return bool(self._scripts["retry"](keys=keys, args=[raw, time.time() + delay_s]))
+        return bool(self._scripts["retry"](keys=keys, args=[raw, delay_s]))
 
-    def dead_letter(self, raw: bytes, reason: str, error: str, attempts: int, mission_id: str | None) -> None:
+    def dead_letter(self, raw: bytes, reason: str, error: str, attempts: int, mission_id: str | None) -> int:
+        """Dead-letter the job; returns how many of the oldest records the cap dropped (0 or 1)."""
         body = raw[:DEAD_BODY_MAX].decode("utf-8", errors="replace")
         record = {
             "job": body,
@@ -257,15 +265,29 @@ class RedisQueue:
         }
         pipe = self.r.pipeline(transaction=True)
         pipe.rpush(self.s.dead_queue, json.dumps(record))
+        pipe.ltrim(self.s.dead_queue, -DEAD_LETTERS_MAX, -1)
         pipe.lrem(self.s.processing_list(), 1, raw)
         if mission_id:
             pipe.hdel(self.s.attempts_hash, mission_id)
-        pipe.execute()
+        dropped = max(0, int(pipe.execute()[0]) - DEAD_LETTERS_MAX)
+        if dropped:
+            self.r.incrby(f"{self.s.queue_name}:dead_dropped", dropped)
+        return dropped
 
-    def count_attempt(self, mission_id: str, floor: int = 0) -> tuple[int, str]:
-        """Count a delivery (at least floor + 1) and make its lease: Redis time in hex, then random."""
+    def count_attempt(self, mission_id: str, floor: int = 0, after: str | None = None) -> tuple[int, str]:
+        """Count a delivery (at least floor + 1) and make its lease: Redis time in hex, then random.
+
+        The lease sorts after `after` (the mission row's current lease) even when Redis's clock is behind
+        the one that made it (a failover to a replica whose clock lags): a new claim is never fenced out.
+        """
         n, sec, usec = self._scripts["count"](keys=[self.s.attempts_hash], args=[mission_id, floor])
-        return int(n), f"{int(sec) * 1_000_000 + int(usec):016x}-{uuid.uuid4().hex[:8]}"
+        stamp = int(sec) * 1_000_000 + int(usec)
+        if after:
+            try:
+                stamp = max(stamp, int(after[:16], 16) + 1)
+            except ValueError:
+                pass  # not a lease of ours: Redis time alone
+        return int(n), f"{stamp:016x}-{uuid.uuid4().hex[:8]}"
 
     def refund_attempt(self, mission_id: str) -> int:
         return int(self._scripts["refund"](keys=[self.s.attempts_hash], args=[mission_id]))
@@ -331,7 +353,7 @@ class RedisQueue:
         return int(stranded), int(restored)
 
     def promote_due(self) -> int:
-        return int(self._promote(keys=[self.s.delayed_queue, self.s.queue_name], args=[time.time()]))
+        return int(self._promote(keys=[self.s.delayed_queue, self.s.queue_name]))
 
     def unregister(self) -> int:
         """Clean exit: return anything still held to the queue head, drop the heartbeat."""
@@ -389,6 +411,7 @@ class RedisQueue:
             "delayed": self.r.zcard(self.s.delayed_queue),
             "processing": processing,
             "dead": self.r.llen(self.s.dead_queue),
+            "dead_dropped": int(self.r.get(f"{self.s.queue_name}:dead_dropped") or 0),
             "status_outbox": self.r.llen(self.s.status_outbox),
             "workers": sorted(m.decode() for m in self.r.smembers(self.s.workers_set)),
         }

@@ -318,6 +318,13 @@ class MissionStore:
             )
             return cur.rowcount == 1
 
+    def claim_state(self, mission_id: str) -> tuple[str, int, str | None] | None:
+        """(status, attempts, lease) of a mission, None if it has no row: what a new claim builds on."""
+        with self.transaction() as cur:
+            cur.execute("SELECT status, attempts, lease FROM missions WHERE id = %s", (mission_id,))
+            row = cur.fetchone()
+        return (row[0], row[1], row[2]) if row else None
+
     def state(self, mission_id: str) -> tuple[str, int] | None:
         """(status, attempts) of a mission, None if it has no row."""
         with self.transaction() as cur:
