@@ -43,6 +43,11 @@ OUTAGE_REASONS = {"s3_unavailable", "db_unavailable", "redis_unavailable", "forc
 # Faults of a service (or of this host), not of a job: back off and retry, never dead-letter because of them.
 SERVICE_FAULTS = (*REDIS_ERRORS, RetryableError)
 MESSAGE_MAX = 1000  # characters of an error stored for users
+FORKSERVER_RETRY_MAX_S = 30.0
+JOIN_S = 2.0  # a job that closed its report exits within this, or is killed
+KILL_JOIN_S = 3.0
+OUTBOX_BUDGET_FRACTION = 0.2  # of the heartbeat TTL: one outbox pass never holds the loop longer
+START_RETRY_S = 5.0  # a job that could not start through no fault of its own waits this long (disk, fork)
 
 
 @dataclass
@@ -86,8 +91,10 @@ class DriftWorker:
         self._reconnect_max_s = min(30.0, max(1.0, settings.heartbeat_ttl_s / 3))
         self._forkserver_restart: threading.Thread | None = None
         self._claim_lease: str | None = None
+        self._claim_after = 0.0  # no claims before (monotonic): a job could not start through no fault of its own
         self._loss = LossDetector(grace_s=settings.heartbeat_ttl_s / 2)  # live workers renew well within it
         self._s3_client = None
+        self._s3_main = None
         self._s3_lock = threading.Lock()
         self._housekeeping = ThreadPoolExecutor(1, thread_name_prefix="housekeeping")
         self._jobs_dir = Path(tempfile.gettempdir()) / "driftline-jobs"
@@ -98,7 +105,7 @@ class DriftWorker:
         self._install_signal_handlers()
         # The forkserver (a fresh interpreter: it inherits no sockets) loads while we connect: first claim sooner.
         with ThreadPoolExecutor(1, thread_name_prefix="forkserver-start") as pool:
-            warm = pool.submit(self._start_forkserver)
+            warm = pool.submit(self._forkserver_until_ready)
             self._connect_services()
             warm.result()
         self._serve_metrics()
@@ -155,7 +162,8 @@ class DriftWorker:
     def _step(self) -> None:
         self._maintain()
         self._collect_finished()
-        if len(self.running) < self.s.max_concurrent_jobs and self._forkserver_ready():
+        can_start = time.monotonic() >= self._claim_after and self._forkserver_ready()
+        if len(self.running) < self.s.max_concurrent_jobs and can_start:
             raw = self.queue.claim(0 if self.running else self.s.poll_interval_s)
             if raw is not None and self.signals:
                 self.queue.requeue_front(raw)  # the stop signal arrived while we were blocked in BLMOVE
@@ -315,7 +323,6 @@ class DriftWorker:
         from driftline.jobproc import job_main
 
         workdir = self._jobs_dir / f"{os.getpid()}-{lease}"
-        workdir.mkdir(parents=True, exist_ok=True)
         proc = self._mp.Process(
             target=job_main,
             args=(raw, self.s, attempt, os.getpid(), writer),
@@ -323,7 +330,15 @@ class DriftWorker:
             name=f"job-{mission_id}",
             daemon=False,
         )
-        proc.start()
+        try:
+            workdir.mkdir(parents=True, exist_ok=True)
+            proc.start()
+        except (EOFError, OSError) as e:  # disk full here, the forkserver died, fork() refused (EAGAIN)
+            writer.close()
+            reader.close()
+            shutil.rmtree(workdir, ignore_errors=True)
+            self._not_started(RunningJob(None, None, raw, mission_id, attempt, deadline=deadline, lease=lease), e)
+            return
         writer.close()
         for other in self.running.values():
             other.alone = False
@@ -333,6 +348,20 @@ class DriftWorker:
         self.running[proc.pid].alone = len(self.running) == 1
         self.metrics.in_progress.set(len(self.running))
         log.info("Mission %s started in job process %d (attempt %d)", mission_id, proc.pid, attempt)
+
+    def _not_started(self, job: RunningJob, e: BaseException) -> None:
+        """A job this host could not start (no disk, no forkserver, no fork): back soon, its attempt given back."""
+        from driftline.jobproc import disk_full
+
+        full = disk_full(e)
+        why = str(full) if full else f"the job process could not be started ({type(e).__name__}: {e})"
+        log.error("Mission %s not started: %s; requeued, next try in %.0f s", job.mission_id, why, START_RETRY_S)
+        self.queue.refund_attempt(job.mission_id)
+        self.queue.retry_later(job.raw, START_RETRY_S)
+        self.metrics.retried.inc()
+        self._claim_after = time.monotonic() + START_RETRY_S  # claiming more would only fail the same way
+        update = {"op": "requeued", "mission_id": job.mission_id, "error": f"waiting to retry: {why}"}
+        self._record(job.mission_id, {**update, "lease": job.lease, "attempts": job.attempt - 1})
 
     def _already_completed(self, mission_id: str) -> bool:
         try:
@@ -358,10 +387,16 @@ class DriftWorker:
                     self._clean_up(job)
                     del self.running[pid]
                 continue
-            job.process.join(timeout=5)
+            job.process.join(timeout=JOIN_S)
             if job.process.is_alive():
                 self._kill(job)  # closed its report but hangs on exit
-            self._finish(job, job.message)  # may raise on a Redis outage: the job stays and is finished later
+            try:
+                self._finish(job, job.message)  # may raise on a Redis outage: the job stays and is finished later
+            except SERVICE_FAULTS:
+                raise
+            except Exception:  # noqa: BLE001 - one job's odd ending must not wedge the loop for every other job
+                log.exception("Mission %s: its outcome could not be read; retried as a crash", job.mission_id)
+                self._finish_failed(job, JobCrashed("job process ended in a way the worker could not read"), True)
             self._clean_up(job)
             del self.running[pid]
         self.metrics.in_progress.set(len(self.running))
@@ -520,7 +555,8 @@ class DriftWorker:
 
     def _drain_outbox(self) -> None:
         try:
-            applied = self.queue.drain_status(self._apply_parked)
+            budget_s = OUTBOX_BUDGET_FRACTION * self.s.heartbeat_ttl_s
+            applied = self.queue.drain_status(self._apply_parked, budget_s=budget_s, between=self.queue.heartbeat)
             if applied:
                 log.info("Applied %d status update(s) from the outbox to PostgreSQL", applied)
         except DatabaseUnavailable as e:
@@ -533,7 +569,7 @@ class DriftWorker:
         from driftline.fencing import apply_update, discard, staging_prefix
 
         try:
-            applied = apply_update(self.store, update, self._s3, self.s.results_bucket)
+            applied = apply_update(self.store, update, self._s3_bounded, self.s.results_bucket)
         except (DatabaseUnavailable, RetryableError):
             raise
         except Exception:  # noqa: BLE001 - an update PostgreSQL refuses must not block the ones behind it
@@ -578,8 +614,18 @@ class DriftWorker:
 
         self._housekeeping.submit(run)
 
+    def _s3_bounded(self):
+        """The main loop's own S3 client: one attempt, every wait within IO timeout (the heartbeat's third)."""
+        if self._s3_main is None:
+            from driftline.storage import make_s3_client
+
+            io_s = self.s.io_timeout_s
+            # botocore's max_attempts counts retries: 0 is the one attempt (1 made two, 2 x IO timeout)
+            self._s3_main = make_s3_client(self.s, connect_timeout_s=min(2, io_s), read_timeout_s=io_s, attempts=0)
+        return self._s3_main
+
     def _s3(self):
-        with self._s3_lock:  # used from the main loop and the housekeeping thread
+        with self._s3_lock:  # used from the housekeeping thread
             if self._s3_client is None:
                 from driftline.storage import make_s3_client
 
@@ -607,10 +653,24 @@ class DriftWorker:
         self._forkserver_restart.start()
 
     def _restart_forkserver(self) -> None:
-        try:
-            self._start_forkserver()
-        except Exception:  # noqa: BLE001 - logged; the watcher tries again at the next maintenance
-            log.exception("Forkserver restart failed")
+        self._forkserver_until_ready()
+
+    def _forkserver_until_ready(self) -> None:
+        """(Re)start the forkserver until its preload finishes, with bounded backoff; a stop signal ends it.
+
+        The forkserver (1.3 GB of landmask) is the OOM killer's likeliest victim and needs a fork to start:
+        killed during its preload, or fork() refused (EAGAIN at a pids limit), it is tried again, never fatal.
+        """
+        backoff = Backoff(1.0, FORKSERVER_RETRY_MAX_S)
+        while self.signals == 0:
+            try:
+                return self._start_forkserver()
+            except Exception as e:  # noqa: BLE001 - EOFError, BlockingIOError, OSError: all mean "try again"
+                delay = backoff.next()
+                log.error("Forkserver start failed (%s: %s); retrying in %.1f s", type(e).__name__, e, delay)
+                deadline = time.monotonic() + delay
+                while self.signals == 0 and time.monotonic() < deadline:
+                    time.sleep(0.1)
 
     def _clean_up(self, job: RunningJob) -> None:
         """Remove what a finished job leaves behind: its temporary directory and, unless done, its staged objects."""
@@ -641,7 +701,7 @@ class DriftWorker:
 
     def _kill(self, job: RunningJob) -> None:
         job.process.kill()
-        job.process.join(timeout=10)
+        job.process.join(timeout=KILL_JOIN_S)  # SIGKILL is not refused; a process in D state is left to the kernel
 
     # --- shutdown ----------------------------------------------------------------------------
     def _shutdown(self) -> None:

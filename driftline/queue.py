@@ -368,22 +368,28 @@ class RedisQueue:
     def push_status(self, update: dict) -> None:
         self.r.rpush(self.s.status_outbox, json.dumps(update, default=str))
 
-    def drain_status(self, apply) -> int:
+    def drain_status(self, apply, budget_s: float | None = None, between=None) -> int:
         """Apply queued status updates in order; stop at the first that fails (PostgreSQL still down).
 
         One drainer at a time (a lock with a token); an item leaves the outbox only after it was applied,
         and only by the lock holder, so two workers draining at once neither lose nor reorder updates.
+        No new item is started after `budget_s`; `between()` (the heartbeat) runs after each item.
         """
         lock, token = f"{self.s.status_outbox}:lock", uuid.uuid4().hex
         if not self.r.set(lock, token, nx=True, px=OUTBOX_LOCK_MS):
             return 0
         keys, done = [lock, self.s.status_outbox], 0
+        stop_at = None if budget_s is None else time.monotonic() + budget_s
         try:
             while (item := self._scripts["head"](keys=keys, args=[token, OUTBOX_LOCK_MS])) is not None:
                 apply(json.loads(item))  # raises DatabaseUnavailable while PostgreSQL is down
                 if not self._scripts["pop"](keys=keys, args=[token, item]):
                     break  # lock lost (apply outlasted it): the next holder replays this item, harmlessly
                 done += 1
+                if between is not None:
+                    between()
+                if stop_at is not None and time.monotonic() >= stop_at:
+                    break  # the rest at the next reaper interval
         finally:
             self._scripts["unlock"](keys=[lock], args=[token])
         return done
