@@ -183,16 +183,41 @@ def _progress_writer(store, mission_id: str, lease: str | None = None, min_inter
     return write
 
 
+DISK_FREE_MIN_BYTES = 1 << 20  # below this, a file system error is taken for a full disk
+
+
 def disk_full(e: BaseException) -> DiskFull | None:
-    """A DiskFull error when ENOSPC/EDQUOT is anywhere in the exception's chain (libraries wrap it), else None."""
-    seen = set()
+    """A DiskFull error when ENOSPC/EDQUOT is anywhere in the exception's chain (libraries wrap it), else None.
+
+    HDF5 (netCDF4) reports a file it cannot write on a full tmpfs as "Permission denied" (errno 13): any
+    OSError in the chain while the file system it names (or the temporary directory) has no room left
+    is disk full too.
+    """
+    seen, io_error = set(), None
     while e is not None and id(e) not in seen:
         seen.add(id(e))
         if (isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT)) or "No space left on device" in str(e):
             where = getattr(e, "filename", None) or tempfile.gettempdir()
             return DiskFull(f"no space left on the worker's disk (writing {where}); the mission waits and is retried")
+        if isinstance(e, OSError) and io_error is None:
+            io_error = e
         e = e.__cause__ or e.__context__
+    where = getattr(io_error, "filename", None) or tempfile.gettempdir()
+    if io_error is not None and _no_room(str(where)):
+        return DiskFull(f"no space left on the worker's disk (writing {where}); the mission waits and is retried")
     return None
+
+
+def _no_room(path: str) -> bool:
+    """The file system holding path (or its nearest existing parent) has under 1 MiB or no inode left."""
+    target = os.path.abspath(path)
+    while target and not os.path.exists(target):
+        target = os.path.dirname(target)
+    try:
+        st = os.statvfs(target or "/")
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < DISK_FREE_MIN_BYTES or (st.f_files > 0 and st.f_favail == 0)
 
 
 def _failure(e: BaseException, retryable: bool) -> dict:
