@@ -507,8 +507,9 @@ class DriftWorker:
         if self._last_beat is not None:
             self._after_own_outage(now - self._last_beat)
         self._last_beat = now
+        first = self._loss.last is None
         if self._loss.observe(self.queue.tick_epoch(), now):
-            self._after_redis_loss(now)
+            self._after_redis_loss(now, first)
         self._watch_forkserver()
         self.queue.promote_due()
         self.metrics.queue_length.set(self.queue.r.llen(self.s.queue_name))
@@ -527,11 +528,12 @@ class DriftWorker:
             self._next_reconcile = now + every
             self._reconcile(after_loss)
 
-    def _after_redis_loss(self, now: float) -> None:
+    def _after_redis_loss(self, now: float, first: bool) -> None:
         """Redis lost data: our running jobs go back now; reconcile from PostgreSQL once all live workers did."""
+        what = "Redis has no epoch for this queue yet (a new queue, or Redis lost its data)"
         log.warning(
-            "Redis lost its data (epoch counter went back): running jobs put back; re-enqueueing lost missions "
-            "from PostgreSQL in %.0f s",
+            "%s: running jobs put back; re-enqueueing lost missions from PostgreSQL in %.0f s",
+            what if first else "Redis lost its data (epoch counter went back)",
             self._loss.grace_s,
         )
         self._sync_held()

@@ -169,10 +169,10 @@ def own_pg():
 
 
 def postgres_pids(server) -> list[int]:
-    out = subprocess.run(["pgrep", "-f", f"-p {server.port}"], capture_output=True, text=True).stdout.split()
-    root = [int(p) for p in out]
-    children = subprocess.run(["pgrep", "-P", ",".join(map(str, root))], capture_output=True, text=True).stdout
-    return root + [int(p) for p in children.split()]
+    """The postmaster (first line of postmaster.pid) and every backend and helper it started."""
+    root = int((server.data / "postmaster.pid").read_text().split()[0])
+    children = subprocess.run(["pgrep", "-P", str(root)], capture_output=True, text=True).stdout
+    return [root, *(int(p) for p in children.split())]
 
 
 def test_a_database_frozen_during_a_job_ends_as_a_retry_never_a_failure(services, spawn, own_pg):
