@@ -7,12 +7,13 @@ else receives a `Settings` instance explicitly.
 from __future__ import annotations
 
 import os
+import re
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 QUEUE_NAME = "drift_jobs"
 RESULTS_BUCKET = "driftline-results"
@@ -212,12 +213,31 @@ def redact_url(url: str | None) -> str:
     if not url:
         return ""
     scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest:
+    if not sep:
         return url
-    # The userinfo ends at the last "@": urlsplit would cut it at a "/", "?" or "#" inside the password.
-    userinfo, _, host = rest.rpartition("@")
-    user, colon, _ = userinfo.partition(":")
-    return f"{scheme}://{user}:***@{host}" if colon else url
+    if "@" in rest:
+        # The userinfo ends at the last "@": urlsplit would cut it at a "/", "?" or "#" inside the password.
+        userinfo, _, host = rest.rpartition("@")
+        user, colon, _ = userinfo.partition(":")
+        rest = f"{user}:***@{host}" if colon else rest
+    return f"{scheme}://{_redact_query(rest)}"
+
+
+# Query parameters that carry a secret: libpq's password/sslpassword, redis-py's password, S3-style tokens.
+SECRET_QUERY_KEYS = re.compile(r"(?i)^(?:[a-z_]*pass(?:word|wd)?|[a-z_]*secret[a-z_]*|[a-z_]*token|sslkey|auth)$")
+
+
+def _redact_query(rest: str) -> str:
+    """Mask the values of secret-bearing query parameters (`?password=…`, `&sslpassword=…`), keeping the rest."""
+    base, qmark, query = rest.partition("?")
+    if not qmark:
+        return rest
+    query, hash_, fragment = query.partition("#")
+    parts = []
+    for item in query.split("&"):
+        key, eq, _ = item.partition("=")
+        parts.append(f"{key}=***" if eq and SECRET_QUERY_KEYS.match(unquote(key)) else item)
+    return f"{base}?{'&'.join(parts)}{hash_}{fragment}"
 
 
 def _url(name: str, value: str, schemes: tuple[str, ...]) -> str:

@@ -33,6 +33,7 @@ from driftline.limits import check_fits, crash_error, oom_kill_count
 from driftline.logs import setup_logging
 from driftline.metrics import Metrics
 from driftline.queue import REDIS_ERRORS, RedisQueue, describe_redis_error
+from driftline.redis_loss import LossDetector
 from driftline.store import DatabaseRejected, MissionStore
 
 log = logging.getLogger("driftline.worker")
@@ -42,6 +43,11 @@ OUTAGE_REASONS = {"s3_unavailable", "db_unavailable", "redis_unavailable", "forc
 # Faults of a service (or of this host), not of a job: back off and retry, never dead-letter because of them.
 SERVICE_FAULTS = (*REDIS_ERRORS, RetryableError)
 MESSAGE_MAX = 1000  # characters of an error stored for users
+FORKSERVER_RETRY_MAX_S = 30.0
+JOIN_S = 2.0  # a job that closed its report exits within this, or is killed
+KILL_JOIN_S = 3.0
+OUTBOX_BUDGET_FRACTION = 0.2  # of the heartbeat TTL: one outbox pass never holds the loop longer
+START_RETRY_S = 5.0  # a job that could not start through no fault of its own waits this long (disk, fork)
 
 
 @dataclass
@@ -59,6 +65,7 @@ class RunningJob:
     ended: bool = False  # its process closed the report pipe
     refunded: bool = False  # its attempt was given back (standing down)
     oom_kills: int | None = field(default_factory=oom_kill_count)  # the cgroup's count when the job started
+    alone: bool = True  # no other job ran beside it (the cgroup's OOM count is then its own)
 
 
 class DriftWorker:
@@ -83,7 +90,11 @@ class DriftWorker:
         self._reap_after = 0.0
         self._reconnect_max_s = min(30.0, max(1.0, settings.heartbeat_ttl_s / 3))
         self._forkserver_restart: threading.Thread | None = None
+        self._claim_lease: str | None = None
+        self._claim_after = 0.0  # no claims before (monotonic): a job could not start through no fault of its own
+        self._loss = LossDetector(grace_s=settings.heartbeat_ttl_s / 2)  # live workers renew well within it
         self._s3_client = None
+        self._s3_main = None
         self._s3_lock = threading.Lock()
         self._housekeeping = ThreadPoolExecutor(1, thread_name_prefix="housekeeping")
         self._jobs_dir = Path(tempfile.gettempdir()) / "driftline-jobs"
@@ -94,7 +105,7 @@ class DriftWorker:
         self._install_signal_handlers()
         # The forkserver (a fresh interpreter: it inherits no sockets) loads while we connect: first claim sooner.
         with ThreadPoolExecutor(1, thread_name_prefix="forkserver-start") as pool:
-            warm = pool.submit(self._start_forkserver)
+            warm = pool.submit(self._forkserver_until_ready)
             self._connect_services()
             warm.result()
         self._serve_metrics()
@@ -151,7 +162,8 @@ class DriftWorker:
     def _step(self) -> None:
         self._maintain()
         self._collect_finished()
-        if len(self.running) < self.s.max_concurrent_jobs and self._forkserver_ready():
+        can_start = time.monotonic() >= self._claim_after and self._forkserver_ready()
+        if len(self.running) < self.s.max_concurrent_jobs and can_start:
             raw = self.queue.claim(0 if self.running else self.s.poll_interval_s)
             if raw is not None and self.signals:
                 self.queue.requeue_front(raw)  # the stop signal arrived while we were blocked in BLMOVE
@@ -228,6 +240,7 @@ class DriftWorker:
     # --- one job -----------------------------------------------------------------------------
     def _take(self, raw: bytes) -> None:
         """The job boundary: anything a claimed body makes go wrong ends that job only, never the worker."""
+        self._claim_lease = None  # set once the attempt is counted: a later failure write is fenced on it
         try:
             self._start_job(raw)
         except SERVICE_FAULTS:
@@ -239,7 +252,8 @@ class DriftWorker:
             log.exception("Unexpected error starting mission %s", mission_id or "(no valid mission_id)")
             if self.queue.r.lpos(self.s.processing_list(), raw) is None:
                 return  # already dead-lettered (or handed back) before the error: never twice
-            self._give_up(raw, mission_id, "internal", f"internal error: {type(e).__name__}: {e}", attempts=1)
+            error = f"internal error: {type(e).__name__}: {e}"
+            self._give_up(raw, mission_id, "internal", error, attempts=1, lease=self._claim_lease)
 
     def _start_job(self, raw: bytes) -> None:
         claimed = time.monotonic()
@@ -260,6 +274,7 @@ class DriftWorker:
         if begun is None:
             return
         attempt, lease = begun
+        self._claim_lease = lease
         self._record(
             job.mission_id,
             {
@@ -281,14 +296,21 @@ class DriftWorker:
         MAX_ATTEMPTS here means earlier runs took their worker down with them (e.g. out of memory).
         """
         try:
-            state = self.store.state(mission_id)
+            state = self.store.claim_state(mission_id)
         except DatabaseUnavailable:
             state = None
-        attempt, lease = self.queue.count_attempt(mission_id, floor=state[1] if state else 0)
+        floor, after = (state[1], state[2]) if state else (0, None)
+        attempt, lease = self.queue.count_attempt(mission_id, floor=floor, after=after)
         if attempt <= self.s.max_attempts:
             return attempt, lease
+        if self.queue.copies_held(mission_id) > 1:
+            # Not a crash loop: other copies of the body are running. This surplus one stands down unseen.
+            log.warning("Mission %s: a surplus copy (attempt %d) dropped; another copy holds it", mission_id, attempt)
+            self.queue.release(raw)
+            self.queue.refund_attempt(mission_id)
+            return None
         error = f"job process died with its worker in each of {attempt - 1} attempts (out of memory?)"
-        self._give_up(raw, mission_id, "crashed", error, attempt - 1)
+        self._give_up(raw, mission_id, "crashed", error, attempt - 1, lease=lease)
         return None
 
     def _spawn(self, raw: bytes, mission_id: str, attempt: int, lease: str, deadline: float) -> None:
@@ -301,7 +323,6 @@ class DriftWorker:
         from driftline.jobproc import job_main
 
         workdir = self._jobs_dir / f"{os.getpid()}-{lease}"
-        workdir.mkdir(parents=True, exist_ok=True)
         proc = self._mp.Process(
             target=job_main,
             args=(raw, self.s, attempt, os.getpid(), writer),
@@ -309,13 +330,38 @@ class DriftWorker:
             name=f"job-{mission_id}",
             daemon=False,
         )
-        proc.start()
+        try:
+            workdir.mkdir(parents=True, exist_ok=True)
+            proc.start()
+        except (EOFError, OSError) as e:  # disk full here, the forkserver died, fork() refused (EAGAIN)
+            writer.close()
+            reader.close()
+            shutil.rmtree(workdir, ignore_errors=True)
+            self._not_started(RunningJob(None, None, raw, mission_id, attempt, deadline=deadline, lease=lease), e)
+            return
         writer.close()
+        for other in self.running.values():
+            other.alone = False
         self.running[proc.pid] = RunningJob(
             proc, reader, raw, mission_id, attempt, deadline=deadline, lease=lease, workdir=workdir
         )
+        self.running[proc.pid].alone = len(self.running) == 1
         self.metrics.in_progress.set(len(self.running))
         log.info("Mission %s started in job process %d (attempt %d)", mission_id, proc.pid, attempt)
+
+    def _not_started(self, job: RunningJob, e: BaseException) -> None:
+        """A job this host could not start (no disk, no forkserver, no fork): back soon, its attempt given back."""
+        from driftline.jobproc import disk_full
+
+        full = disk_full(e)
+        why = str(full) if full else f"the job process could not be started ({type(e).__name__}: {e})"
+        log.error("Mission %s not started: %s; requeued, next try in %.0f s", job.mission_id, why, START_RETRY_S)
+        self.queue.refund_attempt(job.mission_id)
+        self.queue.retry_later(job.raw, START_RETRY_S)
+        self.metrics.retried.inc()
+        self._claim_after = time.monotonic() + START_RETRY_S  # claiming more would only fail the same way
+        update = {"op": "requeued", "mission_id": job.mission_id, "error": f"waiting to retry: {why}"}
+        self._record(job.mission_id, {**update, "lease": job.lease, "attempts": job.attempt - 1})
 
     def _already_completed(self, mission_id: str) -> bool:
         try:
@@ -341,17 +387,23 @@ class DriftWorker:
                     self._clean_up(job)
                     del self.running[pid]
                 continue
-            job.process.join(timeout=5)
+            job.process.join(timeout=JOIN_S)
             if job.process.is_alive():
                 self._kill(job)  # closed its report but hangs on exit
-            self._finish(job, job.message)  # may raise on a Redis outage: the job stays and is finished later
+            try:
+                self._finish(job, job.message)  # may raise on a Redis outage: the job stays and is finished later
+            except SERVICE_FAULTS:
+                raise
+            except Exception:  # noqa: BLE001 - one job's odd ending must not wedge the loop for every other job
+                log.exception("Mission %s: its outcome could not be read; retried as a crash", job.mission_id)
+                self._finish_failed(job, JobCrashed("job process ended in a way the worker could not read"), True)
             self._clean_up(job)
             del self.running[pid]
         self.metrics.in_progress.set(len(self.running))
 
     def _finish(self, job: RunningJob, message: dict | None) -> None:
         if message is None:
-            error = crash_error(job.process.exitcode, job.oom_kills)
+            error = crash_error(job.process.exitcode, job.oom_kills, alone=job.alone)
             self._finish_failed(job, error, retry=isinstance(error, JobCrashed))
         elif message["ok"] and message.get("result") == "superseded":
             self._stand_down(job, "a later claim superseded it or the mission is already finished")
@@ -421,23 +473,29 @@ class DriftWorker:
     ) -> None:
         """Dead-letter the job and mark the mission failed (when its id is valid)."""
         error = _one_line(error)
-        self.queue.dead_letter(raw, reason, error, attempts, mission_id)
+        dropped = self.queue.dead_letter(raw, reason, error, attempts, mission_id)
         self.metrics.dead.inc()
+        self.metrics.dead_dropped.inc(dropped)
+        applied = None
         if mission_id:
             update = {"op": "failed", "mission_id": mission_id, "error": error, "worker_id": self.s.worker_id}
-            self._record(mission_id, {**update, "lease": lease})
-        log.error("Mission %s failed: %s", mission_id or "(no valid mission_id)", error)
+            applied = self._record(mission_id, {**update, "lease": lease})
+        if applied is False:  # fenced: another copy holds the mission (or it is finished); it keeps its state
+            log.error("Job for mission %s dead-lettered (%s); the mission is held by another copy", mission_id, error)
+        else:
+            log.error("Mission %s failed: %s", mission_id or "(no valid mission_id)", error)
 
-    def _record(self, mission_id: str, update: dict) -> None:
-        """Apply a status update now, or park it in the Redis outbox while PostgreSQL is down."""
+    def _record(self, mission_id: str, update: dict) -> bool | None:
+        """Apply a status update now, or park it in the Redis outbox while PostgreSQL is down (None)."""
         update = _storable(update)  # no NUL or lone surrogate reaches PostgreSQL (or the outbox)
         try:
-            self.store.apply(update)
+            return self.store.apply(update)
         except DatabaseUnavailable as e:
             log.warning("%s: %s update for mission %s kept in the Redis status outbox", e, update["op"], mission_id)
             self.queue.push_status(update)
         except DatabaseRejected as e:
             log.error("%s: %s update for mission %s dropped", e, update["op"], mission_id)
+        return None
 
     # --- housekeeping ------------------------------------------------------------------------
     def _maintain(self) -> None:
@@ -449,6 +507,9 @@ class DriftWorker:
         if self._last_beat is not None:
             self._after_own_outage(now - self._last_beat)
         self._last_beat = now
+        first = self._loss.last is None
+        if self._loss.observe(self.queue.tick_epoch(), now):
+            self._after_redis_loss(now, first)
         self._watch_forkserver()
         self.queue.promote_due()
         self.metrics.queue_length.set(self.queue.r.llen(self.s.queue_name))
@@ -461,8 +522,22 @@ class DriftWorker:
             self._drain_outbox()
             self._sweep_workdirs()
         if now >= self._next_reconcile:
-            self._next_reconcile = now + max(self.s.reaper_interval_s, self.s.reconcile_after_s / 4)
-            self._reconcile()
+            after_loss = self._loss.after_loss(now)  # then every reaper interval, without the usual waits
+            normal = max(self.s.reaper_interval_s, self.s.reconcile_after_s / 4)
+            every = self.s.reaper_interval_s if after_loss else normal
+            self._next_reconcile = now + every
+            self._reconcile(after_loss)
+
+    def _after_redis_loss(self, now: float, first: bool) -> None:
+        """Redis lost data: our running jobs go back now; reconcile from PostgreSQL once all live workers did."""
+        what = "Redis has no epoch for this queue yet (a new queue, or Redis lost its data)"
+        log.warning(
+            "%s: running jobs put back; re-enqueueing lost missions from PostgreSQL in %.0f s",
+            what if first else "Redis lost its data (epoch counter went back)",
+            self._loss.grace_s,
+        )
+        self._sync_held()
+        self._next_reconcile = now + self._loss.grace_s
 
     def _after_own_outage(self, silent_s: float) -> None:
         """After we could not reach Redis, give the others time to reconnect before reaping anyone."""
@@ -482,7 +557,8 @@ class DriftWorker:
 
     def _drain_outbox(self) -> None:
         try:
-            applied = self.queue.drain_status(self._apply_parked)
+            budget_s = OUTBOX_BUDGET_FRACTION * self.s.heartbeat_ttl_s
+            applied = self.queue.drain_status(self._apply_parked, budget_s=budget_s, between=self.queue.heartbeat)
             if applied:
                 log.info("Applied %d status update(s) from the outbox to PostgreSQL", applied)
         except DatabaseUnavailable as e:
@@ -495,7 +571,7 @@ class DriftWorker:
         from driftline.fencing import apply_update, discard, staging_prefix
 
         try:
-            applied = apply_update(self.store, update, self._s3, self.s.results_bucket)
+            applied = apply_update(self.store, update, self._s3_bounded, self.s.results_bucket)
         except (DatabaseUnavailable, RetryableError):
             raise
         except Exception:  # noqa: BLE001 - an update PostgreSQL refuses must not block the ones behind it
@@ -506,19 +582,26 @@ class DriftWorker:
                 log.info("Mission %s completed successfully (from the status outbox)", update["mission_id"])
             self._in_background(discard, self.s.results_bucket, staging_prefix(update["mission_id"], update["lease"]))
 
-    def _reconcile(self) -> None:
+    def _reconcile(self, after_loss: bool = False) -> None:
         from driftline.fencing import sweep
         from driftline.reconcile import reconcile
 
         try:
-            reconcile(self.s, self.store, self.queue)
+            reconcile(self.s, self.store, self.queue, after_loss=after_loss)
             if time.monotonic() >= self._next_sweep:
                 self._next_sweep = time.monotonic() + STAGING_SWEEP_INTERVAL_S
-                self._in_background(sweep, self.s.results_bucket, max(3600.0, 2 * self.s.job_timeout_s))
+                age_s = max(3600.0, 2 * self.s.job_timeout_s)
+                self._in_background(sweep, self.s.results_bucket, age_s, self._parked_prefixes)
         except DatabaseUnavailable as e:
             log.debug("Reconciler skipped: %s", e)
         except Exception as e:  # noqa: BLE001 - S3 answers: housekeeping retries next time
             log.warning("Housekeeping skipped: %s", e)
+
+    def _parked_prefixes(self) -> set[str]:
+        """Staging prefixes the sweep must keep: completions waiting in the outbox (read from Redis each time)."""
+        from driftline.fencing import parked_prefixes
+
+        return parked_prefixes(self.queue.r.lrange(self.s.status_outbox, 0, -1))
 
     def _in_background(self, fn, *args) -> None:
         """S3 housekeeping (fn(client, *args)) in a thread, so a slow object store never delays the heartbeat."""
@@ -533,8 +616,18 @@ class DriftWorker:
 
         self._housekeeping.submit(run)
 
+    def _s3_bounded(self):
+        """The main loop's own S3 client: one attempt, every wait within IO timeout (the heartbeat's third)."""
+        if self._s3_main is None:
+            from driftline.storage import make_s3_client
+
+            io_s = self.s.io_timeout_s
+            # botocore's max_attempts counts retries: 0 is the one attempt (1 made two, 2 x IO timeout)
+            self._s3_main = make_s3_client(self.s, connect_timeout_s=min(2, io_s), read_timeout_s=io_s, attempts=0)
+        return self._s3_main
+
     def _s3(self):
-        with self._s3_lock:  # used from the main loop and the housekeeping thread
+        with self._s3_lock:  # used from the housekeeping thread
             if self._s3_client is None:
                 from driftline.storage import make_s3_client
 
@@ -562,10 +655,24 @@ class DriftWorker:
         self._forkserver_restart.start()
 
     def _restart_forkserver(self) -> None:
-        try:
-            self._start_forkserver()
-        except Exception:  # noqa: BLE001 - logged; the watcher tries again at the next maintenance
-            log.exception("Forkserver restart failed")
+        self._forkserver_until_ready()
+
+    def _forkserver_until_ready(self) -> None:
+        """(Re)start the forkserver until its preload finishes, with bounded backoff; a stop signal ends it.
+
+        The forkserver (1.3 GB of landmask) is the OOM killer's likeliest victim and needs a fork to start:
+        killed during its preload, or fork() refused (EAGAIN at a pids limit), it is tried again, never fatal.
+        """
+        backoff = Backoff(1.0, FORKSERVER_RETRY_MAX_S)
+        while self.signals == 0:
+            try:
+                return self._start_forkserver()
+            except Exception as e:  # noqa: BLE001 - EOFError, BlockingIOError, OSError: all mean "try again"
+                delay = backoff.next()
+                log.error("Forkserver start failed (%s: %s); retrying in %.1f s", type(e).__name__, e, delay)
+                deadline = time.monotonic() + delay
+                while self.signals == 0 and time.monotonic() < deadline:
+                    time.sleep(0.1)
 
     def _clean_up(self, job: RunningJob) -> None:
         """Remove what a finished job leaves behind: its temporary directory and, unless done, its staged objects."""
@@ -596,7 +703,7 @@ class DriftWorker:
 
     def _kill(self, job: RunningJob) -> None:
         job.process.kill()
-        job.process.join(timeout=10)
+        job.process.join(timeout=KILL_JOIN_S)  # SIGKILL is not refused; a process in D state is left to the kernel
 
     # --- shutdown ----------------------------------------------------------------------------
     def _shutdown(self) -> None:

@@ -10,12 +10,14 @@ staging prefix: the final keys are written only by the attempt whose rows descri
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 from driftline.storage import S3Store, StoredObject, translate_s3_error
@@ -89,18 +91,50 @@ def discard(client, bucket: str, prefix: str) -> int:
     return removed
 
 
-def sweep(client, bucket: str, older_than_s: float) -> tuple[int, int]:
-    """(staged objects deleted, multipart uploads aborted) older than older_than_s: leftovers of killed jobs."""
-    cutoff = datetime.now(UTC) - timedelta(seconds=older_than_s)
+def parked_prefixes(outbox: list[bytes | str]) -> set[str]:
+    """Staging prefixes of completions parked in the status outbox: their objects wait to be published."""
+    prefixes = set()
+    for item in outbox:
+        try:
+            update = json.loads(item)
+        except ValueError:
+            continue
+        if isinstance(update, dict) and update.get("op") == "completed" and update.get("lease"):
+            prefixes.add(staging_prefix(str(update.get("mission_id")), str(update["lease"])))
+    return prefixes
+
+
+def _server_now(page: dict) -> datetime:
+    """The object store's own clock (its Date header), which LastModified is on; ours if it sent none."""
+    try:
+        return parsedate_to_datetime(page["ResponseMetadata"]["HTTPHeaders"]["date"])
+    except (KeyError, TypeError, ValueError):
+        return datetime.now(UTC)
+
+
+def sweep(client, bucket: str, older_than_s: float, keep: Callable[[], set[str]] = set) -> tuple[int, int]:
+    """(staged objects deleted, multipart uploads aborted) older than older_than_s: leftovers of killed jobs.
+
+    Never those under a prefix `keep()` names (completions parked in the outbox), read again for every page
+    just before its deletions; ages are measured on the object store's clock.
+    """
     objects = 0
+    cutoff = datetime.now(UTC) - timedelta(seconds=older_than_s)
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=STAGING_PREFIX):
-        old = [{"Key": o["Key"]} for o in page.get("Contents", []) if o["LastModified"] < cutoff]
+        cutoff = _server_now(page) - timedelta(seconds=older_than_s)
+        kept = keep()
+        old = [
+            {"Key": o["Key"]}
+            for o in page.get("Contents", [])
+            if o["LastModified"] < cutoff and not any(o["Key"].startswith(p) for p in kept)
+        ]
         if old:
             client.delete_objects(Bucket=bucket, Delete={"Objects": old, "Quiet": True})
             objects += len(old)
     uploads = 0
+    kept = keep()
     for upload in client.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
-        if upload["Initiated"] < cutoff:
+        if upload["Initiated"] < cutoff and not any(upload["Key"].startswith(p) for p in kept):
             client.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
             uploads += 1
     return objects, uploads

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from config import Settings
+from config import Settings, redact_url
 
 
 def check_health(settings: Settings, max_heartbeat_age_s: float | None = None, liveness: bool = False) -> str | None:
@@ -15,7 +15,7 @@ def check_health(settings: Settings, max_heartbeat_age_s: float | None = None, l
         queue = RedisQueue(settings)
         queue.r.ping()
     except REDIS_ERRORS as e:
-        return f"Redis unreachable at {settings.redis_url.rpartition('@')[2]}: {e}"
+        return f"Redis unreachable at {redact_url(settings.redis_url).rpartition('@')[2]}: {e}"
     if liveness:
         return _worker_problem(queue, settings, max_heartbeat_age_s or settings.heartbeat_ttl_s)
     try:

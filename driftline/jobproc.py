@@ -37,10 +37,12 @@ PRELOAD_MODULES = (
     "driftline.limits",
     "driftline.metrics",
     "driftline.queue",
+    "driftline.redis_loss",
     "driftline.storage",
     "driftline.store",
 )
 PROGRESS_MIN_INTERVAL_S = 1.0
+PROGRESS_PAUSE_AFTER_FAILURE_S = 60.0
 
 
 def job_main(
@@ -106,7 +108,10 @@ def _run(job: Job, settings: Settings, attempt: int, lease: str | None) -> tuple
     from driftline.storage import S3Store, make_s3_client
     from driftline.store import MissionStore
 
-    store = MissionStore(settings.database_url)
+    # Bounded like the supervisor's: a frozen PostgreSQL costs io_timeout_s per call, then the completion is
+    # parked in the outbox (a retry, never a JobTimeout) and progress writes pause.
+    io_s = settings.io_timeout_s
+    store = MissionStore(settings.database_url, connect_timeout_s=max(2, int(io_s)), io_timeout_s=io_s)
     s3 = make_s3_client(settings)
     objects = S3Store(settings, s3) if lease is None else StagedStore(S3Store(settings, s3), job.mission_id, lease)
     ctx = MissionContext(
@@ -171,21 +176,48 @@ def _progress_writer(store, mission_id: str, lease: str | None = None, min_inter
         try:
             store.set_progress(mission_id, round(fraction, 3), lease)
         except DriftError as e:
+            # PostgreSQL is out: each write would cost a whole time bound; stop trying for a while.
+            due[0] = time.monotonic() + PROGRESS_PAUSE_AFTER_FAILURE_S
             log.debug("progress not written: %s", e)
 
     return write
 
 
+DISK_FREE_MIN_BYTES = 1 << 20  # below this, a file system error is taken for a full disk
+
+
 def disk_full(e: BaseException) -> DiskFull | None:
-    """A DiskFull error when ENOSPC/EDQUOT is anywhere in the exception's chain (libraries wrap it), else None."""
-    seen = set()
+    """A DiskFull error when ENOSPC/EDQUOT is anywhere in the exception's chain (libraries wrap it), else None.
+
+    HDF5 (netCDF4) reports a file it cannot write on a full tmpfs as "Permission denied" (errno 13): any
+    OSError in the chain while the file system it names (or the temporary directory) has no room left
+    is disk full too.
+    """
+    seen, io_error = set(), None
     while e is not None and id(e) not in seen:
         seen.add(id(e))
         if (isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT)) or "No space left on device" in str(e):
             where = getattr(e, "filename", None) or tempfile.gettempdir()
             return DiskFull(f"no space left on the worker's disk (writing {where}); the mission waits and is retried")
+        if isinstance(e, OSError) and io_error is None:
+            io_error = e
         e = e.__cause__ or e.__context__
+    where = getattr(io_error, "filename", None) or tempfile.gettempdir()
+    if io_error is not None and _no_room(str(where)):
+        return DiskFull(f"no space left on the worker's disk (writing {where}); the mission waits and is retried")
     return None
+
+
+def _no_room(path: str) -> bool:
+    """The file system holding path (or its nearest existing parent) has under 1 MiB or no inode left."""
+    target = os.path.abspath(path)
+    while target and not os.path.exists(target):
+        target = os.path.dirname(target)
+    try:
+        st = os.statvfs(target or "/")
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < DISK_FREE_MIN_BYTES or (st.f_files > 0 and st.f_favail == 0)
 
 
 def _failure(e: BaseException, retryable: bool) -> dict:

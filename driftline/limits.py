@@ -99,15 +99,39 @@ def oom_kill_count(root: Path = CGROUP_ROOT) -> int | None:
     return None
 
 
-def crash_error(exitcode: int | None, oom_kills_before: int | None, root: Path = CGROUP_ROOT) -> DriftError:
+def signal_name(number: int) -> str:
+    """SIGKILL, SIGTERM, …, and SIGRTMIN+6 for real-time signals (34-64), which have no Signals member."""
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        if signal.SIGRTMIN <= number <= signal.SIGRTMAX:
+            return f"SIGRTMIN+{number - signal.SIGRTMIN}"
+        return f"signal {number}"
+
+
+def exit_description(exitcode: int | None) -> str:
+    """How a process ended, for messages: `signal SIGKILL`, `signal SIGRTMIN+6`, `exit code 1`."""
+    return f"signal {signal_name(-exitcode)}" if exitcode and exitcode < 0 else f"exit code {exitcode}"
+
+
+def crash_error(
+    exitcode: int | None, oom_kills_before: int | None, root: Path = CGROUP_ROOT, alone: bool = True
+) -> DriftError:
     """The error for a job process that died without reporting: out of memory when the evidence says so.
 
     Evidence: killed by SIGKILL (the OOM killer's signal; the supervisor's own kills never come here) and
-    the cgroup's oom_kill counter grew while the job ran.
+    the cgroup's oom_kill counter grew while the job ran. The counter is the whole cgroup's: when other jobs
+    ran beside it, the kill may be theirs, or the sum of them, so the job is retried (JobCrashed), not failed.
     """
-    how = f"signal {signal.Signals(-exitcode).name}" if exitcode and exitcode < 0 else f"exit code {exitcode}"
+    how = exit_description(exitcode)
     after = oom_kill_count(root)
-    if exitcode == -signal.SIGKILL and oom_kills_before is not None and after is not None and after > oom_kills_before:
+    oom = oom_kills_before is not None and after is not None and after > oom_kills_before
+    if exitcode == -signal.SIGKILL and oom and not alone:
+        return JobCrashed(
+            f"job process killed by the kernel (SIGKILL, cgroup oom_kill {oom_kills_before} -> {after}) while "
+            "other jobs ran beside it: retried"
+        )
+    if exitcode == -signal.SIGKILL and oom:
         return JobOutOfMemory(
             f"out of memory: the job process was killed by the kernel (SIGKILL, cgroup oom_kill "
             f"{oom_kills_before} -> {after}); use fewer particles, a larger output_step_minutes or a shorter "

@@ -16,6 +16,9 @@ class Metrics:
         self.failed = Counter("drift_jobs_failed_total", "Job attempts that failed", ["reason"], registry=r)
         self.retried = Counter("drift_jobs_retried_total", "Jobs scheduled for another attempt", registry=r)
         self.dead = Counter("drift_jobs_dead_total", "Jobs moved to the dead-letter list", registry=r)
+        self.dead_dropped = Counter(
+            "drift_dead_letters_dropped_total", "Oldest dead letters dropped at the list's cap", registry=r
+        )
         self.duration = Histogram(
             "drift_job_duration_seconds",
             "Time spent per job stage",

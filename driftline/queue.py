@@ -10,6 +10,8 @@ Keys (all prefixed with QUEUE_NAME, default `drift_jobs`):
   drift_jobs:attempts                hash mission_id -> deliveries so far
   drift_jobs:status_outbox           status updates waiting for PostgreSQL to come back
   drift_jobs:status_outbox:lock      held by the one worker draining the outbox (token, with a TTL)
+  drift_jobs:epoch                   a counter every worker increments: going back means Redis lost data
+  drift_jobs:dead_dropped            dead letters dropped at the cap (oldest first)
 """
 
 from __future__ import annotations
@@ -24,12 +26,16 @@ import redis
 
 from config import Settings
 from driftline.errors import QueueUnavailable
+from driftline.jobs import extract_mission_id
 
 log = logging.getLogger(__name__)
 # Every Redis failure is a service fault, not a job's: dropped connections and timeouts, but also error
 # answers (OOM at maxmemory, MISCONF when its disk is full, READONLY after a failover, LOADING at restart).
 REDIS_ERRORS = (redis.RedisError, ConnectionError, OSError)
 DEAD_BODY_MAX = 65536
+# The dead-letter list keeps the newest DEAD_LETTERS_MAX records (at most ~64 MiB): under `noeviction` a flood
+# of bad bodies must not fill Redis and stall the fleet. Dropped records are counted in {queue}:dead_dropped.
+DEAD_LETTERS_MAX = 1000
 
 # Move every job of a dead worker's processing list back to the head of the queue, atomically.
 REQUEUE_ALL = """
@@ -83,19 +89,23 @@ for b, n in pairs(want) do
 end
 return {stranded, restored}
 """
-# Move due retries from the delayed set to the head of the queue.
+# Move due retries from the delayed set to the head of the queue. Due times are on Redis's clock (TIME),
+# the one all workers share: a worker whose own clock is off never delays or hurries another's retry.
 PROMOTE_DUE = """
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 100)
+local t = redis.call('TIME')
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', t[1] + t[2] / 1e6, 'LIMIT', 0, 100)
 for _, job in ipairs(due) do
   redis.call('ZREM', KEYS[1], job)
   redis.call('LPUSH', KEYS[2], job)
 end
 return #due
 """
-# Schedule a retry only if this worker still holds the job (a reaped copy must not add a second one).
+# Schedule a retry ARGV[2] seconds from now on Redis's clock, only if this worker still holds the job
+# (a reaped copy must not add a second one).
 RETRY_IF_HELD = """
 if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 0 end
-redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+local t = redis.call('TIME')
+redis.call('ZADD', KEYS[2], t[1] + t[2] / 1e6 + tonumber(ARGV[2]), ARGV[1])
 return 1
 """
 # Count a delivery; never below what PostgreSQL already recorded (ARGV[2]) in case Redis lost the hash.
@@ -219,6 +229,18 @@ class RedisQueue:
         """Whether this worker's processing list still has the job (False once another worker reaped it)."""
         return self.r.lpos(self.s.processing_list(), raw) is not None
 
+    def copies_held(self, mission_id: str) -> int:
+        """How many bodies of this mission all workers' processing lists hold (this worker's claim included)."""
+        prefix = f"{self.s.queue_name}:processing:"
+        held = 0
+        for key in self.r.scan_iter(match=prefix + "*", count=500):
+            for raw in self.r.lrange(key, 0, -1):
+                try:
+                    held += extract_mission_id(json.loads(raw)) == mission_id
+                except (ValueError, RecursionError):
+                    continue
+        return held
+
     def release(self, raw: bytes) -> None:
         """Drop a job from this worker's list without touching its attempts (a superseded copy stands down)."""
         self.r.lrem(self.s.processing_list(), 1, raw)
@@ -226,9 +248,10 @@ class RedisQueue:
     def retry_later(self, raw: bytes, delay_s: float) -> bool:
         """Schedule a retry; False (nothing done) if this worker no longer holds the job (it was reaped)."""
         keys = [self.s.processing_list(), self.s.delayed_queue]
-        return bool(self._scripts["retry"](keys=keys, args=[raw, time.time() + delay_s]))
+        return bool(self._scripts["retry"](keys=keys, args=[raw, delay_s]))
 
-    def dead_letter(self, raw: bytes, reason: str, error: str, attempts: int, mission_id: str | None) -> None:
+    def dead_letter(self, raw: bytes, reason: str, error: str, attempts: int, mission_id: str | None) -> int:
+        """Dead-letter the job; returns how many of the oldest records the cap dropped (0 or 1)."""
         body = raw[:DEAD_BODY_MAX].decode("utf-8", errors="replace")
         record = {
             "job": body,
@@ -242,20 +265,38 @@ class RedisQueue:
         }
         pipe = self.r.pipeline(transaction=True)
         pipe.rpush(self.s.dead_queue, json.dumps(record))
+        pipe.ltrim(self.s.dead_queue, -DEAD_LETTERS_MAX, -1)
         pipe.lrem(self.s.processing_list(), 1, raw)
         if mission_id:
             pipe.hdel(self.s.attempts_hash, mission_id)
-        pipe.execute()
+        dropped = max(0, int(pipe.execute()[0]) - DEAD_LETTERS_MAX)
+        if dropped:
+            self.r.incrby(f"{self.s.queue_name}:dead_dropped", dropped)
+        return dropped
 
-    def count_attempt(self, mission_id: str, floor: int = 0) -> tuple[int, str]:
-        """Count a delivery (at least floor + 1) and make its lease: Redis time in hex, then random."""
+    def count_attempt(self, mission_id: str, floor: int = 0, after: str | None = None) -> tuple[int, str]:
+        """Count a delivery (at least floor + 1) and make its lease: Redis time in hex, then random.
+
+        The lease sorts after `after` (the mission row's current lease) even when Redis's clock is behind
+        the one that made it (a failover to a replica whose clock lags): a new claim is never fenced out.
+        """
         n, sec, usec = self._scripts["count"](keys=[self.s.attempts_hash], args=[mission_id, floor])
-        return int(n), f"{int(sec) * 1_000_000 + int(usec):016x}-{uuid.uuid4().hex[:8]}"
+        stamp = int(sec) * 1_000_000 + int(usec)
+        if after:
+            try:
+                stamp = max(stamp, int(after[:16], 16) + 1)
+            except ValueError:
+                pass  # not a lease of ours: Redis time alone
+        return int(n), f"{stamp:016x}-{uuid.uuid4().hex[:8]}"
 
     def refund_attempt(self, mission_id: str) -> int:
         return int(self._scripts["refund"](keys=[self.s.attempts_hash], args=[mission_id]))
 
     # --- liveness and recovery ---------------------------------------------------------------
+    def tick_epoch(self) -> int:
+        """Increment the fleet's epoch counter (driftline/redis_loss.py): it only grows while Redis keeps its data."""
+        return int(self.r.incr(f"{self.s.queue_name}:epoch"))
+
     def heartbeat(self) -> None:
         pipe = self.r.pipeline(transaction=False)
         pipe.set(self.s.heartbeat_key(), str(time.time()), px=int(self.s.heartbeat_ttl_s * 1000))
@@ -312,7 +353,7 @@ class RedisQueue:
         return int(stranded), int(restored)
 
     def promote_due(self) -> int:
-        return int(self._promote(keys=[self.s.delayed_queue, self.s.queue_name], args=[time.time()]))
+        return int(self._promote(keys=[self.s.delayed_queue, self.s.queue_name]))
 
     def unregister(self) -> int:
         """Clean exit: return anything still held to the queue head, drop the heartbeat."""
@@ -327,22 +368,28 @@ class RedisQueue:
     def push_status(self, update: dict) -> None:
         self.r.rpush(self.s.status_outbox, json.dumps(update, default=str))
 
-    def drain_status(self, apply) -> int:
+    def drain_status(self, apply, budget_s: float | None = None, between=None) -> int:
         """Apply queued status updates in order; stop at the first that fails (PostgreSQL still down).
 
         One drainer at a time (a lock with a token); an item leaves the outbox only after it was applied,
         and only by the lock holder, so two workers draining at once neither lose nor reorder updates.
+        No new item is started after `budget_s`; `between()` (the heartbeat) runs after each item.
         """
         lock, token = f"{self.s.status_outbox}:lock", uuid.uuid4().hex
         if not self.r.set(lock, token, nx=True, px=OUTBOX_LOCK_MS):
             return 0
         keys, done = [lock, self.s.status_outbox], 0
+        stop_at = None if budget_s is None else time.monotonic() + budget_s
         try:
             while (item := self._scripts["head"](keys=keys, args=[token, OUTBOX_LOCK_MS])) is not None:
                 apply(json.loads(item))  # raises DatabaseUnavailable while PostgreSQL is down
                 if not self._scripts["pop"](keys=keys, args=[token, item]):
                     break  # lock lost (apply outlasted it): the next holder replays this item, harmlessly
                 done += 1
+                if between is not None:
+                    between()
+                if stop_at is not None and time.monotonic() >= stop_at:
+                    break  # the rest at the next reaper interval
         finally:
             self._scripts["unlock"](keys=[lock], args=[token])
         return done
@@ -370,6 +417,7 @@ class RedisQueue:
             "delayed": self.r.zcard(self.s.delayed_queue),
             "processing": processing,
             "dead": self.r.llen(self.s.dead_queue),
+            "dead_dropped": int(self.r.get(f"{self.s.queue_name}:dead_dropped") or 0),
             "status_outbox": self.r.llen(self.s.status_outbox),
             "workers": sorted(m.decode() for m in self.r.smembers(self.s.workers_set)),
         }

@@ -12,41 +12,57 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 
 from config import Settings
 from driftline.errors import InvalidJob
 from driftline.jobs import extract_mission_id, parse_job
+from driftline.stored_params import job_params
 
 log = logging.getLogger(__name__)
 BATCH = 500
+PRODUCER_WINDOW_S = 10.0  # after a Redis loss: a producer pushes within this long of its row insert
 
 
-def reconcile(settings: Settings, store, queue) -> int:
-    """Re-enqueue missions whose job Redis lost; returns how many were re-enqueued or failed."""
+def reconcile(settings: Settings, store, queue, after_loss: bool = False) -> int:
+    """Re-enqueue missions whose job Redis lost; returns how many were re-enqueued or failed.
+
+    `after_loss`: Redis is known to have lost data (driftline/redis_loss.py) and every live worker has put
+    its running jobs back since. Then a mission some claim touched is missing for good and is re-enqueued
+    at once; one never claimed waits PRODUCER_WINDOW_S from its row insert, so a producer still between
+    the insert and its push is never doubled.
+    """
     suspects_key = f"{settings.queue_name}:reconcile_suspects"
     with store.transaction() as cur:
         cur.execute("SELECT pg_try_advisory_xact_lock(hashtext(%s))", (f"driftline-reconcile:{settings.queue_name}",))
         if not cur.fetchone()[0]:
             return 0  # another worker is reconciling
+        after_s = PRODUCER_WINDOW_S if after_loss else settings.reconcile_after_s
         cur.execute(
             "SELECT id::text, params FROM missions WHERE status IN ('queued', 'processing') "
-            "AND (queue = %s OR queue IS NULL) AND updated_at < now() - make_interval(secs => %s) "
+            "AND (queue = %s OR queue IS NULL) "
+            "AND (updated_at < now() - make_interval(secs => %s) OR (%s AND lease IS NOT NULL)) "
             "ORDER BY updated_at LIMIT %s",
-            (settings.queue_name, settings.reconcile_after_s, BATCH),
+            (settings.queue_name, after_s, after_loss, BATCH),
         )
         candidates = dict(cur.fetchall())
         present = {extract_mission_id({"mission_id": i}) for i in queue.mission_ids()} if candidates else set()
         missing = {mid: params for mid, params in candidates.items() if mid not in present}
-        due = _due(queue.r, suspects_key, list(missing), settings.reconcile_after_s)
+        if after_loss:
+            due = list(missing)
+        else:
+            due = _due(queue.r, suspects_key, list(missing), settings.reconcile_after_s)
         for mid in due:
             _requeue_or_fail(cur, queue, settings, mid, missing[mid])
     return len(due)
 
 
 def _due(r, key: str, missing: list[str], after_s: float) -> list[str]:
-    """Remember when each mission was first seen missing; those missing for after_s are due."""
-    now = time.time()
+    """Remember when each mission was first seen missing; those missing for after_s are due.
+
+    Stamps are on Redis's clock (TIME), the one all workers share, so clock skew between workers cannot
+    make a mission due early or late."""
+    sec, usec = r.time()
+    now = sec + usec / 1e6
     seen = {k.decode(): float(v) for k, v in r.hgetall(key).items()}
     pipe = r.pipeline(transaction=True)
     pipe.delete(key)
@@ -74,24 +90,14 @@ def _requeue_or_fail(cur, queue, settings: Settings, mission_id: str, params: di
         "WHERE id = %s AND status IN ('queued', 'processing')",
         ("re-enqueued: its job was lost from Redis", mission_id),
     )
-    log.warning(
-        "Reconciler: mission %s is in PostgreSQL but its job was in no Redis list for %g s: re-enqueued",
-        mission_id,
-        settings.reconcile_after_s,
-    )
+    log.warning("Reconciler: mission %s is in PostgreSQL but its job is in no Redis list: re-enqueued", mission_id)
 
 
 def job_body(mission_id: str, params: dict | None, settings: Settings) -> str | None:
     """A valid job body from a mission row's params (the producer's, or the worker's record of them)."""
     if not isinstance(params, dict):
         return None
-    params = dict(params)
-    objects = params.get("object_type")
-    if isinstance(objects, list):  # the worker's record lists objects with number and description
-        params["object_type"] = [
-            {"type": o.get("type"), "weight": o.get("weight", 1.0)} if isinstance(o, dict) else o for o in objects
-        ]
-    body = json.dumps({"mission_id": mission_id, "params": params})
+    body = json.dumps({"mission_id": mission_id, "params": job_params(params)})
     try:
         parse_job(body, settings)
     except InvalidJob:

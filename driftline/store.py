@@ -277,6 +277,8 @@ class MissionStore:
         params: dict | None = None,
         lease: str | None = None,
     ) -> bool:
+        """Failed, fenced like a completion: a write without a lease (an invalid or surplus copy of the body)
+        applies only to a mission no claim holds, so it never fails a mission another copy runs."""
         with self.transaction() as cur:
             cur.execute(
                 """
@@ -286,7 +288,7 @@ class MissionStore:
                     status = 'failed', error_message = EXCLUDED.error_message, updated_at = now(),
                     completed_at = now(), worker_id = COALESCE(EXCLUDED.worker_id, missions.worker_id)
                 WHERE missions.status IN ('queued', 'processing')
-                    AND (missions.lease IS NULL OR %(lease)s::text IS NULL OR missions.lease <= %(lease)s::text)
+                    AND (missions.lease IS NULL OR missions.lease <= %(lease)s::text)
                 """,
                 {"id": mission_id, "params": _json(params), "error": error[:2000], "worker": worker_id, "lease": lease},
             )
@@ -315,6 +317,13 @@ class MissionStore:
                 (mission_id,),
             )
             return cur.rowcount == 1
+
+    def claim_state(self, mission_id: str) -> tuple[str, int, str | None] | None:
+        """(status, attempts, lease) of a mission, None if it has no row: what a new claim builds on."""
+        with self.transaction() as cur:
+            cur.execute("SELECT status, attempts, lease FROM missions WHERE id = %s", (mission_id,))
+            row = cur.fetchone()
+        return (row[0], row[1], row[2]) if row else None
 
     def state(self, mission_id: str) -> tuple[str, int] | None:
         """(status, attempts) of a mission, None if it has no row."""

@@ -86,9 +86,43 @@ def public_addresses(host: str, port: int, allowed: tuple[str, ...], lookup=sock
         return infos
     for info in infos:
         address = ipaddress.ip_address(info[4][0].split("%")[0])
-        if not address.is_global:
+        if not is_public(address):
             raise HostRefused(f"remote forcing host {host} resolves to the non-public address {address}")
     return infos
+
+
+NAT64_WELL_KNOWN = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052: the IPv4 address is the last 32 bits
+NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215: local use, the embedding depends on the site
+IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # RFC 4291 (deprecated) ::a.b.c.d
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """IPv4 addresses a translator or tunnel would reach for this IPv6 address (RFC 4291, 6052, 3056, 4380, 5214)."""
+    found = []
+    if address.ipv4_mapped is not None:
+        found.append(address.ipv4_mapped)
+    if address in NAT64_WELL_KNOWN or address in IPV4_COMPATIBLE:
+        found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    if address.sixtofour is not None:
+        found.append(address.sixtofour)
+    if address.teredo is not None:
+        found.extend(address.teredo)  # (server, client); the client address is de-obfuscated by ipaddress
+    if (int(address) >> 32) & 0xFDFFFFFF == 0x00005EFE:  # ISATAP interface id ::0:5efe:a.b.c.d / ::200:5efe:…
+        found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    return found
+
+
+def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Globally reachable, and so is every IPv4 address embedded in it (NAT64, 6to4, Teredo, mapped, ISATAP).
+
+    A name resolving to 64:ff9b::a9fe:a9fe reaches 169.254.169.254 through a NAT64 gateway: the embedded
+    IPv4 address gets the same rules as a plain one. The local-use NAT64 prefix is refused outright.
+    """
+    if address.version == 6 and address in NAT64_LOCAL:
+        return False
+    if not address.is_global:
+        return False
+    return address.version == 4 or all(v4.is_global for v4 in embedded_ipv4(address))
 
 
 def check_url(url: str, allowed: tuple[str, ...]) -> str:

@@ -15,7 +15,6 @@ import hashlib
 import json
 import logging
 import math
-import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from driftline.forcing.cache import ForcingCache, _locked
 from driftline.forcing.common import _s3_error, _utc
 from driftline.forcing.fetch import RESULT_MARK
 from driftline.forcing.netguard import check_url
+from driftline.limits import exit_description
 
 log = logging.getLogger("driftline.forcing")
 
@@ -146,7 +146,7 @@ def run_fetch(request: dict, settings: Settings) -> dict:
     lines = [line for line in proc.stdout.splitlines() if line.startswith(RESULT_MARK)]
     if not lines:
         code = proc.returncode
-        how = f"signal {signal.Signals(-code).name}" if code and code < 0 else f"exit code {code}"
+        how = exit_description(code)
         log.warning("Fetch process for %s died (%s): %s", name, how, proc.stderr[-2000:])
         raise SourceFailed(f"reading remote forcing source {name} crashed the fetch process ({how})")
     result = json.loads(lines[-1][len(RESULT_MARK) :])
