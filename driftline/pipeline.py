@@ -20,7 +20,7 @@ from config import Settings
 from driftline import __version__
 from driftline.errors import DriftError, InvalidJob
 from driftline.jobs import Job, MissionParams
-from driftline.models import OPENDRIFT_CLASSES, model_attrs, model_record, product_title, what_drifts
+from driftline.models import OPENDRIFT_CLASSES, model_attrs, model_record, product_title, ship_warnings, what_drifts
 from driftline.search.mission import (
     SearchStage,
     prepare_search,
@@ -77,7 +77,7 @@ def run_mission(job: Job, ctx: MissionContext) -> MissionOutcome:
 
         from driftline.simulation import simulate, write_trajectory_file
 
-        warnings = _unique([w for plan in plans for w in plan.warnings])
+        warnings = _unique(ship_warnings(p) + [w for plan in plans for w in plan.warnings])
         particles, attrs = work / "particles.nc", _particles_attrs(job, plans, warnings)
         clock = time.perf_counter()
         progress = _scaled(ctx.progress, 0.0, 0.85)

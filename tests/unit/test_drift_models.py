@@ -78,8 +78,9 @@ def test_leeway_stays_the_default_and_other_models_take_their_own_parameters():
         (dict(model="shipdrift", ship={**SHIP, "beam_m": 80}), ["ship.beam_m", "1 and 70"]),
         (dict(model="shipdrift", ship={**SHIP, "draft_m": "6"}), ["ship.draft_m must be a number"]),
         (dict(model="shipdrift", ship={**SHIP, "height_m": 6}), ["height_m", "exceed draft_m"]),
-        (dict(model="shipdrift", ship={**SHIP, "beam_m": 30}), ["beam_m / length_m is 0.250", "0.12..0.18"]),
-        (dict(model="shipdrift", ship={**SHIP, "draft_m": 12}), ["draft_m / length_m is 0.100", "0.025..0.07"]),
+        (dict(model="shipdrift", ship={**SHIP, "height_m": 25, "draft_m": 25}), ["height_m", "exceed draft_m"]),
+        (dict(model="shipdrift", ship={**SHIP, "draft_m": 0}), ["ship.draft_m must be between 1 and 30"]),
+        (dict(model="shipdrift", ship={**SHIP, "length_m": -80}), ["ship.length_m must be between 1 and 500"]),
         (dict(model="oceandrift", wind_drift_factor=0.2), ["wind_drift_factor must be between 0 and 0.1"]),
         (dict(model="oceandrift", horizontal_diffusivity_m2s=-1), ["horizontal_diffusivity_m2s"]),
     ],
@@ -87,6 +88,27 @@ def test_leeway_stays_the_default_and_other_models_take_their_own_parameters():
 def test_model_validation_names_the_key(params, words):
     message = reject(**params)
     assert all(w in message for w in words), message
+
+
+@pytest.mark.parametrize(
+    "ship,words",
+    [
+        ({"length_m": 80, "beam_m": 12, "height_m": 20, "draft_m": 6}, [["draft_m / length_m is 0.075", "0.07"]]),
+        ({**SHIP, "beam_m": 30}, [["beam_m / length_m is 0.250", "0.12..0.18", "border value 0.18"]]),
+        ({**SHIP, "draft_m": 2}, [["draft_m / length_m is 0.017", "border value 0.025"]]),
+        (SHIP, []),
+    ],
+)
+def test_ships_outside_shipdrifts_table_run_clipped_with_a_warning(ship, words):
+    """A common vessel is never refused for its proportions: OpenDrift clips them, and the warning says so."""
+    from driftline.models import ship_warnings
+
+    p = parse(model="shipdrift", ship=ship)
+    warnings = ship_warnings(p)
+    assert len(warnings) == len(words)
+    for warning, expected in zip(warnings, words, strict=True):
+        assert all(w in warning for w in expected), warning
+    assert ship_warnings(parse()) == []
 
 
 def test_titles_and_attributes_say_what_drifts():
