@@ -45,6 +45,7 @@ PARAM_KEYS = {
 PARAM_KEYS |= {"search", "searches_done", "water_temperature_c"}  # search planning: driftline/search/contract.py
 PARAM_KEYS |= {"model", "ship", "wind_drift_factor", "horizontal_diffusivity_m2s", "drifters"}  # driftline/models.py
 PARAM_KEYS |= {"protection"}  # driftline/search/survival.py
+PARAM_KEYS |= {"current_uncertainty_ms", "wind_uncertainty_ms"}  # driftline/uncertainty.py
 MAX_SEARCH_AREA_TIMES = 50
 CONFLICTS = [
     ({"area"}, {"end_latitude", "end_longitude", "end_time", "end_radius_m"}),
@@ -128,6 +129,8 @@ class MissionParams:
     horizontal_diffusivity_m2s: float | None = None
     drifters: tuple[DrifterTrack, ...] = ()
     protection: str | None = None  # survival: survival_suit, lifejacket, light_clothing (driftline/search/survival.py)
+    current_uncertainty_ms: float = 0.0  # forcing errors (driftline/uncertainty.py); the job's default is not 0
+    wind_uncertainty_ms: float = 0.0
 
     @property
     def backward(self) -> bool:
@@ -244,6 +247,7 @@ def parse_params(p: dict, settings: Settings, mission_id: str) -> MissionParams:
     from driftline.drifters import check_drifters_overlap_run, parse_drifters
     from driftline.models import parse_model_params
     from driftline.search.survival import parse_protection
+    from driftline.uncertainty import parse_uncertainty
 
     model_fields = parse_model_params(p, _num)
     leeway = model_fields["model"] == "leeway"
@@ -285,6 +289,7 @@ def parse_params(p: dict, settings: Settings, mission_id: str) -> MissionParams:
         water_temperature_c=parse_water_temperature(p),
         drifters=parse_drifters(p.get("drifters"), _num, _time),
         protection=parse_protection(p),
+        **parse_uncertainty(p, _num),
         **model_fields,
     )
     _check_scenario(params)

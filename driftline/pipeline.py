@@ -29,6 +29,7 @@ from driftline.search.mission import (
     write_search_files,
 )
 from driftline.storage import ObjectStore, StoredObject
+from driftline.uncertainty import uncertainty_record
 
 log = logging.getLogger(__name__)
 
@@ -279,6 +280,7 @@ def build_summary(job, ctx, sim, plans, report, stored, timings, warnings) -> di
             }
             for s in p.objects
         ],
+        "forcing_uncertainty": uncertainty_record(p),
         "forcing": [
             {"member": name, "sources": plan.sources, "domain_fraction": domain_fractions(plan, traj, member=i)}
             for i, (name, plan) in enumerate(zip(traj.member_names, plans))

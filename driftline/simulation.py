@@ -33,6 +33,7 @@ from driftline.trajfile import (
     tidy_capsized,
 )
 from driftline.trajfile import variable_encoding as _variable_encoding
+from driftline.uncertainty import perturbation_mixins
 
 log = logging.getLogger(__name__)
 ProgressFn = Callable[[float], None]
@@ -197,7 +198,7 @@ def _make_model(params: MissionParams, plan: ForcingPlan, progress: ProgressFn |
     """The mission's configured OpenDrift model; its constructor seeds np.random (OpenDrift's default would be 0)."""
     base = opendrift_class(params)
 
-    class Tracked(*SPEEDUPS, base):
+    class Tracked(*SPEEDUPS, *perturbation_mixins(params, seed), base):
         """The model reporting progress every step; the parent turns it into 10 % updates."""
 
         ElementType = fast_length_elements(base.ElementType)

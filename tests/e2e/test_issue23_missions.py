@@ -18,7 +18,8 @@ SHIP_80 = {"length_m": 80, "beam_m": 12, "height_m": 20, "draft_m": 6}  # draft/
 WIND = {"speed_ms": 10, "from_deg": 270}
 NORTH = {"speed_ms": 0.2, "to_deg": 0}
 COMMON = dict(latitude=LAT, longitude=LON, start_time="2024-01-01T00:00:00Z", duration_hours=3, num_particles=100,
-              random_seed=11, time_step_minutes=30, output_step_minutes=60, wind=WIND, current=NORTH)  # fmt: skip
+              random_seed=11, time_step_minutes=30, output_step_minutes=60, wind=WIND, current=NORTH,
+              current_uncertainty_ms=0, wind_uncertainty_ms=0)  # fmt: skip
 JOBS = {"ship 80 m": {**COMMON, "model": "shipdrift", "ship": SHIP_80}}
 
 
