@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from config import LeewayObject, Settings, leeway_object, leeway_objects
 from driftline.errors import InvalidJob
+from driftline.scenarios import parse_scenarios, scenario_records
 from driftline.search.contract import (
     SearchDone,
     SearchRequest,
@@ -31,6 +32,7 @@ from driftline.search.contract import (
 if TYPE_CHECKING:
     from driftline.drifters import DrifterTrack
     from driftline.models import Ship
+    from driftline.scenarios import Scenario
 
 UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 MAX_NESTING = 16  # the deepest valid job (params.drifters[i].positions[j].lat) is 6 levels
@@ -46,6 +48,7 @@ PARAM_KEYS |= {"search", "searches_done", "water_temperature_c"}  # search plann
 PARAM_KEYS |= {"model", "ship", "wind_drift_factor", "horizontal_diffusivity_m2s", "drifters"}  # driftline/models.py
 PARAM_KEYS |= {"protection"}  # driftline/search/survival.py
 PARAM_KEYS |= {"current_uncertainty_ms", "wind_uncertainty_ms"}  # driftline/uncertainty.py
+PARAM_KEYS |= {"scenarios"}  # driftline/scenarios.py
 MAX_SEARCH_AREA_TIMES = 50
 CONFLICTS = [
     ({"area"}, {"end_latitude", "end_longitude", "end_time", "end_radius_m"}),
@@ -131,6 +134,7 @@ class MissionParams:
     protection: str | None = None  # survival: survival_suit, lifejacket, light_clothing (driftline/search/survival.py)
     current_uncertainty_ms: float = 0.0  # forcing errors (driftline/uncertainty.py); the job's default is not 0
     wind_uncertainty_ms: float = 0.0
+    scenarios: tuple[Scenario, ...] = ()  # weighted scenarios, each with its own seeding (driftline/scenarios.py)
 
     @property
     def backward(self) -> bool:
@@ -160,6 +164,7 @@ class MissionParams:
         record.pop("seed_was_given")
         record.update(search_records(self))
         record["drifters"] = [t.record() for t in self.drifters]
+        record["scenarios"] = scenario_records(self)
         return {k: v for k, v in record.items() if v not in (None, (), [])}
 
 
@@ -243,6 +248,8 @@ def parse_params(p: dict, settings: Settings, mission_id: str) -> MissionParams:
     unknown = sorted(set(p) - PARAM_KEYS)
     if unknown:
         raise InvalidJob(f"unknown params: {', '.join(unknown)} (allowed: see docs/job-contract.md)")
+    if "scenarios" in p:
+        return parse_scenarios(p, settings, mission_id, parse_params)
     _check_conflicts(p)
     from driftline.drifters import check_drifters_overlap_run, parse_drifters
     from driftline.models import parse_model_params
