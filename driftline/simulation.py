@@ -19,6 +19,7 @@ import numpy as np
 
 from driftline.errors import SimulationError
 from driftline.forcing import ForcingPlan
+from driftline.forcing.drifters import drifter_mixins
 from driftline.jobs import MissionParams, can_capsize
 from driftline.models import configure, opendrift_class, seed_properties, what_drifts
 from driftline.scenarios import prior_weights, scenario_counts, scenario_index
@@ -202,7 +203,7 @@ def _make_model(params: MissionParams, plan: ForcingPlan, progress: ProgressFn |
     """The mission's configured OpenDrift model; its constructor seeds np.random (OpenDrift's default would be 0)."""
     base = opendrift_class(params)
 
-    class Tracked(*SPEEDUPS, *perturbation_mixins(params, seed), base):
+    class Tracked(*SPEEDUPS, *perturbation_mixins(params, seed), *drifter_mixins(plan), base):
         """The model reporting progress every step; the parent turns it into 10 % updates."""
 
         ElementType = fast_length_elements(base.ElementType)
