@@ -492,4 +492,6 @@ def _stamp(t: datetime) -> str:
 
 
 def _pos(lat: float, lon: float) -> str:
-    return f"{abs(lat):.4f}{'N' if lat >= 0 else 'S'} {abs(lon):.4f}{'E' if lon >= 0 else 'W'}"
+    from driftline.positions import position_dm
+
+    return position_dm(lat, lon)

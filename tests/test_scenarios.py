@@ -511,7 +511,7 @@ def test_description_uses_a_coordinators_words():
     from driftline.simulation import describe_seeding
 
     text = describe_seeding(track)
-    assert text.startswith("1000 particles (PIW-1) released along a 13.9 km track from 60.0000N 3.0000W to ")
+    assert text.startswith("1000 particles (PIW-1) released along a 13.9 km track from 60°00.000'N 003°00.000'W to ")
     assert "evenly between 02:00 and 05:00 UTC on 2024-01-01, drifting for 24 h until 2024-01-02 02:00 UTC" in text
     area = describe_seeding(params(area=SEA_BOX))
     assert f"spread uniformly over the sea in a {polygon_area_km2(SEA_BOX):.1f} km² area at 00:00 UTC" in area
