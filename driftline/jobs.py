@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from config import LeewayObject, Settings, leeway_object, leeway_objects
 from driftline.errors import InvalidJob
+from driftline.scenarios import parse_scenarios, scenario_records
 from driftline.search.contract import (
     SearchDone,
     SearchRequest,
@@ -31,6 +32,7 @@ from driftline.search.contract import (
 if TYPE_CHECKING:
     from driftline.drifters import DrifterTrack
     from driftline.models import Ship
+    from driftline.scenarios import Scenario
 
 UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 MAX_NESTING = 16  # the deepest valid job (params.drifters[i].positions[j].lat) is 6 levels
@@ -44,6 +46,9 @@ PARAM_KEYS = {
 }  # fmt: skip
 PARAM_KEYS |= {"search", "searches_done", "water_temperature_c"}  # search planning: driftline/search/contract.py
 PARAM_KEYS |= {"model", "ship", "wind_drift_factor", "horizontal_diffusivity_m2s", "drifters"}  # driftline/models.py
+PARAM_KEYS |= {"protection"}  # driftline/search/survival.py
+PARAM_KEYS |= {"current_uncertainty_ms", "wind_uncertainty_ms"}  # driftline/uncertainty.py
+PARAM_KEYS |= {"scenarios"}  # driftline/scenarios.py
 MAX_SEARCH_AREA_TIMES = 50
 CONFLICTS = [
     ({"area"}, {"end_latitude", "end_longitude", "end_time", "end_radius_m"}),
@@ -126,6 +131,10 @@ class MissionParams:
     wind_drift_factor: float | None = None
     horizontal_diffusivity_m2s: float | None = None
     drifters: tuple[DrifterTrack, ...] = ()
+    protection: str | None = None  # survival: survival_suit, lifejacket, light_clothing (driftline/search/survival.py)
+    current_uncertainty_ms: float = 0.0  # forcing errors (driftline/uncertainty.py); the job's default is not 0
+    wind_uncertainty_ms: float = 0.0
+    scenarios: tuple[Scenario, ...] = ()  # weighted scenarios, each with its own seeding (driftline/scenarios.py)
 
     @property
     def backward(self) -> bool:
@@ -155,6 +164,7 @@ class MissionParams:
         record.pop("seed_was_given")
         record.update(search_records(self))
         record["drifters"] = [t.record() for t in self.drifters]
+        record["scenarios"] = scenario_records(self)
         return {k: v for k, v in record.items() if v not in (None, (), [])}
 
 
@@ -238,9 +248,13 @@ def parse_params(p: dict, settings: Settings, mission_id: str) -> MissionParams:
     unknown = sorted(set(p) - PARAM_KEYS)
     if unknown:
         raise InvalidJob(f"unknown params: {', '.join(unknown)} (allowed: see docs/job-contract.md)")
+    if "scenarios" in p:
+        return parse_scenarios(p, settings, mission_id, parse_params)
     _check_conflicts(p)
     from driftline.drifters import check_drifters_overlap_run, parse_drifters
     from driftline.models import parse_model_params
+    from driftline.search.survival import parse_protection
+    from driftline.uncertainty import parse_uncertainty
 
     model_fields = parse_model_params(p, _num)
     leeway = model_fields["model"] == "leeway"
@@ -281,6 +295,8 @@ def parse_params(p: dict, settings: Settings, mission_id: str) -> MissionParams:
         searches_done=parse_searches_done(p.get("searches_done"), settings),
         water_temperature_c=parse_water_temperature(p),
         drifters=parse_drifters(p.get("drifters"), _num, _time),
+        protection=parse_protection(p),
+        **parse_uncertainty(p, _num),
         **model_fields,
     )
     _check_scenario(params)

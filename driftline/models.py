@@ -31,8 +31,9 @@ MODEL_KEYS = {
     "oceandrift": ("wind_drift_factor", "horizontal_diffusivity_m2s"),
 }
 # OpenDrift ShipDrift's limits: ShipObject's min/max per dimension, and the draft/length and beam/length
-# ranges of its wave-force table (outside them ShipDrift only warns and clips). tests/unit check them
-# against the installed OpenDrift.
+# ranges of its wave-force table. Outside the table ShipDrift warns and uses the border value (seed_elements
+# for the water drag, update for the wave force), so such ships run, clipped the same way, with a warning
+# in the mission's `warnings` (ship_warnings). tests check them against the installed OpenDrift.
 SHIP_LIMITS_M = {"length_m": (1.0, 500.0), "beam_m": (1.0, 70.0), "height_m": (1.0, 100.0), "draft_m": (1.0, 30.0)}
 SHIP_OPENDRIFT_NAMES = {"length_m": "length", "beam_m": "beam", "height_m": "height", "draft_m": "draft"}
 SHIP_DRAFT_TO_LENGTH = (0.025, 0.07)
@@ -101,17 +102,26 @@ def parse_ship(value: Any, num) -> Ship:
     ship = Ship(**dims)
     if ship.height_m <= ship.draft_m:
         raise InvalidJob(f"ship.height_m ({ship.height_m:g}) is the total height and must exceed draft_m")
-    _ratio("draft_m / length_m", ship.draft_m / ship.length_m, SHIP_DRAFT_TO_LENGTH)
-    _ratio("beam_m / length_m", ship.beam_m / ship.length_m, SHIP_BEAM_TO_LENGTH)
     return ship
 
 
-def _ratio(name: str, value: float, bounds: tuple[float, float]) -> None:
-    low, high = bounds
-    if not low <= value <= high:
-        raise InvalidJob(
-            f"ship {name} is {value:.3f}, outside the range {low:g}..{high:g} OpenDrift's ShipDrift supports"
-        )
+def ship_warnings(params: MissionParams) -> list[str]:
+    """One line per ship proportion outside ShipDrift's table: OpenDrift uses the border value there (so do we)."""
+    ship = params.ship if params.model == "shipdrift" else None
+    if ship is None:
+        return []
+    out = []
+    for name, value, (low, high) in (
+        ("draft_m / length_m", ship.draft_m / ship.length_m, SHIP_DRAFT_TO_LENGTH),
+        ("beam_m / length_m", ship.beam_m / ship.length_m, SHIP_BEAM_TO_LENGTH),
+    ):
+        if not low <= value <= high:
+            border = min(max(value, low), high)
+            out.append(
+                f"ship {name} is {value:.3f}, outside OpenDrift ShipDrift's table ({low:g}..{high:g}): "
+                f"its forces use the border value {border:g}, as OpenDrift does"
+            )
+    return out
 
 
 # ---------------------------------------------------------------- OpenDrift side

@@ -20,7 +20,9 @@ from config import Settings
 from driftline import __version__
 from driftline.errors import DriftError, InvalidJob
 from driftline.jobs import Job, MissionParams
-from driftline.models import OPENDRIFT_CLASSES, model_attrs, model_record, product_title, what_drifts
+from driftline.models import OPENDRIFT_CLASSES, model_attrs, model_record, product_title, ship_warnings, what_drifts
+from driftline.scenarios import reach_m as scenarios_reach_m
+from driftline.scenarios import scenario_weights
 from driftline.search.mission import (
     SearchStage,
     prepare_search,
@@ -29,6 +31,7 @@ from driftline.search.mission import (
     write_search_files,
 )
 from driftline.storage import ObjectStore, StoredObject
+from driftline.uncertainty import uncertainty_record
 
 log = logging.getLogger(__name__)
 
@@ -72,18 +75,22 @@ def run_mission(job: Job, ctx: MissionContext) -> MissionOutcome:
         clock = started = time.perf_counter()
         plans, member_names = _forcing_plans(p, ctx)
         log.info("Forcing for mission %s: %s", job.mission_id, " | ".join(plan.describe() for plan in plans))
-        _check_area_not_on_land(p)
+        for seeding in (p, *(s.params for s in p.scenarios)):
+            _check_area_not_on_land(seeding)
         timings["forcing"] = time.perf_counter() - clock
 
+        from driftline.products.scenarios import write_particle_scenarios
         from driftline.simulation import simulate, write_trajectory_file
 
-        warnings = _unique([w for plan in plans for w in plan.warnings])
+        warnings = _unique(ship_warnings(p) + [w for plan in plans for w in plan.warnings])
         particles, attrs = work / "particles.nc", _particles_attrs(job, plans, warnings)
         clock = time.perf_counter()
         progress = _scaled(ctx.progress, 0.0, 0.85)
         sim = simulate(p, plans, progress=progress, member_names=member_names, outfile=particles, attrs=attrs)
         timings["simulate"] = time.perf_counter() - clock
+        prior = None if sim.trajectories.weight is None else sim.trajectories.weight.copy()
         search = _search(job, sim, plans, timings)
+        scenarios = scenario_weights(p, sim.trajectories, prior)  # Bayes: the searches done update them too
 
         uploads: list[Future] = []
         put = _uploader(pool, uploads, ctx.objects, job.mission_id)
@@ -91,10 +98,11 @@ def run_mission(job: Job, ctx: MissionContext) -> MissionOutcome:
         if not sim.streamed:
             write_trajectory_file(sim.members, particles, attrs)
         write_particle_weights(particles, sim.trajectories)
+        write_particle_scenarios(particles, sim.trajectories, [s.name for s in p.scenarios])
         put("particles", "raw/particles.nc", particles)
         timings["write_particles"] = time.perf_counter() - clock
 
-        report = _products(job, sim, plans, work / "products", put, ctx, search.fc)
+        report = _products(job, sim, plans, work / "products", put, ctx, search.fc, scenarios)
         write_search_files(search, work / "products", _product_put(put))
         timings.update({f"products.{k}": v for k, v in report.timings_s.items()})
         warnings = _unique(warnings + report.warnings + search.warnings)
@@ -127,7 +135,7 @@ def _forcing_plans(p: MissionParams, ctx: MissionContext):
     from driftline.forcing.remote import seed_reach_m
 
     common = dict(lat=p.latitude, lon=p.longitude, start_time=p.start_time, end_time=p.end_of_run)
-    common["reach_m"] = seed_reach_m(p)
+    common["reach_m"] = scenarios_reach_m(p, seed_reach_m)
     if not p.ensemble:
         plans = [resolve_forcing(ctx.forcing, wind=p.wind, current=p.current, forcing_uris=p.forcing, **common)]
         names = ["main"]
@@ -179,7 +187,7 @@ def _particles_attrs(job: Job, plans, warnings: list[str]) -> dict:
     }
 
 
-def _products(job: Job, sim, plans, out_dir: Path, put, ctx: MissionContext, search_plan: dict | None = None):
+def _products(job: Job, sim, plans, out_dir: Path, put, ctx: MissionContext, search_plan=None, scenarios=()):
     from driftline.products import ProductMeta, build_products
 
     p = job.params
@@ -201,6 +209,7 @@ def _products(job: Job, sim, plans, out_dir: Path, put, ctx: MissionContext, sea
         extra_attrs=model_attrs(p),
         title=product_title(p),
         search_plan=search_plan,
+        scenarios=tuple(scenarios),
     )
     traj = sim.trajectories
     return build_products(traj, meta, out_dir, on_file=_product_put(put), outside_forcing=outside_forcing(plans, traj))
@@ -279,6 +288,7 @@ def build_summary(job, ctx, sim, plans, report, stored, timings, warnings) -> di
             }
             for s in p.objects
         ],
+        "forcing_uncertainty": uncertainty_record(p),
         "forcing": [
             {"member": name, "sources": plan.sources, "domain_fraction": domain_fractions(plan, traj, member=i)}
             for i, (name, plan) in enumerate(zip(traj.member_names, plans))
@@ -289,6 +299,7 @@ def build_summary(job, ctx, sim, plans, report, stored, timings, warnings) -> di
         "shares": report.shares,
         "search_areas": report.search_areas,
         "shoreline": report.shoreline,
+        **({"scenarios": report.scenarios} if report.scenarios else {}),
         "members": report.members,
         "grid": report.grid,
         "products": [

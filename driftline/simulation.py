@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,9 +19,11 @@ import numpy as np
 
 from driftline.errors import SimulationError
 from driftline.forcing import ForcingPlan
+from driftline.forcing.drifters import drifter_mixins
 from driftline.jobs import MissionParams, can_capsize
 from driftline.lean import LEAN_STEP
 from driftline.models import configure, opendrift_class, seed_properties, what_drifts
+from driftline.scenarios import prior_weights, scenario_counts, scenario_index
 from driftline.speedups import SPEEDUPS, fast_length_elements
 from driftline.trajectory import ACTIVE, NOT_RELEASED, OUT_OF_DOMAIN, STRANDED, Trajectories
 from driftline.trajfile import (
@@ -34,6 +36,7 @@ from driftline.trajfile import (
     tidy_capsized,
 )
 from driftline.trajfile import variable_encoding as _variable_encoding
+from driftline.uncertainty import perturbation_mixins
 
 log = logging.getLogger(__name__)
 # Mixed in before the OpenDrift model class: the lean step (driftline.lean) and the bookkeeping speed-ups.
@@ -139,6 +142,8 @@ def simulate(
         for i, (plan, count) in enumerate(zip(plans, counts, strict=True))
     ]
     merged = _merge([r.trajectories for r in runs], names)
+    merged.scenario = scenario_index(params, counts)  # None (and no weights) without scenarios
+    merged.weight = prior_weights(params, merged.scenario)
     return SimulationResult(merged, runs, describe_seeding(params), streamed=stream)
 
 
@@ -155,7 +160,8 @@ def _run_member(
     params: MissionParams, plan: ForcingPlan, number: int, name: str, progress, seed: int, out: StreamingOutput | None
 ) -> MemberRun:
     model = _make_model(params, plan, progress, seed)
-    _seed(model, params, number)
+    for seeding, count in scenario_counts(params, number):  # the mission itself, or each weighted scenario
+        _seed(model, seeding, count)
     sign = -1 if params.backward else 1
     kwargs = {}
     if out is not None:
@@ -202,7 +208,7 @@ def _make_model(params: MissionParams, plan: ForcingPlan, progress: ProgressFn |
     """The mission's configured OpenDrift model; its constructor seeds np.random (OpenDrift's default would be 0)."""
     base = opendrift_class(params)
 
-    class Tracked(*STEP_MIXINS, base):
+    class Tracked(*STEP_MIXINS, *perturbation_mixins(params, seed), *drifter_mixins(plan), base):
         """The model reporting progress every step; the parent turns it into 10 % updates."""
 
         ElementType = fast_length_elements(base.ElementType) if STEP_MIXINS else base.ElementType
@@ -412,6 +418,14 @@ def _concat_members(datasets, names):
 
 def describe_seeding(params: MissionParams) -> str:
     """The scenario in a coordinator's words: '1000 particles released along a 12.4 km track between 02:00 and ...'."""
+    if params.scenarios:
+        members = _split(params.num_particles, [1.0] * max(len(params.ensemble), 1))
+        counts = np.sum([[n for _, n in scenario_counts(params, m)] for m in members], axis=0).tolist()
+        return "; ".join(
+            f"scenario {s.name!r} (weight {s.weight:.0%}): "
+            + describe_seeding(replace(s.params, num_particles=int(n), ensemble=()))
+            for s, n in zip(params.scenarios, counts, strict=True)
+        )
     t0, t1 = seeding_span(params)
     parts = [f"{params.num_particles} particles{_objects_phrase(params)} {_where(params)} {_when(t0, t1)}"]
     h, end = params.duration_hours, _stamp(params.end_of_run)
@@ -483,4 +497,6 @@ def _stamp(t: datetime) -> str:
 
 
 def _pos(lat: float, lon: float) -> str:
-    return f"{abs(lat):.4f}{'N' if lat >= 0 else 'S'} {abs(lon):.4f}{'E' if lon >= 0 else 'W'}"
+    from driftline.positions import position_dm
+
+    return position_dm(lat, lon)

@@ -34,6 +34,7 @@ class Trajectories:
     member_names: list[str] = field(default_factory=lambda: ["main"])
     masked: bool = False  # lon/lat are known to be NaN wherever the state is not ACTIVE or STRANDED
     weight: np.ndarray | None = None  # (N,) per-particle probability weight; None = all 1
+    scenario: np.ndarray | None = None  # (N,) int16 index into params.scenarios; None without scenarios
 
     @property
     def num_particles(self) -> int:

@@ -207,6 +207,8 @@ def test_drift_matches_opendrift_run_directly_and_conventions_are_right(services
         "object_type": "PIW-1",
         "wind": {"speed_ms": 10, "from_deg": 270},
         "current": {"speed_ms": 0.2, "to_deg": 0},
+        "current_uncertainty_ms": 0,  # plain OpenDrift takes the forcing as exact
+        "wind_uncertainty_ms": 0,
     }
     mid = push_job(services, q, params)
     assert wait_status(services, mid)["status"] == "completed"

@@ -29,7 +29,8 @@ MODELS = {
 }
 # The same jobs go through the daemon (pushed first) and are compared with plain OpenDrift there too.
 COMMON = dict(latitude=LAT, longitude=LON, start_time="2024-01-01T00:00:00Z", duration_hours=3, num_particles=100,
-              random_seed=11, time_step_minutes=30, output_step_minutes=60, wind=WIND, current=NORTH)  # fmt: skip
+              random_seed=11, time_step_minutes=30, output_step_minutes=60, wind=WIND, current=NORTH,
+              current_uncertainty_ms=0, wind_uncertainty_ms=0)  # fmt: skip
 
 
 def drifter_track(lat: float = LAT, lon: float = LON, speed_ms: float = 0.4, hours: float = 6) -> dict:

@@ -46,6 +46,7 @@ NO_WIND = {"speed_ms": 0, "from_deg": 0}
 TRACK = dict(end_latitude=60.1, end_longitude=-2.8, radius_m=100, end_radius_m=2000)
 ENSEMBLE = [{"current": {"speed_ms": 0.5, "to_deg": 0}}, {"current": {"speed_ms": 0.5, "to_deg": 180}}]
 MIXED = [{"type": "PIW-1", "weight": 5}, {"type": "LIFE-RAFT-NB-1", "weight": 3}, {"type": "SLDMB", "weight": 2}]
+EXACT_FORCING = {"current_uncertainty_ms": 0, "wind_uncertainty_ms": 0}  # these tests check the scenarios' own spread
 
 
 def params(**overrides) -> MissionParams:
@@ -59,6 +60,7 @@ def params(**overrides) -> MissionParams:
         "random_seed": 7,
         "time_step_minutes": 30,
         "output_step_minutes": 60,
+        **EXACT_FORCING,
         **overrides,
     }
     body = {k: v for k, v in body.items() if v is not None}
@@ -101,6 +103,7 @@ DAEMON_BASE = {
     "random_seed": 5,
     "time_step_minutes": 30,
     "output_step_minutes": 60,
+    **EXACT_FORCING,
 }
 DAEMON_JOBS = {
     "on land": dict(area=LAND_BOX, latitude=62.1, longitude=14.2),  # first: its test is the first of the file
@@ -508,7 +511,7 @@ def test_description_uses_a_coordinators_words():
     from driftline.simulation import describe_seeding
 
     text = describe_seeding(track)
-    assert text.startswith("1000 particles (PIW-1) released along a 13.9 km track from 60.0000N 3.0000W to ")
+    assert text.startswith("1000 particles (PIW-1) released along a 13.9 km track from 60°00.000'N 003°00.000'W to ")
     assert "evenly between 02:00 and 05:00 UTC on 2024-01-01, drifting for 24 h until 2024-01-02 02:00 UTC" in text
     area = describe_seeding(params(area=SEA_BOX))
     assert f"spread uniformly over the sea in a {polygon_area_km2(SEA_BOX):.1f} km² area at 00:00 UTC" in area

@@ -25,6 +25,9 @@ BASE = {
     "latitude": LAT, "longitude": LON, "start_time": "2024-01-01T00:00:00Z", "duration_hours": 8,
     "num_particles": 600, "random_seed": 11, "object_type": "PIW-1", "water_temperature_c": 6,
     "wind": {"speed_ms": 8, "from_deg": 250}, "current": {"speed_ms": 0.3, "to_deg": 45},
+    # exact forcing as before issue 23: with the default uncertainty today's planner gives MRB Kirkwall a
+    # 0.022 NM² rectangle (coverage 1113, POD rounded to 1.0), which searches_done then refuses (issue 22's planner)
+    "current_uncertainty_ms": 0, "wind_uncertainty_ms": 0,
 }  # fmt: skip
 UNITS = [  # mid-search times 03:00 and 05:00 fall on output times
     {"name": "Rescue 51", "speed_kn": 90, "sweep_width_nm": 1.0, "endurance_hours": 2, "commence_time": "T02:00"},

@@ -35,6 +35,10 @@ from driftline.products.hdr import highest_density_regions
 from driftline.products.kml import write_kml
 from driftline.products.mapview import LandFn, MapView, background, land_raster, map_view, opendrift_land
 from driftline.products.render import lkp_label, render_preview, start_animation
+from driftline.products.scenarios import ScenarioStats, scenario_stats
+from driftline.products.scenarios import features as scenario_features
+from driftline.products.scenarios import summary_rows as scenario_rows
+from driftline.products.scenarios import write_density_variables as write_scenario_variables
 from driftline.products.shares import domain_warnings
 from driftline.products.shoreline import shoreline_segments
 from driftline.trajectory import Trajectories
@@ -69,6 +73,7 @@ class ProductMeta:
     extra_attrs: dict[str, str] = field(default_factory=dict)  # more global attributes for density.nc
     search_plan: dict | None = None  # search_plan.geojson content, drawn on the preview when a plan was asked for
     title: str | None = None  # what drifts, e.g. "Ship 120 m × 20 m adrift - drift forecast"; None: the default
+    scenarios: tuple[dict, ...] = ()  # weighted scenarios: name, weight, posterior_weight, particles (scenarios.py)
 
 
 @dataclass
@@ -83,6 +88,8 @@ class ProductReport:
     grid: dict = field(default_factory=dict)
     shares: dict = field(default_factory=dict)  # times and, per state, the share at every output time
     shoreline: list[dict] = field(default_factory=list)
+    scenarios: list[dict] = field(default_factory=list)  # per scenario: weights, centre, 90 % area, share
+    scenario_stats: ScenarioStats | None = field(default=None, repr=False)
 
 
 def build_products(
@@ -152,6 +159,7 @@ def _search_areas(
     areas = compute_search_areas(traj, indices, dens.shares, land_fn)
     report.search_areas = [a.summary() for a in areas]
     fc = feature_collection(meta, dens, areas)
+    fc["features"] += scenario_features(report.scenario_stats, traj.times, meta.direction)
     done("search_area.geojson", write_geojson(out_dir / "search_area.geojson", fc))
     segments = shoreline_segments(traj)
     report.shoreline = [s.properties() for s in segments]
@@ -187,7 +195,12 @@ def _density(
         report.shares["floating_outside_forcing"] = [round(float(x), 6) for x in outside_forcing]
     report.warnings.extend(domain_warnings(dens.shares, traj.times, outside_forcing))
     members = member_stats(traj, indices, land_fn)
-    done("density.nc", write_density_nc(out_dir / "density.nc", dens, meta, traj, members))
+    path = write_density_nc(out_dir / "density.nc", dens, meta, traj, members)
+    report.scenario_stats = scenario_stats(traj, indices, land_fn, meta.scenarios)
+    if report.scenario_stats is not None:
+        write_scenario_variables(path, report.scenario_stats)
+        report.scenarios = scenario_rows(report.scenario_stats, traj.times)
+    done("density.nc", path)
     report.members = members.final(traj.times) if members is not None else []
     return dens
 

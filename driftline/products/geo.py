@@ -7,6 +7,8 @@ import math
 import numpy as np
 import shapely
 
+from driftline.positions import deg_min
+
 MAX_VERTICES = 900  # per geometry; geojson-validator calls more than 999 problematic
 EAST_EDGE = 180.0 - 1e-6  # pieces east of the cut end here: 180.0 would read as -180 to validators that normalise
 GAP = 2e-6  # half width (degrees) of the slit that opens a hole; survives rounding to 6 decimals
@@ -18,10 +20,9 @@ def normalise_lon(lon: float) -> float:
 
 
 def dm(value: float, pos: str, neg: str, decimals: int = 3) -> str:
-    """Degrees and decimal minutes, as mariners write positions (59°58.200'N)."""
-    scale = 10**decimals
-    d, m = divmod(round(abs(value) * 60 * scale) / scale, 60)
-    return f"{int(d)}°{m:0{3 + decimals}.{decimals}f}'{pos if value >= 0 else neg}"
+    """Degrees and decimal minutes in the one format of every product (driftline/positions.py): 59°58.200'N,
+    004°12.000'E."""
+    return deg_min(value, pos, neg, 2 if pos == "N" else 3, decimals)
 
 
 def position(lat: float, lon: float) -> dict:

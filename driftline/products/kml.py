@@ -41,6 +41,10 @@ def _styles(doc: ET.Element) -> None:
     datum = _sub(_sub(doc, "Style", id="datum"), "IconStyle")
     _sub(datum, "color", "ff00ff00")
     _sub(_sub(datum, "Icon"), "href", "http://maps.google.com/mapfiles/kml/shapes/placemark_circle.png")
+    scenario = _sub(doc, "Style", id="scenario")  # a dashed-looking violet outline, no fill: one per hypothesis
+    _sub(_sub(scenario, "LineStyle"), "color", "ffd670da")
+    _sub(scenario.find("LineStyle"), "width", "2")
+    _sub(_sub(scenario, "PolyStyle"), "fill", "0")
     shore = _sub(doc, "Style", id="shore")
     _sub(_sub(shore, "LineStyle"), "color", "ff8c00dc")
     _sub(shore.find("LineStyle"), "width", "4")
@@ -78,6 +82,14 @@ def _description(props: dict) -> str:
         return f"Probability-weighted centre from {props['times'][0]} to {props['times'][-1]}"
     if kind in ("datum", "datum_part"):
         return f"{props['lat_dm']} {props['lon_dm']}, {props['share']:.1%} of the probability, at {props['time']}"
+    if kind in ("scenario_area", "scenario_centre"):
+        what = f"90 % area {props['area_km2']:.2f} km2 ({props['area_nm2']:.2f} NM2)" if "area_km2" in props else (
+            f"centre {props['lat_dm']} {props['lon_dm']}"
+        )  # fmt: skip
+        return (
+            f"Scenario {props['scenario']}: weight {props['weight']:.0%}, after the searches done "
+            f"{props['posterior_weight']:.0%}; {what} at {props['time']}"
+        )
     if kind == "shoreline":
         return (
             f"Stranding probability {props['probability']:.1%} ({props['particles']} particles) along "
@@ -106,7 +118,8 @@ def _time_spans(fc: dict) -> dict[str, tuple[str, str | None]]:
     return {t: (t, times[i + 1] if i + 1 < len(times) else None) for i, t in enumerate(times)}
 
 
-STYLE = {"search_area": "area", "centre_track": "track", "datum": "datum", "datum_part": "datum", "shoreline": "shore"}
+STYLE = {"search_area": "area", "centre_track": "track", "datum": "datum", "datum_part": "datum", "shoreline": "shore",
+         "scenario_area": "scenario", "scenario_centre": "datum"}  # fmt: skip
 
 
 def _placemark(parent: ET.Element, feat: dict) -> None:

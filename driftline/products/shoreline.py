@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import shapely
+from pyproj import Geod
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
@@ -20,6 +21,7 @@ from driftline.trajectory import STRANDED, Trajectories
 LINK_M = 1000.0  # stranding points closer than this are on the same stretch of coast
 MAX_SEGMENT_KM = 5.0  # longer stretches are cut into segments a shore party can cover
 MAX_VERTICES = 20
+GEOD = Geod(ellps="WGS84")
 
 
 @dataclass
@@ -106,11 +108,22 @@ def _cut(xy: np.ndarray, members: np.ndarray) -> list[np.ndarray]:
     return [members[which == k] for k in range(pieces) if (which == k).any()]
 
 
+def polyline_km(pts: np.ndarray) -> float:
+    """Geodesic length (WGS84) of the segment's line along the coast, through its vertices in order; 0 for a spot.
+
+    The straight span along the principal axis under-reports a curving coast (a bay, a headland)."""
+    if len(pts) < 2:
+        return 0.0
+    return float(GEOD.line_length(pts[:, 0], pts[:, 1])) / 1000
+
+
 def _segment(times, idx, xy, lon, lat, w, first) -> Segment:
     s = _axis(xy[idx])
     order = idx[np.argsort(s, kind="stable")]
     groups = np.array_split(order, min(MAX_VERTICES, len(order)))
     pts = np.array([[lon[g].mean(), lat[g].mean()] for g in groups])
+    if len(order) > 1:  # the line runs from the first stranding point along the coast to the last
+        pts = np.vstack([[lon[order[0]], lat[order[0]]], pts[1:-1], [lon[order[-1]], lat[order[-1]]]])
     geom = shapely.remove_repeated_points(shapely.LineString(pts)) if len(pts) > 1 else shapely.Point(pts[0])
     if isinstance(geom, shapely.LineString) and len(geom.coords) < 2:
         geom = shapely.Point(pts[0])
@@ -118,7 +131,7 @@ def _segment(times, idx, xy, lon, lat, w, first) -> Segment:
     arrive = times[first[idx]].astype("datetime64[s]").astype(np.int64).astype(float)
     median = np.datetime64(int(round(float(weighted_quantile(arrive, ww, [0.5])[0]))), "s")
     centre = (float(np.average(lat[idx], weights=ww)), float(np.average(lon[idx], weights=ww)))
-    length = float(s.max() - s.min()) / 1000 if s.size else 0.0
+    length = polyline_km(pts)
     return Segment(
         0, float(w[idx].sum()), int(idx.size), iso(times[first[idx]].min()), iso(median), length, centre, geom
     )

@@ -13,6 +13,8 @@ from datetime import datetime
 
 import numpy as np
 
+from driftline import positions
+from driftline.positions import deg_min  # noqa: F401 - the one format, re-exported for the planner
 from driftline.trajectory import Trajectories
 
 NM_M = 1852.0
@@ -134,13 +136,6 @@ def true_bearing_deg(theta: float) -> float:
     return round((90.0 - math.degrees(theta)) % 180.0, 1)
 
 
-def deg_min(value: float, positive: str, negative: str, degree_digits: int) -> str:
-    """Degrees and decimal minutes as read over the radio, e.g. 60°05.123'N, 003°02.456'W."""
-    hemi = positive if value >= 0 else negative
-    thousandths = round(abs(value) * 60000)
-    deg, rest = divmod(thousandths, 60000)
-    return f"{deg:0{degree_digits}d}°{rest / 1000:06.3f}'{hemi}"
-
-
 def position_dm(lon: float, lat: float) -> str:
-    return f"{deg_min(lat, 'N', 'S', 2)} {deg_min(lon, 'E', 'W', 3)}"
+    """60°05.123'N 003°02.456'W: the one format of every product (driftline/positions.py)."""
+    return positions.position_dm(lat, lon)

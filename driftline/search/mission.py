@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from driftline.scenarios import latest_entry
 from driftline.search.done import apply_searches_done, write_weights
 from driftline.search.output import feature_collection, plan_summary, write_geojson, write_kml
 from driftline.search.plan import SearchPlan, plan_search
-from driftline.search.survival import beyond_survival, forcing_water_temperature, survival_summary
+from driftline.search.survival import MODEL_SHORT, beyond_survival, forcing_water_temperature, survival_summary
 from driftline.trajectory import Trajectories
 
 if TYPE_CHECKING:
@@ -39,13 +40,17 @@ def prepare_search(mission_id: str, params: MissionParams, traj: Trajectories, p
             forcing_water_temperature(plans, params.latitude, params.longitude, params.start_time),
             ("forcing sea_water_temperature at the last known position"),
         )
-    stage.survival = survival_summary([s.obj.key for s in params.objects], temperature, source, params.start_time)
+    stage.survival = survival_summary(
+        [s.obj.key for s in params.objects], temperature, source, params.start_time,
+        entry_latest=latest_entry(params), protection=params.protection,
+    )  # fmt: skip
     if params.search:
         stage.plan = plan_search(traj, params.search.units, (params.longitude, params.latitude))
         stage.warnings += [
             f"search unit {u.name} searches until {u.end_time:%Y-%m-%d %H:%M} UTC, after the expected survival time "
-            f"of a person in {stage.survival['water_temperature_c']:g} °C water "
-            f"({stage.survival['expected_survival_until']}, Hayward et al. 1975)"
+            f"of a person in {stage.survival['water_temperature_c']:g} °C water (upper end of its range "
+            f"{stage.survival['upper_survival_until']}, {MODEL_SHORT}): a planning estimate, never a reason to end "
+            "the search"
             for u in params.search.units
             if beyond_survival(stage.survival, u.end_time)
         ]

@@ -1,30 +1,99 @@
-"""Expected survival time of a person in the water from the water temperature (hypothermia only).
+"""Expected survival time of a person in the water by protection (hypothermia only): a planning estimate.
 
-Model: Hayward, J.S., Eckerson, J.D. & Collis, M.L. (1975), "Thermal balance and survival time prediction
-of man in cold water", Canadian Journal of Physiology and Pharmacology 53(1): 21–32. Predicted time to a
-core temperature of 30 °C for an adult in light clothing, holding still:
-    t = 15 + 7.2 / (0.0785 − 0.0034 · Tw)   minutes, Tw in °C.
-The curve is singular at 23 °C; it is used up to 20 °C, and warmer water reports the 20 °C value (about
-12 h) as a lower bound. It ignores cold shock, swim failure, protective clothing and body build.
+IAMSAR Manual Vol. II: a survival estimate helps plan, it is never a reason to end a search (people have
+survived far longer than any model predicts). The figure here is worded so in every product.
+
+Model. Tikuisis's Cold Exposure Survival Model (CESM, the basis of the US Coast Guard's Probability of
+Survival Decision Aid) is a numerical heat-balance model whose coefficients are not published in a form we
+could verify, so it is NOT implemented. Implemented instead, from published measurements:
+
+* Core cooling rate of a still, lightly clothed adult wearing a lifejacket (Hayward, Eckerson & Collis 1975,
+  "Thermal balance and survival time prediction of man in cold water", Can. J. Physiol. Pharmacol.
+  53:21-32): r(Tw) = 0.0785 - 0.0034 Tw  °C/min, 15 min before cooling starts, survival at a core of 30 °C
+  (a 7.2 °C fall): t = 15 + 7.2 / r  minutes. The linear rate reaches 0 at 23.1 °C (the singularity of their
+  formula); here it is smoothed: r_s = 0.0034 · s · ln(1 + exp((23.09 - Tw) / s)), s = 1.5 °C, which equals
+  Hayward's rate within 1 % below 15 °C (3 % at 17 °C) and stays positive and smooth above.
+* Protection scales the cooling rate (heat flow through insulation in series, as in Tikuisis's
+  single-cylinder model, Int. J. Biometeorol. 39:94-102, 1995):
+  - `lifejacket`: factor 1 (Hayward's subjects wore light clothing and a lifejacket, holding still);
+  - `light_clothing` (no flotation, must tread water): factor 1.35, the increase in cooling rate from
+    treading water / swimming measured by Hayward, Eckerson & Collis (1975), J. Appl. Physiol. 38:1073-1077;
+  - `survival_suit` (dry insulated immersion suit): factor 0.029, from a rectal cooling rate of
+    0.13 °C/h at 1 °C (Hayward 1984, "Thermal protection performance of survival suits in ice-water",
+    Aviat. Space Environ. Med. 55:212-215) against Hayward's 4.5 °C/h for light clothing at 1 °C.
+* Range: `expected` is the average subject; the planning upper end halves the cooling rate (lean-to-fat
+  spread of the subjects' cooling rates; this factor is this implementation's planning allowance, not a
+  published figure). "Beyond survival" flags compare with the upper end only.
+* Validity: the measurements span water of 0 to 20 °C; outside it the figures are extrapolations and
+  say so (`within_validity_range`), and no unit is flagged beyond survival in water above 20 °C.
+  Figures approach 72 h smoothly (p-norm minimum, `capped`): beyond the planning horizon of the model.
+Ignores cold shock, swim failure, sea state, wetting of the suit and body build.
 """
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 
 import numpy as np
 
+from driftline.errors import InvalidJob
+
 MODEL = (
-    "Hayward, Eckerson & Collis (1975), Thermal balance and survival time prediction of man in cold water, "
-    "Can. J. Physiol. Pharmacol. 53:21-32"
+    "Hayward, Eckerson & Collis (1975) core cooling rate (Can. J. Physiol. Pharmacol. 53:21-32), smoothed, "
+    "scaled by protection: light clothing x1.35 (Hayward et al. 1975, J. Appl. Physiol. 38:1073-1077), "
+    "survival suit x0.029 (Hayward 1984, Aviat. Space Environ. Med. 55:212-215)"
 )
-MAX_MODEL_TEMPERATURE_C = 20.0
+MODEL_SHORT = "Hayward et al. 1975/1984, by protection"
+PLANNING_NOTE = (
+    "Planning estimate of survival from hypothermia only; never a reason to end a search (IAMSAR Vol. II): "
+    "people have survived much longer than predicted."
+)
+PROTECTION_FACTORS = {"survival_suit": 0.029, "lifejacket": 1.0, "light_clothing": 1.35}
+PROTECTIONS = tuple(PROTECTION_FACTORS)
+# Leeway person-in-water types whose description states the protection; PIW-1 (unknown state) takes
+# params.protection, by default a lifejacket (Hayward's own subjects: light clothing only when the job says
+# so, since a shorter unknown-state estimate would only invite ending a search early); PIW-6 is deceased.
+OBJECT_PROTECTION = {"PIW-2": "lifejacket", "PIW-3": "lifejacket", "PIW-4": "survival_suit", "PIW-5": "lifejacket"}
+DECEASED = ("PIW-6",)
+DEFAULT_PROTECTION = "lifejacket"
+VALIDITY_C = (0.0, 20.0)
+UPPER_RATE_FACTOR = 0.5  # the planning upper end: half the average cooling rate
+MAX_HOURS = 72.0
+_T0_C, _SLOPE, _SMOOTH_C = 0.0785 / 0.0034, 0.0034, 1.5
+_DELAY_MIN, _CORE_FALL_C = 15.0, 7.2
 
 
-def expected_survival_hours(water_temperature_c: float) -> float:
-    """Hayward et al. (1975) survival time in hours; water above 20 °C gets the 20 °C value (a lower bound)."""
-    t = min(water_temperature_c, MAX_MODEL_TEMPERATURE_C)
-    return (15.0 + 7.2 / (0.0785 - 0.0034 * t)) / 60.0
+def parse_protection(p: dict) -> str | None:
+    """params.protection: one of PROTECTIONS, or None when not given (InvalidJob naming the key)."""
+    value = p.get("protection")
+    if value is None:
+        return None
+    if value not in PROTECTIONS:
+        raise InvalidJob(f"protection must be one of {', '.join(PROTECTIONS)}, got {value!r}")
+    return value
+
+
+def cooling_rate_c_per_min(water_temperature_c: float, protection: str = "lifejacket") -> float:
+    """Smoothed Hayward (1975) core cooling rate (°C/min) scaled by the protection's factor."""
+    x = (_T0_C - water_temperature_c) / _SMOOTH_C
+    softplus = x + math.log1p(math.exp(-x)) if x > 0 else math.log1p(math.exp(x))
+    return PROTECTION_FACTORS[protection] * _SLOPE * _SMOOTH_C * softplus
+
+
+def expected_survival_hours(water_temperature_c: float, protection: str = "lifejacket", upper: bool = False) -> float:
+    """Survival time (h) at the water temperature with the protection; `upper` gives the planning upper end."""
+    return _smooth_cap(_raw_hours(water_temperature_c, protection, upper))
+
+
+def _raw_hours(water_temperature_c: float, protection: str, upper: bool) -> float:
+    rate = cooling_rate_c_per_min(water_temperature_c, protection) * (UPPER_RATE_FACTOR if upper else 1.0)
+    return (_DELAY_MIN + _CORE_FALL_C / rate) / 60.0
+
+
+def _smooth_cap(hours: float) -> float:
+    """A smooth minimum of `hours` and MAX_HOURS (p-norm, p = 6): no kink, < 0.1 % change below 24 h."""
+    return (hours**-6 + MAX_HOURS**-6) ** (-1 / 6)
 
 
 def is_person_in_water(object_key: str) -> bool:
@@ -32,29 +101,73 @@ def is_person_in_water(object_key: str) -> bool:
     return object_key.startswith("PIW")
 
 
-def survival_summary(object_keys: list[str], water_temperature_c: float | None, source: str, start: datetime) -> dict:
-    """The `survival` block of summary.json; `start` is when the person entered the water (start_time)."""
+def protection_of(object_key: str, requested: str | None) -> str:
+    """The protection an object type states (PIW-4 survival suit...), else params.protection, else a lifejacket."""
+    return OBJECT_PROTECTION.get(object_key) or requested or DEFAULT_PROTECTION
+
+
+def survival_summary(
+    object_keys: list[str],
+    water_temperature_c: float | None,
+    source: str,
+    start: datetime,
+    *,
+    entry_latest: datetime | None = None,
+    protection: str | None = None,
+) -> dict:
+    """The `survival` block of summary.json, timed from the latest plausible entry (`entry_latest`, else `start`)."""
     persons = [k for k in object_keys if is_person_in_water(k)]
+    living = [k for k in persons if k not in DECEASED]
     if not persons:
         return {"applies": False, "reason": "no person-in-water object type (survival applies to PIW-* only)"}
+    if not living:
+        return {"applies": False, "reason": "PIW-6 is a deceased person: no survival figure", "object_types": persons}
     if water_temperature_c is None:
         return {"applies": True, "expected_survival_hours": None, "reason": "no water temperature (job or forcing)"}
-    hours = expected_survival_hours(water_temperature_c)
+    entry = entry_latest or start
+    rows = [_row(k, protection_of(k, protection), water_temperature_c, entry) for k in living]
+    best = max(rows, key=lambda r: r["upper_survival_hours"])
+    low, high = VALIDITY_C
     return {
         "applies": True,
-        "object_types": persons,
+        "object_types": living,
         "model": MODEL,
+        "validity_range_c": [low, high],
+        "within_validity_range": low <= water_temperature_c <= high,
+        "note": PLANNING_NOTE,
         "water_temperature_c": round(water_temperature_c, 2),
         "water_temperature_source": source,
+        "counted_from": _iso(entry),
+        "counted_from_reason": "latest plausible entry into the water (end of the release window)"
+        if entry_latest and entry_latest != start
+        else "start_time",
+        "protection": best["protection"],
+        "expected_survival_hours": best["expected_survival_hours"],
+        "upper_survival_hours": best["upper_survival_hours"],
+        "expected_survival_until": best["expected_survival_until"],
+        "upper_survival_until": best["upper_survival_until"],
+        "lower_bound": water_temperature_c > high,
+        "by_object_type": rows,
+    }
+
+
+def _row(key: str, protection: str, temperature_c: float, entry: datetime) -> dict:
+    hours = expected_survival_hours(temperature_c, protection)
+    upper = expected_survival_hours(temperature_c, protection, upper=True)
+    return {
+        "object_type": key,
+        "protection": protection,
         "expected_survival_hours": round(hours, 2),
-        "lower_bound": water_temperature_c > MAX_MODEL_TEMPERATURE_C,
-        "expected_survival_until": _iso(start + timedelta(seconds=round(hours * 3600))),
+        "upper_survival_hours": round(upper, 2),
+        "capped": _raw_hours(temperature_c, protection, True) > MAX_HOURS,
+        "expected_survival_until": _iso(entry + timedelta(seconds=round(hours * 3600))),
+        "upper_survival_until": _iso(entry + timedelta(seconds=round(upper * 3600))),
     }
 
 
 def beyond_survival(survival: dict, end: datetime) -> bool:
-    """True when a search ending at `end` ends after the expected survival time (and the bound is not a lower one)."""
-    until = survival.get("expected_survival_until")
+    """True when a search ending at `end` ends after the UPPER end of the survival range (never in warm water)."""
+    until = survival.get("upper_survival_until") or survival.get("expected_survival_until")
     return bool(until) and not survival.get("lower_bound") and _iso(end) > until
 
 

@@ -16,7 +16,14 @@ from hypothesis import strategies as st
 from config import Settings
 from driftline.drifters import MAX_DRIFTER_SPEED_MS, PERSISTENCE, haversine_m, read_track_file
 from driftline.errors import InvalidJob
-from driftline.forcing.drifters import RADIUS_OF_INFLUENCE_M, TrackArrays, drifter_current, drifter_source
+from driftline.forcing.drifters import (
+    ERROR_VARIANCE_RATIO,
+    RADIUS_OF_INFLUENCE_M,
+    TrackArrays,
+    drifter_source,
+    observations,
+    oi_correction,
+)
 from driftline.jobs import parse_job
 from driftline.models import model_attrs, product_title
 
@@ -78,8 +85,9 @@ def test_leeway_stays_the_default_and_other_models_take_their_own_parameters():
         (dict(model="shipdrift", ship={**SHIP, "beam_m": 80}), ["ship.beam_m", "1 and 70"]),
         (dict(model="shipdrift", ship={**SHIP, "draft_m": "6"}), ["ship.draft_m must be a number"]),
         (dict(model="shipdrift", ship={**SHIP, "height_m": 6}), ["height_m", "exceed draft_m"]),
-        (dict(model="shipdrift", ship={**SHIP, "beam_m": 30}), ["beam_m / length_m is 0.250", "0.12..0.18"]),
-        (dict(model="shipdrift", ship={**SHIP, "draft_m": 12}), ["draft_m / length_m is 0.100", "0.025..0.07"]),
+        (dict(model="shipdrift", ship={**SHIP, "height_m": 25, "draft_m": 25}), ["height_m", "exceed draft_m"]),
+        (dict(model="shipdrift", ship={**SHIP, "draft_m": 0}), ["ship.draft_m must be between 1 and 30"]),
+        (dict(model="shipdrift", ship={**SHIP, "length_m": -80}), ["ship.length_m must be between 1 and 500"]),
         (dict(model="oceandrift", wind_drift_factor=0.2), ["wind_drift_factor must be between 0 and 0.1"]),
         (dict(model="oceandrift", horizontal_diffusivity_m2s=-1), ["horizontal_diffusivity_m2s"]),
     ],
@@ -87,6 +95,27 @@ def test_leeway_stays_the_default_and_other_models_take_their_own_parameters():
 def test_model_validation_names_the_key(params, words):
     message = reject(**params)
     assert all(w in message for w in words), message
+
+
+@pytest.mark.parametrize(
+    "ship,words",
+    [
+        ({"length_m": 80, "beam_m": 12, "height_m": 20, "draft_m": 6}, [["draft_m / length_m is 0.075", "0.07"]]),
+        ({**SHIP, "beam_m": 30}, [["beam_m / length_m is 0.250", "0.12..0.18", "border value 0.18"]]),
+        ({**SHIP, "draft_m": 2}, [["draft_m / length_m is 0.017", "border value 0.025"]]),
+        (SHIP, []),
+    ],
+)
+def test_ships_outside_shipdrifts_table_run_clipped_with_a_warning(ship, words):
+    """A common vessel is never refused for its proportions: OpenDrift clips them, and the warning says so."""
+    from driftline.models import ship_warnings
+
+    p = parse(model="shipdrift", ship=ship)
+    warnings = ship_warnings(p)
+    assert len(warnings) == len(words)
+    for warning, expected in zip(warnings, words, strict=True):
+        assert all(w in warning for w in expected), warning
+    assert ship_warnings(parse()) == []
 
 
 def test_titles_and_attributes_say_what_drifts():
@@ -177,28 +206,50 @@ def arrays(body: dict) -> TrackArrays:
     return TrackArrays.of(parse(drifters=[body]).drifters[0])
 
 
-def test_drifter_current_is_the_drifters_leg_velocity_within_the_radius_and_nan_beyond():
+def blended(tracks, when, lon, lat, model=(0.0, 0.2)):
+    """Model current `model` everywhere plus the drifters' optimal-interpolation correction at the positions."""
+    obs = observations(tracks, when)
+    du, dv = oi_correction(obs, np.full(len(obs), model[0]), np.full(len(obs), model[1]), lon, lat)
+    return model[0] + du, model[1] + dv
+
+
+def test_drifter_difference_is_blended_in_decaying_with_distance():
     a = arrays(EAST)
     speed = haversine_m(60.0, -3.0, 60.0, -2.97) / 3600
     when = T0.timestamp() + 1800  # half way along the first leg: the drifter is at lon -2.985
-    lon = np.array([-2.985, -2.985, -2.985, -2.985 + 0.5])
-    lat = np.array([60.0, 60.0 + 0.08, 60.0 + 0.1, 60.0])  # 0, 8.9 km north, 11.1 km north, 27.8 km east
-    u, v = drifter_current([a], when, lon, lat)
-    np.testing.assert_allclose(u[:2], speed, rtol=1e-3)
-    np.testing.assert_allclose(v[:2], 0, atol=1e-6)
-    assert np.isnan(u[2:]).all() and np.isnan(v[2:]).all() and RADIUS_OF_INFLUENCE_M == 10_000
-    late = T0.timestamp() + 7200 + PERSISTENCE.total_seconds()  # 3 h after the last fix: still (extrapolated)
-    extrapolated_lon = -2.94 + 3 * 0.03
-    assert np.isfinite(drifter_current([a], late, np.array([extrapolated_lon]), np.array([60.0]))[0]).all()
-    assert np.isnan(drifter_current([a], late + 60, np.array([extrapolated_lon]), np.array([60.0]))[0]).all()
+    north_km = np.array([0.0, 10.0, 30.0, 100.0])
+    lat = 60.0 + north_km / 111.195
+    u, v = blended([a], when, np.full(4, -2.985), lat)
+    gain = 1 / (1 + ERROR_VARIANCE_RATIO)
+    np.testing.assert_allclose(u, speed * gain * np.exp(-0.5 * (north_km / 10) ** 2), rtol=2e-3)  # Gaussian, L = 10 km
+    np.testing.assert_allclose(v, 0.2 - 0.2 * gain * np.exp(-0.5 * (north_km / 10) ** 2), rtol=2e-3, atol=1e-9)
+    assert u[0] == pytest.approx(speed, rel=0.011) and v[0] == pytest.approx(0.0, abs=0.003)  # the drifter's current
+    assert abs(u[3]) < 1e-9 and v[3] == pytest.approx(0.2)  # far away: the model's
+    assert RADIUS_OF_INFLUENCE_M == 10_000
 
 
-def test_several_drifters_in_reach_are_weighted_by_inverse_distance():
+def test_blended_current_is_continuous_in_space_and_time_even_where_the_old_switch_jumped():
+    a = arrays(EAST)
+    when = T0.timestamp() + 1800
+    lat = 60.0 + np.linspace(0, 40, 4001) / 111.195  # 0 to 40 km north in 10 m steps
+    u, v = blended([a], when, np.full(lat.shape, -2.985), lat)
+    assert np.abs(np.diff(u)).max() < 5e-4 and np.abs(np.diff(v)).max() < 5e-4  # no jump at 10 km (old: 0.46 m/s)
+    last = T0.timestamp() + 7200
+    times = last + np.linspace(0, PERSISTENCE.total_seconds() + 600, 2001)  # past the last fix, through the taper end
+    series = np.array([blended([a], t, np.array([-2.94]), np.array([60.0]))[0][0] for t in times])
+    assert np.abs(np.diff(series)).max() < 2e-3 and series[-1] == 0.0 and series[0] > 0.45
+
+
+def test_several_drifters_are_not_counted_twice():
     east, north = arrays(EAST), arrays(track((0, 60.02, -3.0), (60, 60.04, -3.0), track_id="B"))
+    twin = arrays({**EAST, "id": "twin"})
     when = T0.timestamp()
-    u, v = drifter_current([east, north], when, np.array([-3.0, -3.0, -3.0]), np.array([60.0, 60.01, 60.02]))
-    assert u[0] > 10 * v[0] and v[2] > 10 * u[2]  # each at its own drifter
-    assert u[1] == pytest.approx(u[0] / 2, rel=0.02) and v[1] == pytest.approx(v[2] / 2, rel=0.02)  # half way
+    lon, lat = np.array([-3.0, -3.0, -3.0]), np.array([60.0, 60.01, 60.02])
+    u, v = blended([east, north], when, lon, lat, model=(0.0, 0.0))
+    assert u[0] > 3 * v[0] and v[2] > 3 * u[2]  # each near its own drifter
+    one, _ = blended([east], when, lon[:1], lat[:1], model=(0.0, 0.0))
+    two, _ = blended([east, twin], when, lon[:1], lat[:1], model=(0.0, 0.0))
+    assert two[0] == pytest.approx(one[0], rel=0.01)  # two drifters at one place: the same velocity, not twice
 
 
 def test_drifter_provenance_names_tracks_radius_and_speed():
@@ -209,7 +260,7 @@ def test_drifter_provenance_names_tracks_radius_and_speed():
         {"id": "SLDMB-1", "fixes": 3, "first_fix": "2024-01-01T00:00:00Z", "last_fix": "2024-01-01T02:00:00Z",
          "mean_speed_ms": pytest.approx(haversine_m(60, -3, 60, -2.97) / 3600, abs=0.001)}
     ]  # fmt: skip
-    assert "within 10 km of each drifter" in source["description"]
+    assert "blended into the model currents by optimal interpolation (Gaussian length 10 km)" in source["description"]
 
 
 # --- track files (worker.py run --drifters) ----------------------------------------------------------------------

@@ -24,7 +24,7 @@ from driftline.search.geo import LocalPlane, Rect, deg_min, position_dm, positio
 from driftline.search.output import feature_collection, write_kml
 from driftline.search.pattern import legs_for, parallel_sweep
 from driftline.search.plan import plan_search
-from driftline.search.survival import beyond_survival, expected_survival_hours, survival_summary
+from driftline.search.survival import survival_summary
 from driftline.search.theory import combined_pos, coverage, effort_nm2, koopman_optimal_pos, pod_exponential
 from driftline.trajectory import ACTIVE, Trajectories
 
@@ -199,15 +199,7 @@ def test_searches_done_multiply_the_weight_inside_by_one_minus_pod():
 # --- survival ------------------------------------------------------------------------------------------------------
 
 
-def test_survival_follows_hayward_and_skips_objects_that_are_not_persons():
-    assert expected_survival_hours(0.0) == pytest.approx((15 + 7.2 / 0.0785) / 60)  # 1.78 h
-    assert expected_survival_hours(10.0) == pytest.approx((15 + 7.2 / 0.0445) / 60)  # 2.95 h
-    assert expected_survival_hours(30.0) == expected_survival_hours(20.0)
-    s = survival_summary(["PIW-1"], 10.0, "job", T0)
-    assert s["expected_survival_until"] == "2024-01-01T02:56:48Z" and not s["lower_bound"]
-    assert beyond_survival(s, T0 + timedelta(hours=3)) and not beyond_survival(s, T0 + timedelta(hours=2))
-    assert survival_summary(["LIFE-RAFT-NB-1"], 10.0, "job", T0)["applies"] is False
-    assert not beyond_survival(survival_summary(["PIW-1"], 25.0, "job", T0), T0 + timedelta(hours=30))
+# (survival: tests/unit/search/test_survival.py)
 
 
 # --- job contract --------------------------------------------------------------------------------------------------
