@@ -41,7 +41,7 @@ def prepare_search(mission_id: str, params: MissionParams, traj: Trajectories, p
         )
     stage.survival = survival_summary([s.obj.key for s in params.objects], temperature, source, params.start_time)
     if params.search:
-        stage.plan = plan_search(traj, params.search.units, (params.longitude, params.latitude))
+        stage.plan = plan_search(traj, params.search.units, (params.longitude, params.latitude), params.search.route)
         stage.warnings += [
             f"search unit {u.name} searches until {u.end_time:%Y-%m-%d %H:%M} UTC, after the expected survival time "
             f"of a person in {stage.survival['water_temperature_c']:g} °C water "
