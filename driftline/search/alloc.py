@@ -22,6 +22,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import shapely
 
 from driftline.search.geo import rects_overlap
 from driftline.search.pattern import leg_speed
@@ -253,14 +254,23 @@ def pooled_split(views: list[View], weights: np.ndarray, ref: int) -> list[np.nd
     q = best_area(v0, weights, total)
     cx, cy, th, length, width = q[0], q[1], q[2], math.exp(q[3]), math.exp(q[4])
     c, s = math.cos(th), math.sin(th)
-    out, start = [], -length / 2
-    for v in views:
-        a = length * v.effort_nm2 / total
-        mid = start + a / 2
-        start += a
+    strips = [unit_params(v, 0.0, 0.0, th, length * v.effort_nm2 / total, width) for v in views]
+    extents = [_extent_along(v, p, th) for v, p in zip(views, strips)]  # whole legs change a strip's length
+    start, out = -sum(extents) / 2, []
+    for v, p, e in zip(views, strips, extents):
+        mid = start + e / 2
+        start += e
         shift = _shift(v0, v, weights)
-        out.append(unit_params(v, cx + mid * c + shift[0], cy + mid * s + shift[1], th, a, width))
+        p[0], p[1] = cx + mid * c + shift[0], cy + mid * s + shift[1]
+        out.append(p)
     return out
+
+
+def _extent_along(view: View, p: np.ndarray, theta: float) -> float:
+    """Extent of the unit's rectangle along direction theta."""
+    _, _, th, length, width, _ = rect_of(view, p)
+    d = th - theta
+    return abs(length * math.cos(d)) + abs(width * math.sin(d))
 
 
 def _shift(v0: View, v: View, weights: np.ndarray) -> np.ndarray:
@@ -275,10 +285,32 @@ def _shift(v0: View, v: View, weights: np.ndarray) -> np.ndarray:
 def single(view: View, left: np.ndarray, blocked: list | None = None) -> np.ndarray:
     """One unit alone on `left`: its optimal area as a sub-area, then refined as a unit (clear of `blocked`)."""
     w = np.where(view.ok, left, 0.0)
-    q = best_area(view, w, view.effort_nm2)
+    free = w.copy()
+    for corners_ in blocked or []:  # another unit searches there at the same time: not this unit's weight
+        free[shapely.contains_xy(shapely.Polygon(corners_), view.x, view.y)] = 0.0
+    q = best_area(view, free, view.effort_nm2)
     p = unit_params(view, q[0], q[1], q[2], math.exp(q[3]), math.exp(q[4]))
     _, _, _, su, sv = moments(view.x, view.y, w)
+    if blocked:
+        p = _clear(view, p, free, blocked, math.sqrt(su * sv))
     return compass(view, p, w, blocked or [], math.sqrt(su * sv))[0]
+
+
+def _clear(view: View, p: np.ndarray, left: np.ndarray, blocked: list, scale: float) -> np.ndarray:
+    """The best of the start moved sideways (8 directions, growing distances) and shrunk until it overlaps nothing."""
+    if not _overlaps(view, p, blocked):
+        return p
+    pooled = view.pooled(left)
+    options = []
+    for dist in (0.5, 1, 1.5, 2, 3, 4, 6, 8):
+        for ang in np.arange(8) * math.pi / 4:
+            for shrink in (0.0, -0.5, -1.0):
+                q = p + np.array([dist * scale * math.cos(ang), dist * scale * math.sin(ang), 0, shrink, 0])
+                if not _overlaps(view, q, blocked):
+                    options.append((float(scores(view, q[None, :], pooled)[0]), q))
+        if options:
+            break
+    return max(options, key=lambda o: o[0])[1] if options else p
 
 
 def sequential(views: list[View], weights: np.ndarray, order: list[int]) -> list[np.ndarray]:
@@ -291,6 +323,12 @@ def sequential(views: list[View], weights: np.ndarray, order: list[int]) -> list
         out[i] = single(views[i], left, blocked)
         left = left * (1 - detection(views[i], out[i]))
     return [out[i] for i in range(len(views))]
+
+
+def frozen_pos(views: list[View], weights: np.ndarray, params: list) -> float:
+    """The plan's POS by the frozen-time rectangle formula (the optimiser's own measure)."""
+    left = weights * np.prod([1 - detection(v, p) for v, p in zip(views, params)], axis=0)
+    return 1.0 - float(left.sum()) / max(float(weights.sum()), 1e-300)
 
 
 def overlap_in_time(a: View, b: View) -> bool:

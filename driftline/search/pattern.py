@@ -139,9 +139,7 @@ def sector_rel(centre: np.ndarray, theta: float, radius: float, patterns: int = 
     30° (IAMSAR Vol. II 5.3.4)."""
     pts = [np.asarray(centre, float)]
     for p in range(patterns):
-        heading = theta - p * math.pi / 6
-        if p:
-            pts.append(np.asarray(centre, float))
+        heading = theta - p * math.pi / 6  # each pattern of 9 legs ends on the datum
         for _ in range(9):
             pts.append(pts[-1] + radius * np.array([math.cos(heading), math.sin(heading)]))
             heading -= 2 * math.pi / 3

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import shapely
+import shapely.affinity
 
 from driftline.search import alloc
 from driftline.search.contract import SearchUnit
@@ -94,7 +95,9 @@ def plan_search(traj: Trajectories, units: tuple[SearchUnit, ...], lkp: tuple[fl
     ctx = _Ctx(traj, units, weights, plane, kin, views, near, rxy)
     fixed = {i: _best_fixed(ctx, i, weights) for i, u in enumerate(units) if u.pattern in ("VS", "TSR", "TSN")}
     candidates = _candidates(ctx, fixed)
-    scored = {name: _evaluate(ctx, plan) for name, plan in candidates.items()}
+    scored = {name: _evaluate(ctx, plan) for name, plan in candidates.items() if _safe(ctx, plan)}
+    if not scored:  # cannot happen with the pooled split's side-by-side strips; kept as a guard
+        scored = {name: _evaluate(ctx, plan) for name, plan in candidates.items()}
     chosen = max(scored, key=lambda k: (scored[k][0], -list(scored).index(k)))
     layouts = candidates[chosen]
     layouts = _try_other_patterns(ctx, layouts, scored[chosen][1])
@@ -152,17 +155,32 @@ def _candidates(ctx: _Ctx, fixed: dict) -> dict[str, list]:
     ref = max(range(len(opt)), key=lambda k: (views[k].effort_nm2, -k))
     order = sorted(range(len(opt)), key=lambda k: (views[k].start_s, k))
     starts = {"pooled split": alloc.pooled_split(views, left, ref), "sequential": alloc.sequential(views, left, order)}
+    frozen = {name: alloc.frozen_pos(views, left, params) for name, params in starts.items()}
     out = {}
     for name, params in starts.items():
         out[name] = params
-        out[f"joint from {name}"] = _integer_legs(views, left, alloc.refine(views, left, params, {}))
+        if frozen[name] >= 0.9 * max(frozen.values()):  # refining a start far behind the other is wasted time
+            out[f"joint from {name}"] = _integer_legs(views, left, alloc.refine(views, left, params, {}))
     result = {}
     for name, params in out.items():
         layout = [fixed[i][0] if i in fixed else None for i in range(len(ctx.units))]
         for k, i in enumerate(opt):
-            layout[i] = ("rect", params[k])
+            layout[i] = ("SS" if ctx.views[i].kind == "SS" else "rect", params[k])
         result[name] = layout
     return result
+
+
+def _safe(ctx: _Ctx, layouts: list) -> bool:
+    """No two units searching at the same time have overlapping areas (moved with the cloud to the same time)."""
+    areas = [shapely.Polygon(_pattern(ctx, i, lay)[1]) for i, lay in enumerate(layouts)]
+    for i in range(len(layouts)):
+        for j in range(i + 1, len(layouts)):
+            if alloc.overlap_in_time(ctx.views[i], ctx.views[j]):
+                shift = alloc._shift(ctx.views[j], ctx.views[i], ctx.weights)
+                other = shapely.affinity.translate(areas[j], *shift)
+                if areas[i].intersection(other).area > 1e-6 * min(areas[i].area, other.area):
+                    return False
+    return True
 
 
 def _integer_legs(views, left, params):
@@ -229,7 +247,7 @@ def _auto_alternatives(ctx: _Ctx, i: int, left: np.ndarray) -> list:
     spread = math.sqrt(su * sv)
     if v.effort_nm2 < math.pi * (2 * spread) ** 2:
         return []  # a wide cloud: a square or a sector from the datum cannot compete with a sweep
-    out = [("VS", np.array([mx, my]), k) for k in (1, 2)]
+    out = [("VS", np.array([mx, my]), 1)]
     ss = dataclasses.replace(v, kind="SS")
     p = alloc.single(ss, left)
     out.append(("SS", p))

@@ -110,7 +110,7 @@ def _inverse_cube_bound(z: float) -> float:
     for _ in range(60):
         mid = (lo + hi) / 2
         lo, hi = (mid, hi) if effort_pos(mid)[0] < z else (lo, mid)
-    return effort_pos((lo + hi) / 2)[1]
+    return min(effort_pos((lo + hi) / 2)[1], 1.0)
 
 
 def not_detected(weights: np.ndarray, inside: np.ndarray, pod_value) -> np.ndarray:
