@@ -78,7 +78,7 @@ class View:
         th = np.atleast_1d(np.asarray(theta, np.float64))
         if not self.drift.any():
             return np.full(th.shape, self.speed_kn * self.hours)
-        return np.array([leg_speed(self.speed_kn, self.drift, t) for t in th]) * self.hours
+        return leg_speed(self.speed_kn, self.drift, th) * self.hours
 
 
 def rect_of(view: View, p: np.ndarray) -> tuple[float, float, float, float, float, float]:

@@ -41,6 +41,9 @@ SEARCH_KEYS = {
 UNIT_PATTERNS = ("auto", "PS", "CS", "SS", "VS", "TSR", "TSN")
 MAX_ROUTE_POINTS = 500
 DONE_KEYS = {"area", "start_time", "end_time", "pod", "sweep_width_nm", "track_spacing_nm"}
+TRACK_KEYS = {"track", "gpx", "start_time", "end_time", "speed_kn", "sweep_width_nm", "track_spacing_nm", "detection"}
+MAX_TRACK_POINTS = 20_000
+MAX_GPX_CHARS = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -248,7 +251,9 @@ def _done(value: Any, i: int, settings: Settings) -> SearchDone:
 
     key = f"searches_done[{i}]"
     if not isinstance(value, dict):
-        raise InvalidJob(f"{key} must be an object with area, start_time, end_time and pod")
+        raise InvalidJob(f"{key} must be an object with area, start_time, end_time and pod (or a track flown)")
+    if "track" in value or "gpx" in value:
+        return _done_track(value, key)
     unknown = sorted(set(value) - DONE_KEYS)
     if unknown:
         raise InvalidJob(f"unknown {key} keys: {', '.join(unknown)}")
@@ -269,6 +274,108 @@ def _done(value: Any, i: int, settings: Settings) -> SearchDone:
         sweep = _num(value, "sweep_width_nm", None, 0, MAX_SWEEP_WIDTH_NM, low_open=True)
         spacing = _num(value, "track_spacing_nm", None, 0, MAX_TRACK_SPACING_NM, low_open=True)
     return SearchDone(area, start, end, min(pod_exponential(coverage(sweep, spacing)), MAX_POD), sweep, spacing)
+
+
+def _done_track(value: dict, key: str) -> SearchDone:
+    """A track flown: GeoJSON LineString (times from start_time and speed_kn, or start and end time) or GPX text
+    (its own point times, else the same), with the sweep width; detection along it like a planned track."""
+    from driftline.jobs import _num, _time
+
+    unknown = sorted(set(value) - TRACK_KEYS)
+    if unknown:
+        raise InvalidJob(
+            f"unknown {key} keys: {', '.join(unknown)} (a track flown takes {', '.join(sorted(TRACK_KEYS))})"
+        )
+    if "track" in value and "gpx" in value:
+        raise InvalidJob(f"{key} needs either track or gpx, not both")
+    with named(key):
+        points = _gpx_points(value["gpx"]) if "gpx" in value else _linestring_points(value["track"])
+        start, end = _time(value, "start_time"), _time(value, "end_time")
+        speed = _num(value, "speed_kn", None, 0, MAX_SPEED_KN, low_open=True) if "speed_kn" in value else None
+        sweep = _num(value, "sweep_width_nm", None, 0, MAX_SWEEP_WIDTH_NM, low_open=True)
+        spacing = (_num(value, "track_spacing_nm", None, 0, MAX_TRACK_SPACING_NM, low_open=True)
+                   if "track_spacing_nm" in value else None)  # fmt: skip
+    detection = value.get("detection", "exponential")
+    if detection not in DETECTION_LAWS:
+        raise InvalidJob(f"{key}.detection must be one of {', '.join(DETECTION_LAWS)}")
+    track = _timed(points, start, end, speed, key)
+    t0 = track[0][2]
+    rel = tuple((lon, lat, (t - t0).total_seconds()) for lon, lat, t in track)
+    return SearchDone({}, t0, track[-1][2], float("nan"), sweep, spacing, rel, detection)
+
+
+def _linestring_points(value: Any) -> list[tuple[float, float, None]]:
+    if (
+        not isinstance(value, dict)
+        or value.get("type") != "LineString"
+        or not isinstance(value.get("coordinates"), list)
+    ):
+        raise InvalidJob("track must be a GeoJSON LineString")
+    coords = value["coordinates"]
+    if not 2 <= len(coords) <= MAX_TRACK_POINTS:
+        raise InvalidJob(f"track must have 2 to {MAX_TRACK_POINTS} positions")
+    out = []
+    for c in coords:
+        ok = (
+            isinstance(c, list)
+            and len(c) in (2, 3)
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in c)
+        )
+        if not ok or not (-180 <= c[0] <= 180 and -90 <= c[1] <= 90):
+            raise InvalidJob(f"track has an invalid position {str(c)[:40]}: expected [longitude, latitude]")
+        out.append((float(c[0]), float(c[1]), None))
+    return out
+
+
+def _gpx_points(text: Any) -> list[tuple[float, float, datetime | None]]:
+    """Track points (then route points) of a GPX document, with their times when every point has one."""
+    import gpxpy
+    import gpxpy.gpx
+
+    if not isinstance(text, str) or not 0 < len(text) <= MAX_GPX_CHARS:
+        raise InvalidJob(f"gpx must be the text of a GPX file (at most {MAX_GPX_CHARS} characters)")
+    try:
+        gpx = gpxpy.parse(text)
+    except (gpxpy.gpx.GPXException, ValueError) as e:
+        raise InvalidJob(
+            f"gpx is not valid GPX: {str(e).splitlines()[0][:120] if str(e) else type(e).__name__}"
+        ) from None
+    pts = [p for t in gpx.tracks for seg in t.segments for p in seg.points] or [p for r in gpx.routes for p in r.points]
+    if not 2 <= len(pts) <= MAX_TRACK_POINTS:
+        raise InvalidJob(f"gpx must hold 2 to {MAX_TRACK_POINTS} track points")
+    timed = all(p.time is not None for p in pts)
+    return [(float(p.longitude), float(p.latitude), _utc(p.time) if timed else None) for p in pts]
+
+
+def _utc(t: datetime) -> datetime:
+    from datetime import UTC
+
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+
+
+def _timed(points, start, end, speed, key) -> list[tuple[float, float, datetime]]:
+    """Times at every point: the GPX's own, else start_time + distance / speed_kn, else spread start..end."""
+    from driftline.search.geo import LocalPlane
+
+    if points[0][2] is not None:
+        if any(b[2] < a[2] for a, b in zip(points, points[1:])):
+            raise InvalidJob(f"{key}.gpx point times must not go backwards")
+        if points[-1][2] <= points[0][2]:
+            raise InvalidJob(f"{key}.gpx point times must span some time")
+        return list(points)
+    if start is None or (speed is None) == (end is None):
+        raise InvalidJob(f"{key} needs start_time and either speed_kn or end_time (or a GPX with point times)")
+    plane = LocalPlane.at(points[0][0], points[0][1])
+    xy = [plane.to_xy(lon, lat) for lon, lat, _ in points]
+    dist = [0.0]
+    for a, b in zip(xy, xy[1:]):
+        dist.append(dist[-1] + float(((b[0] - a[0]) ** 2 + (b[1] - a[1]) ** 2) ** 0.5))
+    if dist[-1] <= 0:
+        raise InvalidJob(f"{key}.track has no length")
+    hours = dist[-1] / speed if speed else (end - start).total_seconds() / 3600
+    if hours <= 0:
+        raise InvalidJob(f"{key}.end_time must be after {key}.start_time")
+    return [(lon, lat, start + timedelta(hours=hours * d / dist[-1])) for (lon, lat, _), d in zip(points, dist)]
 
 
 def parse_water_temperature(p: dict) -> float | None:
@@ -317,7 +424,7 @@ def search_records(params: MissionParams) -> dict[str, Any]:
     if params.searches_done:
         out["searches_done"] = [
             {k: v for k, v in {**d.__dict__, "start_time": _iso(d.start_time), "end_time": _iso(d.end_time)}.items()
-             if v is not None}
+             if v is not None and v != {} and not (isinstance(v, float) and v != v)}
             for d in params.searches_done
         ]  # fmt: skip
     return out

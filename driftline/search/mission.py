@@ -32,7 +32,7 @@ def prepare_search(mission_id: str, params: MissionParams, traj: Trajectories, p
     """Apply the searches done to traj.weight, estimate survival, and plan the units (all on the new weights)."""
     stage = SearchStage()
     if params.searches_done:
-        stage.done_report = apply_searches_done(traj, params.searches_done)
+        stage.done_report = apply_searches_done(traj, params.searches_done, stage.warnings)
     temperature, source = params.water_temperature_c, "job"
     if temperature is None:
         temperature, source = (

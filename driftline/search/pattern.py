@@ -71,11 +71,10 @@ def rel_speed(v_kn: float, drift: np.ndarray, e: np.ndarray) -> np.ndarray:
     return -de + np.sqrt(np.maximum(v_kn * v_kn - cross * cross, 0.0))
 
 
-def leg_speed(v_kn: float, drift: np.ndarray, theta: float) -> float:
+def leg_speed(v_kn: float, drift: np.ndarray, theta):
     """Harmonic mean of the relative speeds up and down legs along theta: (V² − |d|²) / √(V² − (d×e)²)."""
-    e = np.array([math.cos(theta), math.sin(theta)])
-    cross = e[0] * drift[1] - e[1] * drift[0]
-    return float((v_kn**2 - drift @ drift) / math.sqrt(max(v_kn**2 - cross**2, 1e-12)))
+    cross = np.cos(theta) * drift[1] - np.sin(theta) * drift[0]
+    return (v_kn**2 - float(drift @ drift)) / np.sqrt(np.maximum(v_kn**2 - cross**2, 1e-12))
 
 
 def fly(kind: str, rel: np.ndarray, legs: int, spacing: float, v_kn: float, drift: np.ndarray, t_mid_s: float,
