@@ -84,9 +84,11 @@ class View:
 def rect_of(view: View, p: np.ndarray) -> tuple[float, float, float, float, float, float]:
     """(cx, cy, theta, length, width, legs) of parameters p = (cx, cy, theta, log width, log legs)."""
     n = math.exp(p[4])
-    length = float(view.track(p[2])[0]) / n
-    width = length if view.kind == "SS" else math.exp(p[3])
-    return float(p[0]), float(p[1]), float(p[2]), length, width, n
+    track = float(view.track(p[2])[0])
+    if view.kind == "SS":
+        return float(p[0]), float(p[1]), float(p[2]), track / n, track / n, n
+    width = math.exp(p[3])
+    return float(p[0]), float(p[1]), float(p[2]), (track + width / n) / n, width, n
 
 
 def corners(cx: float, cy: float, theta: float, length: float, width: float) -> list[tuple[float, float]]:
@@ -98,10 +100,14 @@ def scores(view: View, P: np.ndarray, left: np.ndarray) -> np.ndarray:
     """POC × POD of K candidate rectangles (rows of P) on the weights `left`; −1 where infeasible."""
     theta = P[:, 2]
     n = np.exp(P[:, 4])
-    length = view.track(theta) / n
-    width = length if view.kind == "SS" else np.exp(P[:, 3])
+    track = view.track(theta)
+    if view.kind == "SS":
+        length = width = track / n
+    else:  # n legs of L − S plus n − 1 crossings of S use the whole track: L = (track + S) / n
+        width = np.exp(P[:, 3])
+        length = (track + width / n) / n
     spacing = width / n
-    feasible = (n >= 1 - 1e-9) & (length >= spacing * np.where(n < 1.5, 2.0, 1.0))
+    feasible = (n >= 1 - 1e-9) & (length - spacing >= spacing)
     if view.kind == "PS":
         feasible &= length >= width
     elif view.kind == "CS":
@@ -242,7 +248,11 @@ def unit_params(view: View, cx: float, cy: float, theta: float, a: float, b: flo
         )
     if (a < b) == (view.kind != "CS"):
         theta, a, b = theta + math.pi / 2, b, a
-    n = max(1.0, round(float(view.track(theta)[0]) / max(a, 1e-9)))
+    track = float(view.track(theta)[0])
+    n = max(1.0, round(track / max(a, 1e-9)))
+    while n > 1 and (track + b / n) / n < 2 * b / n:  # each leg at least one spacing long
+        n -= 1
+    b = min(b, track / 1.5) if n == 1 else b  # a single leg of L − S ≥ S
     return np.array([cx, cy, theta % math.pi, math.log(max(b, 1e-6)), math.log(n)])
 
 

@@ -158,7 +158,7 @@ def _candidates(ctx: _Ctx, fixed: dict) -> dict[str, list]:
     frozen = {name: alloc.frozen_pos(views, left, params) for name, params in starts.items()}
     out = {}
     for name, params in starts.items():
-        out[name] = params
+        out[name] = _integer_legs(views, left, params)
         if frozen[name] >= 0.9 * max(frozen.values()):  # refining a start far behind the other is wasted time
             out[f"joint from {name}"] = _integer_legs(views, left, alloc.refine(views, left, params, {}))
     result = {}
@@ -184,18 +184,27 @@ def _safe(ctx: _Ctx, layouts: list) -> bool:
 
 
 def _integer_legs(views, left, params):
-    """Whole legs: the better of the two neighbouring leg counts for each unit, then a compass at that count."""
+    """Whole legs: the better of the two neighbouring leg counts for each unit, clear of the units searching at the
+    same time (moved sideways when both counts would overlap one)."""
     params = [p.copy() for p in params]
     for i, v in enumerate(views):
         others = [alloc.detection(views[j], params[j]) for j in range(len(views)) if j != i]
         li = np.where(v.ok, left * (np.prod([1 - d for d in others], axis=0) if others else 1.0), 0.0)
+        blocked = [alloc._blocked(v, views[j], params[j], left) for j in range(len(views))
+                   if j != i and alloc.overlap_in_time(v, views[j])]  # fmt: skip
         n = math.exp(params[i][4])
         options = []
         for m in sorted({max(1, math.floor(n)), max(1, math.ceil(n))}):
             p = params[i].copy()
             p[4] = math.log(m)
-            options.append((float(alloc.scores(v, p[None, :], v.pooled(li))[0]), -m, p))
-        params[i] = max(options, key=lambda o: (o[0], o[1]))[2]
+            clear = not (blocked and alloc._overlaps(v, p, blocked))
+            options.append((clear, float(alloc.scores(v, p[None, :], v.pooled(li))[0]), -m, p))
+        best = max(options, key=lambda o: o[:3])
+        p = best[3]
+        if not best[0]:
+            _, _, _, su, sv = alloc.moments(v.x, v.y, li)
+            p = alloc._clear(v, p, li, blocked, math.sqrt(su * sv))
+        params[i] = p
     return params
 
 
@@ -245,8 +254,8 @@ def _auto_alternatives(ctx: _Ctx, i: int, left: np.ndarray) -> list:
     w = np.where(v.ok, left, 0.0)
     mx, my, th, su, sv = alloc.moments(v.x, v.y, w)
     spread = math.sqrt(su * sv)
-    if v.effort_nm2 < math.pi * (2 * spread) ** 2:
-        return []  # a wide cloud: a square or a sector from the datum cannot compete with a sweep
+    if v.effort_nm2 < 2 * math.pi * (3 * spread) ** 2:
+        return []  # not a small datum (IAMSAR 5.3: SS and VS when the datum is known within a small area)
     out = [("VS", np.array([mx, my]), 1)]
     ss = dataclasses.replace(v, kind="SS")
     p = alloc.single(ss, left)
