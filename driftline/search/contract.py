@@ -38,6 +38,7 @@ SEARCH_KEYS = {
     "wind_kn",
     "wave_height_m",
 }
+SEARCH_KEYS |= {"object"}  # the search object of the sweep-width tables (sweepwidth.py)
 UNIT_PATTERNS = ("auto", "PS", "CS", "SS", "VS", "TSR", "TSN")
 MAX_ROUTE_POINTS = 500
 DONE_KEYS = {"area", "start_time", "end_time", "pod", "sweep_width_nm", "track_spacing_nm"}
@@ -173,6 +174,15 @@ def _conditions(value: dict, params: dict) -> dict:
 
     out = {k: _num(value, k, None, 0, hi) for k, hi in (("visibility_nm", 100), ("wind_kn", 150), ("wave_height_m", 30))
            if k in value}  # fmt: skip
+    if "object" in value:
+        obj = value["object"]
+        if (
+            not isinstance(obj, dict)
+            or not isinstance(obj.get("type"), str)
+            or set(obj) - {"type", "persons", "length_ft"}
+        ):
+            raise InvalidJob("object must be an object with type and persons (raft) or length_ft (boats, ships)")
+        out["object"] = dict(obj)
     wind = params.get("wind")
     if "wind_kn" not in out and isinstance(wind, dict) and isinstance(wind.get("speed_ms"), (int, float)):
         out["wind_kn"] = float(wind["speed_ms"]) * 3600 / 1852
@@ -203,7 +213,7 @@ def _route(value: Any) -> tuple[tuple[float, float], ...]:
 
 def _unit(value: Any, i: int, default_time: datetime | None, factor: float, context: dict) -> SearchUnit:
     from driftline.jobs import _num, _time
-    from driftline.search.sweepwidth import sweep_width_from_tables
+    from driftline.search.sweepwidth import speed_corrected, sweep_width_from_tables
 
     key = f"search.units[{i}]"
     if not isinstance(value, dict):
@@ -228,8 +238,12 @@ def _unit(value: Any, i: int, default_time: datetime | None, factor: float, cont
         if "sweep_width_nm" in value or "platform" not in value:
             sweep = _num(value, "sweep_width_nm", None, 0, MAX_SWEEP_WIDTH_NM, low_open=True)
             source = "job"
-        else:
+    if "sweep_width_nm" not in value and "platform" in value:
+        try:
             sweep, source = sweep_width_from_tables(value["platform"], context["params"], context["conditions"])
+            sweep, source = speed_corrected(sweep, source, value["platform"], speed)
+        except InvalidJob as e:
+            raise InvalidJob(f"{key}.{e}" if str(e).startswith(("platform", "speed_kn")) else f"{key}: {e}") from None
     if commence is None:
         raise InvalidJob(f"{key}.commence_time is required (or search.commence_time for all units)")
     platform = value.get("platform") if isinstance(value.get("platform"), dict) else None
