@@ -178,3 +178,22 @@ def test_pos_is_a_probability_below_the_bound_and_not_below_the_pooled_split(k, 
     assert plan.cumulative_pos <= bound + _noise(bound, n) + 0.02  # spreading particles: the bound is for σ = 2
     for p in plan.units:
         assert 0 <= p.poc <= 1 and 0 <= p.pod < 1 and p.pattern.hours <= p.unit.search_hours * (1 + 1e-9)
+
+
+@settings(max_examples=8, deadline=None)
+@given(st.floats(-179.99, 179.99), st.floats(-60, 60), st.floats(0, 2 * math.pi))
+def test_a_plan_is_the_same_wherever_the_cloud_lies_in_longitude(lon0, lat0, heading):
+    """The same cloud (in nm around its centre) planned at 10°E and at lon0: the same POS, the same plan moved."""
+    rng = np.random.default_rng(8)
+    x, y = rng.standard_normal(1500) * 3, rng.standard_normal(1500) * 2
+    steps = np.arange(7)
+    vx, vy = 1.1 * math.cos(heading), 1.1 * math.sin(heading)
+    units = (unit("A", 12, 1.0, 3.0, 1.0), unit("B", 60, 1.0, 1.0, 3.0))
+    plans = [plan_search(trajectories(x[:, None] + vx * steps, y[:, None] + vy * steps, lon, lat0), units, (lon, lat0))
+             for lon in (10.0, lon0)]  # fmt: skip
+    a, b = plans
+    assert b.cumulative_pos == pytest.approx(a.cumulative_pos, rel=0.01, abs=1e-9)
+    for p, q in zip(a.units, b.units):
+        xa, ya = a.plane.to_xy_unwrapped(*p.corners_lonlat.T)
+        xb, yb = b.plane.to_xy_unwrapped(*q.corners_lonlat.T)
+        assert np.hypot(xa - xb, ya - yb).max() < 0.05
