@@ -26,7 +26,6 @@ from driftline.search.pattern import (
     Pattern,
     expanding_square_rel,
     fly,
-    leg_speed,
     route_length,
     sector_rel,
     sweep_rel,
@@ -210,14 +209,12 @@ def _integer_legs(views, left, params):
 
 def _best_fixed(ctx: _Ctx, i: int, left: np.ndarray):
     """Sector or track-line search: the fitted layout with the highest along-track POS on `left`."""
-    u, v = ctx.units[i], ctx.views[i]
     best = None
     for layout in _fixed_layouts(ctx, i, left):
         det = _detect(ctx, i, layout)
         score = float(left @ det)
         if best is None or score > best[2] + 1e-12:
             best = (layout, det, score)
-    del u, v
     return best[0], best[1]
 
 
@@ -422,4 +419,4 @@ def drift_speed_kn(p: UnitPlan) -> float:
     return math.hypot(*p.pattern.drift_kn)
 
 
-__all__ = ["SearchPlan", "UnitPlan", "plan_search", "leg_speed"]
+__all__ = ["SearchPlan", "UnitPlan", "plan_search"]
