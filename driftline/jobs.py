@@ -291,7 +291,7 @@ def parse_params(p: dict, settings: Settings, mission_id: str) -> MissionParams:
         if "jibe_probability_per_hour" in p
         else None,
         ensemble=_ensemble(p.get("ensemble"), settings),
-        search=parse_search(p.get("search")),
+        search=parse_search(p.get("search"), p),
         searches_done=parse_searches_done(p.get("searches_done"), settings),
         water_temperature_c=parse_water_temperature(p),
         drifters=parse_drifters(p.get("drifters"), _num, _time),

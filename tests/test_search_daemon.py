@@ -1,5 +1,6 @@
 """Search planning through the real daemon: plan files and rows, POC recount from particles.nc, the plan flown
-as `searches_done` in a second mission (same seed), and a one-unit plan against Koopman's bound.
+as `searches_done` tracks (GPX and GeoJSON) in a second mission (same seed), and a one-unit plan against Koopman's
+bound with its POS integrated along its track over the exact normal distribution.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ import pytest
 import shapely
 import xarray as xr
 from PIL import Image
-from scipy.special import erf
 
 from driftline.products.render import PLAN_RGB
 from driftline.search.geo import LocalPlane
 from driftline.search.theory import koopman_optimal_pos
+from driftline.search.track import Kinematics
 from tests.conftest import RESULTS_BUCKET, push_job, results, wait_status
+from tests.unit.search.helpers import recount_track, trajectories
 
 LAT, LON = 60.0, -3.0  # open sea west of Orkney
 BASE = {
@@ -54,7 +56,8 @@ def fetch(services, mission_id: str, key: str, tmp_path):
 @pytest.fixture(scope="module")
 def missions(services, shared_worker) -> dict[str, str]:
     queue = shared_worker.env["QUEUE_NAME"]
-    jobs = {"plan": {**BASE, "search": {"units": UNITS}}}
+    # search_endurance_factor 1: the mid-search times stay on output times, where particles.nc recounts the POC
+    jobs = {"plan": {**BASE, "search": {"units": UNITS, "search_endurance_factor": 1}}}
     for name, unit in KOOPMAN.items():
         calm = {**BASE, **CALM, "duration_hours": 1, "num_particles": 4000, "radius_m": SIGMA_NM * 1852}
         jobs[name] = {**calm, "search": {"units": [{**unit, "name": "U", "commence_time": BASE["start_time"]}]}}
@@ -98,35 +101,61 @@ def test_plan_files_rows_and_preview_and_poc_recounted_from_particles(services, 
 
 
 def test_flying_the_plan_as_searches_done_removes_exactly_the_pod(services, missions, shared_worker, tmp_path):
+    """The plan's tracks reported back (one as GPX with its point times, one as a LineString with start time and
+    speed): the weights in particles.nc are the along-track non-detection, recounted here by quadrature."""
     first = missions["plan"]
     _completed(services, first)
-    fc = json.loads(fetch(services, first, "products/search_plan.geojson", tmp_path).read_text())
-    rects = [f for f in fc["features"] if f["properties"]["kind"] == "search_rectangle"]
-    flown = [
-        {"area": f["geometry"], "start_time": f["properties"]["commence_time"], "end_time": f["properties"]["end_time"],
-         "pod": f["properties"]["pod"]}
-        for f in rects
-    ]  # fmt: skip
+    summary = json.loads(fetch(services, first, "products/summary.json", tmp_path).read_text())["search_plan"]
+    flown = [_gpx_search(summary["units"][0]), _line_search(summary["units"][1])]
     second = push_job(services, shared_worker.env["QUEUE_NAME"], {**BASE, "searches_done": flown})
     _completed(services, second)
     before = xr.load_dataset(fetch(services, first, "raw/particles.nc", tmp_path))
     after = xr.load_dataset(fetch(services, second, "raw/particles.nc", tmp_path))
     assert np.array_equal(before.lon.values, after.lon.values, equal_nan=True)  # same seed, same particles
     weight = after.weight.values
-    inside = [_inside(before, f) for f in rects]
     expected = np.ones_like(weight)
-    for mask, f in zip(inside, rects):
-        expected[mask] *= 1 - f["properties"]["pod"]
-    assert np.array_equal(weight, expected)
-    for i, (mask, f) in enumerate(zip(inside, rects)):  # inside each rectangle: (1 − POD) of what the other left
-        other = np.where(inside[1 - i], 1 - rects[1 - i]["properties"]["pod"], 1.0)
-        assert mask.sum() > 10
-        assert weight[mask].sum() == pytest.approx((1 - f["properties"]["pod"]) * other[mask].sum(), rel=1e-12)
-    summary = json.loads(fetch(services, second, "products/summary.json", tmp_path).read_text())
-    assert summary["searches_done"]["cumulative_pos"] == pytest.approx(fc["properties"]["cumulative_pos"], abs=2e-6)
-    assert summary["searches_done"]["weight_left"] == pytest.approx(weight.sum() / weight.size, abs=1e-6)
-    done = json.loads(fetch(services, second, "products/search_plan.geojson", tmp_path).read_text())
-    assert [f["properties"]["kind"] for f in done["features"]] == ["search_done", "search_done"]
+    for u in summary["units"]:
+        expected *= 1 - _recount(before, u)
+    assert weight == pytest.approx(expected, abs=0.01)
+    assert (weight < 0.999).sum() > 50
+    done = json.loads(fetch(services, second, "products/summary.json", tmp_path).read_text())["searches_done"]
+    assert done["cumulative_pos"] == pytest.approx(summary["cumulative_pos"], abs=2e-3)
+    assert done["weight_left"] == pytest.approx(weight.sum() / weight.size, abs=1e-6)
+    assert [r["form"] for r in done["searches"]] == ["track", "track"]
+    fc = json.loads(fetch(services, second, "products/search_plan.geojson", tmp_path).read_text())
+    assert [f["geometry"]["type"] for f in fc["features"]] == ["LineString", "LineString"]
+
+
+def _gpx_search(unit: dict) -> dict:
+    pts = "".join(f'<trkpt lat="{w["lat"]}" lon="{w["lon"]}"><time>{w["time"]}</time></trkpt>'
+                  for w in unit["pattern"]["waypoints"])  # fmt: skip
+    gpx = f'<?xml version="1.0"?><gpx version="1.1" creator="t" xmlns="http://www.topografix.com/GPX/1/1"><trk><trkseg>{pts}</trkseg></trk></gpx>'
+    return {"gpx": gpx, "sweep_width_nm": unit["sweep_width_nm"], "track_spacing_nm": unit["track_spacing_nm"]}
+
+
+def _line_search(unit: dict) -> dict:
+    coords = [[w["lon"], w["lat"]] for w in unit["pattern"]["waypoints"]]
+    return {"track": {"type": "LineString", "coordinates": coords}, "start_time": unit["commence_time"],
+            "speed_kn": unit["speed_kn"], "sweep_width_nm": unit["sweep_width_nm"],
+            "track_spacing_nm": unit["track_spacing_nm"]}  # fmt: skip
+
+
+def _recount(particles: xr.Dataset, unit: dict) -> np.ndarray:
+    """Along-track POD of every particle in particles.nc for a unit's waypoints (quadrature, tests/unit/search)."""
+    from driftline.trajectory import ACTIVE, Trajectories
+
+    lon, lat = particles.lon.values.astype(float), particles.lat.values.astype(float)
+    state = np.where(np.isfinite(lon), ACTIVE, 2).astype(np.int8)
+    n = lon.shape[0]
+    traj = Trajectories(particles.time.values.astype("datetime64[s]"), lon, lat, state, np.zeros(n, np.int16),
+                        np.ones(n, np.int16))  # fmt: skip
+    wps = unit["pattern"]["waypoints"]
+    plane = LocalPlane.at(wps[0]["lon"], wps[0]["lat"])
+    x, y = plane.to_xy([w["lon"] for w in wps], [w["lat"] for w in wps])
+    t = np.array([(np.datetime64(w["time"].rstrip("Z")) - traj.times[0]) / np.timedelta64(1, "s") for w in wps])
+    kin = Kinematics.of(traj, plane)
+    return recount_track(kin, np.column_stack([x, y]), t.astype(float), unit["sweep_width_nm"], unit["detection"],
+                         unit["track_spacing_nm"])  # fmt: skip
 
 
 @pytest.mark.parametrize("name", list(KOOPMAN))
@@ -144,17 +173,17 @@ def test_one_unit_plan_on_a_calm_circular_cloud_is_within_ten_percent_of_koopman
 
 
 def _exact_pos(unit: dict) -> float:
-    """POS of the planned rectangle on the exact normal distribution the particles were seeded from."""
+    """POS of the unit's flown track on the exact normal distribution the particles were seeded from: its
+    along-track POD (quadrature) on a fine grid of still points, weighted by the normal density."""
+    g = np.linspace(-5 * SIGMA_NM, 5 * SIGMA_NM, 161)
+    gx, gy = (a.ravel() for a in np.meshgrid(g, g))
+    traj = trajectories(np.column_stack([gx, gx]), np.column_stack([gy, gy]), LON, LAT, step_s=3600)
     plane = LocalPlane.at(LON, LAT)
-    x, y = plane.to_xy([c["lon"] for c in unit["corners"]], [c["lat"] for c in unit["corners"]])
-    corners = np.column_stack([x, y])
-    centre = corners.mean(axis=0)
-    along = (corners[1] - corners[0]) / np.linalg.norm(corners[1] - corners[0])
-    across = np.array([-along[1], along[0]])
-    half = np.linalg.norm(corners[1] - corners[0]) / 2, np.linalg.norm(corners[2] - corners[1]) / 2
-    s = math.sqrt(2) * SIGMA_NM
-
-    def share(c: float, h: float) -> float:
-        return 0.5 * (erf((h - c) / s) + erf((h + c) / s))
-
-    return share(centre @ along, half[0]) * share(centre @ across, half[1]) * unit["pod"]
+    wps = unit["pattern"]["waypoints"]
+    x, y = plane.to_xy([w["lon"] for w in wps], [w["lat"] for w in wps])
+    t = np.array([(np.datetime64(w["time"].rstrip("Z")) - np.datetime64("2024-01-01T00:00:00")) / np.timedelta64(1, "s")
+                  for w in wps])  # fmt: skip
+    pod = recount_track(Kinematics.of(traj, plane), np.column_stack([x, y]), t.astype(float), unit["sweep_width_nm"],
+                        unit["detection"], unit["track_spacing_nm"])  # fmt: skip
+    density = np.exp(-(gx**2 + gy**2) / (2 * SIGMA_NM**2)) / (2 * math.pi * SIGMA_NM**2)
+    return float((density * pod).sum() * (g[1] - g[0]) ** 2)

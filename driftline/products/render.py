@@ -303,25 +303,25 @@ def draw_search_plan(draw: ImageDraw.ImageDraw, view: MapView, fc: dict) -> None
     unit's mid-search time (the rectangle is placed on the cloud of that time, not of the map's) and POS."""
     units: list[str] = []
     for feat in fc["features"]:
-        props, coords = feat["properties"], feat["geometry"]["coordinates"]
+        props = feat["properties"]
+        lines = _lines_of(feat["geometry"])
         if props["kind"] == "search_done":
-            _polyline(draw, view, coords[0], DONE_RGB, 2)
+            for line in lines:
+                _polyline(draw, view, line, DONE_RGB, 2)
             continue
         units += [props["unit"]] if props["unit"] not in units else []
         rgb = PLAN_RGB[units.index(props["unit"]) % len(PLAN_RGB)]
-        if props["kind"] == "search_rectangle":
-            _polyline(draw, view, coords[0], rgb, 3)
-        else:
-            _polyline(draw, view, coords, rgb, 1)
+        for line in lines:
+            _polyline(draw, view, line, rgb, 3 if props["kind"] == "search_rectangle" else 1)
     rows = [
         (
-            f"{f['properties']['unit'][:16]} {f['properties']['mid_time'][11:16]}Z  POS {f['properties']['pos']:.0%}",
+            f"{f['properties']['unit'][:16]} {f['properties']['mid_time'][11:16]}Z  POS {f['properties']['pos']:.2f}",
             PLAN_RGB[i % len(PLAN_RGB)],
         )
         for i, f in enumerate(f for f in fc["features"] if f["properties"]["kind"] == "search_rectangle")
     ]
     if "cumulative_pos" in fc["properties"]:
-        rows.append((f"plan POS {fc['properties']['cumulative_pos']:.0%}", INK))
+        rows.append((f"plan POS {fc['properties']['cumulative_pos']:.2f}", INK))
     x0, y1 = 10, view.top + view.height - 10
     y0 = y1 - 10 - 20 * len(rows)
     if rows:
@@ -330,6 +330,13 @@ def draw_search_plan(draw: ImageDraw.ImageDraw, view: MapView, fc: dict) -> None
         y = y0 + 15 + 20 * i
         draw.line([(x0 + 8, y), (x0 + 32, y)], fill=rgb, width=3)
         draw.text((x0 + 40, y - 8), text, fill=INK, font=font(13))
+
+
+def _lines_of(geom: dict) -> list[list]:
+    """Outer rings and lines of a (Multi)Polygon or (Multi)LineString (plans cut at the antimeridian are Multi*)."""
+    kind, coords = geom["type"], geom["coordinates"]
+    return {"Polygon": [coords[0]] if coords else [], "MultiPolygon": [p[0] for p in coords],
+            "LineString": [coords], "MultiLineString": list(coords)}.get(kind, [])  # fmt: skip
 
 
 def _polyline(draw: ImageDraw.ImageDraw, view: MapView, coords: list, rgb: tuple, width: int) -> None:

@@ -47,6 +47,16 @@ class LocalPlane:
         lon = self.lon0 + np.asarray(x, np.float64) / self.nm_per_deg_lon
         return (lon + 180.0) % 360.0 - 180.0, self.lat0 + np.asarray(y, np.float64) / self.nm_per_deg_lat
 
+    def to_lonlat_unwrapped(self, x, y) -> tuple[np.ndarray, np.ndarray]:
+        """Like to_lonlat, but longitudes continue past ±180 (lon0 ± 180): geometry stays whole across 180°."""
+        lon = self.lon0 + np.asarray(x, np.float64) / self.nm_per_deg_lon
+        return lon, self.lat0 + np.asarray(y, np.float64) / self.nm_per_deg_lat
+
+    def to_xy_unwrapped(self, lon, lat) -> tuple[np.ndarray, np.ndarray]:
+        """Inverse of to_lonlat_unwrapped (no wrapping of the longitude difference)."""
+        x = (np.asarray(lon, np.float64) - self.lon0) * self.nm_per_deg_lon
+        return x, (np.asarray(lat, np.float64) - self.lat0) * self.nm_per_deg_lat
+
 
 @dataclass(frozen=True)
 class Rect:

@@ -33,7 +33,7 @@ def prepare_search(mission_id: str, params: MissionParams, traj: Trajectories, p
     """Apply the searches done to traj.weight, estimate survival, and plan the units (all on the new weights)."""
     stage = SearchStage()
     if params.searches_done:
-        stage.done_report = apply_searches_done(traj, params.searches_done)
+        stage.done_report = apply_searches_done(traj, params.searches_done, stage.warnings)
     temperature, source = params.water_temperature_c, "job"
     if temperature is None:
         temperature, source = (
@@ -45,7 +45,7 @@ def prepare_search(mission_id: str, params: MissionParams, traj: Trajectories, p
         entry_latest=latest_entry(params), protection=params.protection,
     )  # fmt: skip
     if params.search:
-        stage.plan = plan_search(traj, params.search.units, (params.longitude, params.latitude))
+        stage.plan = plan_search(traj, params.search.units, (params.longitude, params.latitude), params.search.route)
         stage.warnings += [
             f"search unit {u.name} searches until {u.end_time:%Y-%m-%d %H:%M} UTC, after the expected survival time "
             f"of a person in {stage.survival['water_temperature_c']:g} °C water (upper end of its range "

@@ -3,111 +3,193 @@
 from __future__ import annotations
 
 import json
+import math
 import xml.etree.ElementTree as ET
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 import shapely
 from shapely.geometry import shape
 
-from driftline.products.geojson import feature
-from driftline.products.kml import NS, _geometry, _sub
+from driftline.products.geo import cut_antimeridian
+from driftline.products.kml import NS, _sub
+from driftline.products.kml import _geometry as kml_geometry
 from driftline.search.contract import SearchDone
 from driftline.search.geo import position_dm, true_bearing_deg
+from driftline.search.pattern import NAMES
 from driftline.search.plan import SearchPlan, UnitPlan
 from driftline.search.survival import beyond_survival
 
 # KML aabbggrr per unit (cycled): blue, magenta, dark green, purple, teal; searches done grey.
 UNIT_COLOURS = ["ffd77800", "ffb400b4", "ff008c00", "ff8b3d48", "ff8c8c00"]
 DONE_COLOUR = "ff808080"
+ROUNDED = {"poc", "pod", "pos", "pod_nominal", "pos_along_track", "pos_added", "cumulative_pos", "weight_left",
+           "coverage", "searches_done_cumulative_pos"}  # fmt: skip
 
 
 def _point(lon: float, lat: float) -> dict:
-    return {"lon": round(float(lon), 6), "lat": round(float(lat), 6), "position_dm": position_dm(lon, lat)}
+    lon = (float(lon) + 180.0) % 360.0 - 180.0
+    return {"lon": round(lon, 6), "lat": round(float(lat), 6), "position_dm": position_dm(lon, lat)}
 
 
 def _iso(t) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _heading(dx: float, dy: float) -> float:
+    return round((90.0 - math.degrees(math.atan2(dy, dx))) % 360.0, 1)
+
+
+def pattern_record(up: UnitPlan, plan: SearchPlan) -> dict:
+    """The pattern as flown: CSP, ordered waypoints with times, legs (length, heading), spacing, creep, drift."""
+    u, pat = up.unit, up.pattern
+    lon, lat = plan.plane.to_lonlat(pat.waypoints[:, 0], pat.waypoints[:, 1])
+    times = [u.commence_time + timedelta(seconds=float(s)) for s in pat.times_s]
+    points = [{**_point(x, y), "time": _iso(t)} for x, y, t in zip(lon, lat, times)]
+    d = np.diff(pat.waypoints, axis=0)
+    legs = [
+        {"from": k, "to": k + 1, "length_nm": float(np.hypot(*d[k])), "heading_deg": _heading(*d[k]),
+         "start_time": points[k]["time"], "end_time": points[k + 1]["time"]}
+        for k in range(len(d))
+    ]  # fmt: skip
+    drift = math.hypot(*pat.drift_kn)
+    return {
+        "code": pat.kind,
+        "name": NAMES[pat.kind],
+        "commence_search_point": points[0],
+        "waypoints": points,
+        "legs": legs,
+        "track_spacing_nm": float(pat.spacing_nm),
+        "creep_deg": pat.creep_deg,
+        "track_length_nm": pat.track_length_nm,
+        "search_hours": pat.hours,
+        "drift_compensation": {"speed_kn": drift, "to_deg": _heading(*pat.drift_kn) if drift > 0 else None},
+    }
+
+
 def unit_record(up: UnitPlan, plan: SearchPlan, survival: dict | None) -> dict:
-    """Every number of one unit's assignment (GeoJSON properties and summary.json)."""
+    """Every number of one unit's assignment (GeoJSON properties and summary.json), full precision."""
     u, r, pat = up.unit, up.rect, up.pattern
     wlon, wlat = plan.plane.to_lonlat(pat.waypoints[:, 0], pat.waypoints[:, 1])
+    coverage = up.coverage if math.isfinite(up.coverage) else None
     record = {
         "unit": u.name,
         "commence_time": _iso(u.commence_time),
         "end_time": _iso(u.end_time),
         "mid_time": _iso(u.mid_time),
+        "search_end_time": _iso(u.search_end_time),
         "speed_kn": u.speed_kn,
         "sweep_width_nm": u.sweep_width_nm,
+        "sweep_width_source": u.sweep_width_source,
         "endurance_hours": u.endurance_hours,
-        "effort_nm2": round(u.effort_nm2, 3),
-        "area_nm2": round(r.area_nm2, 3),
-        "length_nm": round(r.length_nm, 3),
-        "width_nm": round(r.width_nm, 3),
+        "search_endurance_factor": u.search_endurance_factor,
+        "search_hours": u.search_hours,
+        "detection": u.detection,
+        "effort_nm2": u.effort_nm2,
+        "area_nm2": float(shapely.Polygon(np.column_stack(plan.plane.to_xy_unwrapped(*up.corners_lonlat.T))).area),
+        "length_nm": r.length_nm,
+        "width_nm": r.width_nm,
         "orientation_deg": true_bearing_deg(r.theta),
-        "track_spacing_nm": round(pat.spacing_nm, 4),
-        "coverage": round(up.coverage, 4),
-        "pod": round(up.pod, 6),
-        "poc": round(up.poc, 6),
-        "pos": round(up.pos, 6),
+        "track_spacing_nm": float(pat.spacing_nm),
+        "coverage": coverage,
+        "pod": up.pod,
+        "poc": up.poc,
+        "pos": up.pos,
+        "pod_nominal": up.pod_nominal if math.isfinite(up.pod_nominal) else None,
+        "pos_along_track": up.pos_along_track,
+        "pos_added": up.pos_added,
         "legs": pat.legs,
-        "track_length_nm": round(pat.track_length_nm, 3),
+        "track_length_nm": pat.track_length_nm,
         "corners": [_point(lon, lat) for lon, lat in up.corners_lonlat],
         "commence_search_point": _point(wlon[0], wlat[0]),
-        "waypoints_dm": [position_dm(lon, lat) for lon, lat in zip(wlon, wlat)],
+        "waypoints_dm": [position_dm(*_lonlat(lon, lat)) for lon, lat in zip(wlon, wlat)],
+        "pattern": pattern_record(up, plan),
     }
     if survival and survival.get("expected_survival_until"):
         record["beyond_expected_survival"] = beyond_survival(survival, u.end_time)
     return record
 
 
+def _lonlat(lon: float, lat: float) -> tuple[float, float]:
+    return (float(lon) + 180.0) % 360.0 - 180.0, float(lat)
+
+
+METHOD = (
+    "all units jointly: IAMSAR pooled-effort split and sequential replanning, each refined by coordinate descent "
+    "on the weight the other units leave; the plan with the highest POS counted along the tracks is kept. "
+    "POD along each unit's drift-compensated track against the moving particles with the unit's lateral range "
+    "curve; detections combine per particle as 1 - prod(1 - POD_i)"
+)
+
+
 def plan_summary(plan: SearchPlan, survival: dict | None) -> dict:
-    """summary.json `search_plan`."""
+    """summary.json `search_plan` (full precision)."""
     return {
-        "cumulative_pos": round(plan.cumulative_pos, 6),
-        "method": "one rectangle per unit on the particles at its mid-search time, along the cloud's principal axis, "
-        "no overlap; POD = 1 - exp(-W/S) for a parallel sweep; plan POS combines detections per particle",
+        "cumulative_pos": plan.cumulative_pos,
+        "method": METHOD,
+        "chosen": plan.chosen,
+        "candidates_pos": plan.candidates,
         "seconds": round(plan.seconds, 3),
         "units": [unit_record(up, plan, survival) for up in plan.units],
     }
+
+
+def _unwrapped(plan: SearchPlan, xy: np.ndarray) -> np.ndarray:
+    lon, lat = plan.plane.to_lonlat_unwrapped(xy[:, 0], xy[:, 1])
+    return np.column_stack([lon, lat])
+
+
+def _geometry(geom: shapely.Geometry) -> dict:
+    """RFC 7946 geometry: cut at the antimeridian (§3.1.9), 6 decimals, anticlockwise exteriors."""
+    geom = cut_antimeridian(geom)
+    geom = shapely.transform(geom, lambda c: np.round(c, 6))
+    if isinstance(geom, (shapely.Polygon, shapely.MultiPolygon)):
+        geom = shapely.orient_polygons(geom, exterior_cw=False)
+    return json.loads(shapely.to_geojson(geom))
 
 
 def feature_collection(
     mission_id: str, plan: SearchPlan | None, done: tuple[SearchDone, ...], done_report: dict | None,
     survival: dict | None,
 ) -> dict:  # fmt: skip
-    """The plan (rectangle + pattern per unit) and the searches done, as one RFC 7946 FeatureCollection."""
+    """The plan (area + pattern per unit) and the searches done, as one RFC 7946 FeatureCollection."""
     feats = []
     for i, d in enumerate(done):
         row = next(r for r in done_report["searches"] if r["index"] == i)
         extra = {k: v for k, v in (("sweep_width_nm", d.sweep_width_nm), ("track_spacing_nm", d.track_spacing_nm)) if v}
         props = {"start_time": _iso(d.start_time), "end_time": _iso(d.end_time), **row, **extra}
-        feats.append(feature(shape(d.area), kind="search_done", name=f"Search done {i + 1}", **props))
+        feats.append({"type": "Feature", "geometry": _geometry(_done_geometry(d)), "properties": {
+            "kind": "search_done", "name": f"Search done {i + 1}", **props}})  # fmt: skip
     for up in plan.units if plan else []:
         rec = unit_record(up, plan, survival)
-        feats.append(feature(shapely.Polygon(up.corners_lonlat), kind="search_rectangle", name=up.unit.name, **rec))
-        lon, lat = plan.plane.to_lonlat(up.pattern.waypoints[:, 0], up.pattern.waypoints[:, 1])
+        feats.append(feature(up, _geometry(shapely.Polygon(up.corners_lonlat)), "search_rectangle", up.unit.name, rec))
         line = {k: rec[k] for k in ("unit", "commence_time", "end_time", "legs", "track_spacing_nm", "track_length_nm")}
-        feats.append(
-            feature(
-                shapely.LineString(np.column_stack([lon, lat])),
-                kind="search_pattern",
-                name=f"{up.unit.name} parallel sweep",
-                pattern="parallel sweep (PS)",
-                commence_search_point=rec["commence_search_point"],
-                waypoints_dm=rec["waypoints_dm"],
-                **line,
-            )
-        )
+        props = {
+            **line, "pattern": NAMES[up.pattern.kind], "pattern_code": up.pattern.kind,
+            "commence_search_point": rec["commence_search_point"], "waypoints_dm": rec["waypoints_dm"],
+            "waypoints": rec["pattern"]["waypoints"], "legs_nm": [leg["length_nm"] for leg in rec["pattern"]["legs"]],
+            "creep_deg": up.pattern.creep_deg,
+        }  # fmt: skip
+        geom = _geometry(shapely.LineString(_unwrapped(plan, up.pattern.waypoints)))
+        feats.append(feature(up, geom, "search_pattern", f"{up.unit.name} {NAMES[up.pattern.kind]}", props))
     props = {"mission_id": mission_id}
     if plan:
-        props["cumulative_pos"] = round(plan.cumulative_pos, 6)
+        props["cumulative_pos"] = plan.cumulative_pos
     if done_report:
         props["searches_done_cumulative_pos"] = done_report["cumulative_pos"]
         props["weight_left"] = done_report["weight_left"]
     return {"type": "FeatureCollection", "properties": props, "features": feats}
+
+
+def feature(up: UnitPlan, geometry: dict, kind: str, name: str, props: dict) -> dict:
+    return {"type": "Feature", "geometry": geometry, "properties": {"kind": kind, "name": name, **props}}
+
+
+def _done_geometry(d: SearchDone) -> shapely.Geometry:
+    if d.track is not None:
+        return shapely.LineString(d.track_lonlat_unwrapped())
+    return shape(d.area)
 
 
 def write_geojson(path: Path, fc: dict) -> Path:
@@ -140,7 +222,7 @@ def write_kml(path: Path, fc: dict) -> Path:
 
 def _plan_title(fc: dict) -> str:
     pos = fc["properties"].get("cumulative_pos")
-    return "Search plan" + (f" (cumulative POS {pos:.0%})" if pos is not None else "")
+    return "Search plan" + (f" (cumulative POS {pos:.2f})" if pos is not None else "")
 
 
 def _folder(doc: ET.Element, name: str) -> ET.Element:
@@ -169,25 +251,28 @@ def _placemark(parent: ET.Element, feat: dict, style: str, begin: str, end: str)
     _sub(mark, "styleUrl", f"#{style}")
     data = _sub(mark, "ExtendedData")
     for key, value in props.items():
+        if isinstance(value, float) and key in ROUNDED:
+            value = f"{value:.2f}"
         if isinstance(value, (int, float, str)):
             _sub(_sub(data, "Data", name=key), "value", str(value))
     if "corners" in props:
         corners = "; ".join(c["position_dm"] for c in props["corners"])
         _sub(_sub(data, "Data", name="corners_dm"), "value", corners)
-    _geometry(mark, feat["geometry"])
+    kml_geometry(mark, feat["geometry"])
 
 
 def _description(props: dict) -> str:
+    """Two decimals for the probabilities, as a coordinator reads them (full precision stays in ExtendedData)."""
     if props["kind"] == "search_rectangle":
         return (
-            f"{props['unit']}: {props['length_nm']:.1f} x {props['width_nm']:.1f} nm, "
-            f"axis {props['orientation_deg']:g} T, "
-            f"S {props['track_spacing_nm']:.2f} nm, C {props['coverage']:.2f}, POC {props['poc']:.1%}, "
-            f"POD {props['pod']:.1%}, POS {props['pos']:.1%}, {props['commence_time']} to {props['end_time']}"
+            f"{props['unit']}: {props['pattern']['name']}, {props['length_nm']:.1f} x {props['width_nm']:.1f} nm, "
+            f"axis {props['orientation_deg']:g} T, S {props['track_spacing_nm']:.2f} nm, "
+            f"POC {props['poc']:.2f}, POD {props['pod']:.2f}, POS {props['pos']:.2f} "
+            f"({props['detection']} detection along the track), {props['commence_time']} to {props['search_end_time']}"
         )
     if props["kind"] == "search_pattern":
         csp = props["commence_search_point"]["position_dm"]
-        return f"Parallel sweep from CSP {csp}: {props['legs']} legs, S {props['track_spacing_nm']:.2f} nm, " + (
+        return f"{props['pattern']} from CSP {csp}: {props['legs']} legs, S {props['track_spacing_nm']:.2f} nm, " + (
             f"track {props['track_length_nm']:.1f} nm"
         )
-    return f"Searched {props['start_time']} to {props['end_time']} without success: POD {props['pod']:.0%} applied"
+    return f"Searched {props['start_time']} to {props['end_time']} without success: POD {props['pod']:.2f} applied"

@@ -11,9 +11,6 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 import shapely
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from scipy.special import erf
 
 from config import Settings
 from driftline.errors import InvalidJob
@@ -109,52 +106,7 @@ def test_parallel_sweep_legs_spacing_and_track_length():
     assert np.allclose(legs[:, 0, 1], legs[:, 1, 1])  # legs run along the long side
 
 
-# --- the plan ------------------------------------------------------------------------------------------------------
-
-
-def _true_pos(up, sigma_nm: float) -> float:
-    """POS of the chosen rectangle on the exact circular normal the particles were drawn from."""
-    r = up.rect
-    cu, cv = r.local(0.0, 0.0)
-
-    def share(c, half):
-        return 0.5 * (erf((half - c) / (math.sqrt(2) * sigma_nm)) + erf((half + c) / (math.sqrt(2) * sigma_nm)))
-
-    return share(cu, r.length_nm / 2) * share(cv, r.width_nm / 2) * up.pod
-
-
-@pytest.mark.parametrize("hours", [0.5, 2.0, 8.0])
-def test_one_unit_plan_comes_close_to_koopmans_bound_and_never_exceeds_it(hours):
-    sigma = 2.0
-    traj = cloud(sigma_nm=sigma)
-    u = unit(hours=hours, commence_h=0)
-    plan = plan_search(traj, (u,), (LON0, LAT0))
-    bound = koopman_optimal_pos(u.effort_nm2, sigma)
-    true = _true_pos(plan.units[0], sigma)
-    print(f"Z/σ² {u.effort_nm2 / sigma**2:.2f}: Koopman {bound:.4f}, plan {plan.cumulative_pos:.4f} ({true:.4f} exact)")
-    assert 0.9 * bound <= true <= bound
-    assert plan.cumulative_pos == pytest.approx(true, abs=3 * math.sqrt(true * (1 - true) / 10_000) + 0.005)
-
-
-def test_two_units_get_separate_rectangles_and_the_plan_pos_combines_them():
-    traj = cloud(sigma_nm=3.0, drift_kn=(1.0, 0.5), stretch=2.0)
-    units = (unit("Heli", 90, 1.2, 1.0, 1.0), unit("Boat", 15, 0.4, 4.0, 2.0))
-    plan = plan_search(traj, units, (LON0, LAT0))
-    a, b = (shapely.Polygon(p.corners_lonlat) for p in plan.units)
-    assert a.intersection(b).area < 1e-9 * a.area
-    again = plan_search(traj, units, (LON0, LAT0))
-    assert [p.corners_lonlat.tolist() for p in again.units] == [p.corners_lonlat.tolist() for p in plan.units]
-    assert plan.cumulative_pos == pytest.approx(combined_pos(np.ones(10_000), [(p.inside, p.pod) for p in plan.units]))
-    assert max(p.pos for p in plan.units) <= plan.cumulative_pos <= sum(p.pos for p in plan.units) + 1e-12
-    heli = plan.units[0]
-    assert heli.rect.length_nm >= heli.rect.width_nm and heli.pattern.track_length_nm <= 90 * 1.0
-    # the stretched cloud's principal axis is east-west: the long side too
-    assert abs(math.cos(heli.rect.theta)) > 0.9
-    for p in plan.units:
-        lon, lat, _ = positions_at(traj, p.unit.mid_time)
-        recount = shapely.contains_xy(shapely.Polygon(p.corners_lonlat), lon, lat).mean()
-        assert p.poc == pytest.approx(recount, abs=1e-12)
-        assert p.coverage == pytest.approx(p.unit.sweep_width_nm / p.pattern.spacing_nm)
+# --- the plan (joint allocation, along-track detection: tests/unit/search/test_plan.py) ---------------------------
 
 
 def test_plan_for_ten_thousand_particles_and_four_units_is_fast():
@@ -260,17 +212,6 @@ def test_bad_search_keys_fail_naming_the_key(params, words):
     message = str(e.value)
     assert all(w in message for w in words), message
     assert "\n" not in message
-
-
-@settings(max_examples=30, deadline=None)
-@given(st.floats(0.2, 20), st.floats(0.1, 3), st.floats(0.25, 6))
-def test_pattern_fits_the_endurance_and_pod_matches_the_spacing(speed, sweep, hours):
-    traj = cloud(n=400, sigma_nm=1.5, hours=8)
-    plan = plan_search(traj, (unit("U", speed, sweep, hours, 0.5),), (LON0, LAT0))
-    up = plan.units[0]
-    assert up.pattern.track_length_nm <= speed * hours * (1 + 1e-9)
-    assert up.pod == pytest.approx(pod_exponential(sweep / up.pattern.spacing_nm))
-    assert up.poc * up.pod <= koopman_optimal_pos(speed * sweep * hours, 1.5) + 0.08  # 400 particles: sampling noise
 
 
 # --- files ---------------------------------------------------------------------------------------------------------
