@@ -44,6 +44,7 @@ PARAM_KEYS = {
 }  # fmt: skip
 PARAM_KEYS |= {"search", "searches_done", "water_temperature_c"}  # search planning: driftline/search/contract.py
 PARAM_KEYS |= {"model", "ship", "wind_drift_factor", "horizontal_diffusivity_m2s", "drifters"}  # driftline/models.py
+PARAM_KEYS |= {"tasking"}  # SAP blanks (co-ordinators, channels, POB): driftline/tasking.py
 MAX_SEARCH_AREA_TIMES = 50
 CONFLICTS = [
     ({"area"}, {"end_latitude", "end_longitude", "end_time", "end_radius_m"}),
@@ -126,6 +127,7 @@ class MissionParams:
     wind_drift_factor: float | None = None
     horizontal_diffusivity_m2s: float | None = None
     drifters: tuple[DrifterTrack, ...] = ()
+    tasking: dict | None = None
 
     @property
     def backward(self) -> bool:
@@ -241,6 +243,7 @@ def parse_params(p: dict, settings: Settings, mission_id: str) -> MissionParams:
     _check_conflicts(p)
     from driftline.drifters import check_drifters_overlap_run, parse_drifters
     from driftline.models import parse_model_params
+    from driftline.tasking import check_tasking_units, parse_tasking
 
     model_fields = parse_model_params(p, _num)
     leeway = model_fields["model"] == "leeway"
@@ -281,11 +284,13 @@ def parse_params(p: dict, settings: Settings, mission_id: str) -> MissionParams:
         searches_done=parse_searches_done(p.get("searches_done"), settings),
         water_temperature_c=parse_water_temperature(p),
         drifters=parse_drifters(p.get("drifters"), _num, _time),
+        tasking=parse_tasking(p.get("tasking")),
         **model_fields,
     )
     _check_scenario(params)
     check_search_times(params)
     check_drifters_overlap_run(params)
+    check_tasking_units(params.tasking, [u.name for u in params.search.units] if params.search else [])
     return params
 
 
