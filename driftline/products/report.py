@@ -219,11 +219,11 @@ def _provenance(view: MissionView) -> str:
 def report_html(view: MissionView, sap: str, png: bytes | None, area: AreaTime | None, issued: datetime) -> str:
     """The page as one string."""
     title = f"{view.title} - mission {view.mission_id}"
-    parts = [
-        _facts(view, area), _map(png, view, area), _warnings(view), _units(view), _since(view), _area_table(view),
-        _shoreline(view), _provenance(view),
+    parts = [  # print: page 1 situation, map, warnings, units; page 2 the SAP and the tables
+        _facts(view, area), _map(png, view, area), _warnings(view), _units(view),
         f'<section class="sap" aria-labelledby="sap"><h2 id="sap">Search Action Message</h2>'
         f'<pre class="sap">{_e(sap)}</pre></section>',
+        _since(view), _area_table(view), _shoreline(view), _provenance(view),
     ]  # fmt: skip
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
