@@ -19,8 +19,8 @@ import netCDF4
 import numpy as np
 import rasterio
 import rasterio.shutil
+from affine import Affine
 from rasterio.io import MemoryFile
-from rasterio.transform import from_origin
 
 NODATA = 0.0
 
@@ -61,7 +61,7 @@ def write_probability_tif(path: Path, density_nc: Path, times: list[datetime], m
     grid, bands = floating_bands(density_nc, times)
     profile = dict(
         driver="GTiff", width=grid["nlon"], height=grid["nlat"], count=len(bands), dtype="float32",
-        crs="EPSG:4326", transform=from_origin(grid["west"], grid["north"], grid["dlon"], grid["dlat"]),
+        crs="EPSG:4326", transform=Affine(grid["dlon"], 0.0, grid["west"], 0.0, -grid["dlat"], grid["north"]),
         nodata=NODATA,
     )  # fmt: skip
     with MemoryFile() as mem:

@@ -68,8 +68,9 @@ def ascii_text(text: object) -> str:
     """Free text as printable ASCII: accents dropped (Bodø -> Bodo), other characters replaced by '?'."""
     folded = unicodedata.normalize("NFKD", str(text).replace("ø", "o").replace("Ø", "O").replace("æ", "ae"))
     out = "".join(c for c in folded if not unicodedata.combining(c))
-    out = out.replace("°", " DEG").replace("²", "2").replace("×", "x").replace("–", "-").replace("—", "-")
-    return "".join(c if 32 <= ord(c) < 127 else "?" for c in " ".join(out.split()))
+    out = out.replace("°", " DEG ").replace("²", "2").replace("×", "x").replace("–", "-").replace("—", "-")
+    out = " ".join(out.split()).replace(" ;", ";").replace(" ,", ",").replace(" )", ")")
+    return "".join(c if 32 <= ord(c) < 127 else "?" for c in out)
 
 
 def wrap(text: str, indent: str = "", first: str | None = None, width: int = LINE_CHARS) -> list[str]:
