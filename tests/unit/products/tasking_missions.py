@@ -32,8 +32,9 @@ TASKING = {
 
 
 def fake_land(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-    """Land east of 4.5 E (a cheap stand-in for OpenDrift's landmask)."""
-    return ((np.asarray(lon) + 180) % 360 - 180) > 4.5
+    """Land from 4.5 E to 10 E (a cheap stand-in for OpenDrift's landmask)."""
+    lon = (np.asarray(lon) + 180) % 360 - 180
+    return (lon > 4.5) & (lon < 10.0)
 
 
 def plume(lon0: float, lat0: float = 60.0, n: int = 1500, t: int = 13, east_ms: float = 0.3, seed: int = 3):
@@ -59,7 +60,8 @@ def build_mission(out: Path, *, lon0: float = 4.0, lat0: float = 60.0, extra: di
     traj = plume(lon0, lat0, **plume_kw)
     stage = prepare_search(MID, p, traj, [])
     meta = ProductMeta(MID, "forward", "PIW-1: Person-in-water", datetime(2024, 3, 1, tzinfo=UTC), lat0, lon0,
-                       "on-scene constant", "point release", search_plan=stage.fc)  # fmt: skip
+                       "on-scene constant", "point release", search_area_interval_hours=3,
+                       search_plan=stage.fc)  # fmt: skip
     report = build_products(traj, meta, out, land_fn=fake_land)
     write_search_files(stage, out, lambda name, path: None)
     summary = {
