@@ -159,7 +159,13 @@ def _pos(value: Any) -> Position | None:
 
 
 def _positions(values: Any) -> list[Position]:
-    return [p for p in (_pos(v) for v in values or []) if p is not None]
+    if not isinstance(values, (list, tuple)):
+        return []
+    return [p for p in (_pos(v) for v in values) if p is not None]
+
+
+def _text(value: Any) -> str | None:
+    return str(value) if isinstance(value, (str, int, float)) and not isinstance(value, bool) and value != "" else None
 
 
 def _bearing(a: Position, b: Position) -> float:
@@ -186,7 +192,7 @@ def _pattern_features(fc: dict | None) -> dict[str, list[dict]]:
 def _patterns(rec: dict, feats: list[dict]) -> list[PatternTask]:
     """The unit's patterns: `patterns` in the plan if any, else its pattern features, else `waypoints_dm`."""
     sources: list[tuple[dict, list[Position]]] = []
-    for p in rec.get("patterns") or []:
+    for p in rec.get("patterns") if isinstance(rec.get("patterns"), list) else []:
         if isinstance(p, dict):
             sources.append((p, _positions(p.get("waypoints") or p.get("waypoints_dm"))))
     if not sources:
@@ -213,7 +219,8 @@ def _patterns(rec: dict, feats: list[dict]) -> list[PatternTask]:
 
 def _unit(i: int, rec: dict, feats: list[dict], extra: dict) -> UnitTask:
     name = str(rec.get("unit") or rec.get("name") or f"Unit {i}")
-    corners = _positions(rec.get("corners") or (rec.get("area") or {}).get("corners"))
+    area = rec.get("area") if isinstance(rec.get("area"), dict) else {}
+    corners = _positions(rec.get("corners") or area.get("corners"))
     known = extra.get(name) if isinstance(extra.get(name), dict) else {}
     return UnitTask(
         index=i,
@@ -230,10 +237,10 @@ def _unit(i: int, rec: dict, feats: list[dict], extra: dict) -> UnitTask:
         poc=_num(rec.get("poc")),
         pod=_num(rec.get("pod")),
         pos=_num(rec.get("pos")),
-        kind=known.get("type") or rec.get("type") or rec.get("kind"),
+        kind=_text(known.get("type") or rec.get("type") or rec.get("unit_type")),
         altitude_ft=_num(known.get("altitude_ft", rec.get("altitude_ft"))),
-        call_sign=known.get("call_sign") or rec.get("call_sign"),
-        parent_agency=known.get("parent_agency") or rec.get("parent_agency"),
+        call_sign=_text(known.get("call_sign") or rec.get("call_sign")),
+        parent_agency=_text(known.get("parent_agency") or rec.get("parent_agency")),
         beyond_survival=bool(rec.get("beyond_expected_survival")),
         datum=_pos(rec.get("datum")),
         datum_time=parse_time((rec.get("datum") or {}).get("time") if isinstance(rec.get("datum"), dict) else None),
