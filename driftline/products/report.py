@@ -183,8 +183,9 @@ def _since(view: MissionView) -> str:
         f"<p>{len(done.get('searches', []))} search(es) done without finding the object. Probability left "
         f"unsearched: <strong>{_pct(done.get('weight_left'))}</strong> (cumulative POS of the searches done "
         f"{_pct(done.get('cumulative_pos'))}); the areas and the plan above use the weights after them.</p>"
-        "<table><thead><tr><th scope='col'>Search</th><th scope='col'>Time</th><th scope='col'>POD</th>"
-        f"<th scope='col'>POC</th><th scope='col'>POS</th></tr></thead><tbody>{rows}</tbody></table></section>"
+        "<div class='scroll'><table><thead><tr><th scope='col'>Search</th><th scope='col'>Time</th>"
+        "<th scope='col'>POD</th>"
+        f"<th scope='col'>POC</th><th scope='col'>POS</th></tr></thead><tbody>{rows}</tbody></table></div></section>"
     )
 
 
@@ -199,10 +200,11 @@ def _shoreline(view: MissionView) -> str:
         for s in segs
     )
     return (
-        '<section aria-labelledby="shore"><h2 id="shore">Shoreline (most probable segments)</h2><table><thead><tr>'
+        '<section aria-labelledby="shore"><h2 id="shore">Shoreline (most probable segments)</h2>'
+        '<div class="scroll"><table><thead><tr>'
         "<th scope='col'>Segment</th><th scope='col'>Probability</th><th scope='col'>Centre</th>"
         f"<th scope='col'>Earliest arrival</th><th scope='col'>Length km</th></tr></thead><tbody>{rows}</tbody>"
-        "</table></section>"
+        "</table></div></section>"
     )
 
 
