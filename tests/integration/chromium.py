@@ -7,6 +7,7 @@ import base64
 import json
 import shutil
 import tempfile
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +56,8 @@ def chromium():
         driver = webdriver.Chrome(service=Service(driver_path), options=opts)
         try:
             driver.set_page_load_timeout(60)
+            driver.get("about:blank")  # leave the new-tab page before any page is measured
+            _drain(driver)
             yield driver
         finally:
             driver.quit()
@@ -77,10 +80,19 @@ return {img_loaded: !!img && img.complete && img.naturalWidth, img_alt: img ? im
 """
 
 
+def _drain(driver, quiet_s: float = 0.5, limit_s: float = 10.0) -> None:
+    """Read the performance log until it has been empty for quiet_s (the start page's loads are over)."""
+    start = last = time.monotonic()
+    while time.monotonic() - last < quiet_s and time.monotonic() - start < limit_s:
+        if driver.get_log("performance"):
+            last = time.monotonic()
+        time.sleep(0.1)
+
+
 def render(driver, page: Path) -> Rendered:
     """Load a page, then gather its requests, console, facts, a screenshot, an A4 PDF and the phone overflow."""
     url = page.resolve().as_uri()
-    driver.get_log("performance")  # drop whatever the blank start page logged
+    _drain(driver)
     driver.get(url)
     out = Rendered(url)
     for entry in driver.get_log("performance"):

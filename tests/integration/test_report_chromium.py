@@ -38,7 +38,7 @@ def test_report_renders_offline_with_map_sap_units_and_prints_on_two_pages(brows
     out, summary = mission
     page = render(browser, out / "report.html")
     assert page.requests[0] == page.url  # the log saw the page load itself
-    assert page.network_requests == [], page.network_requests
+    assert page.network_requests == [], page.network_requests  # chrome:// included: nothing came in late
     assert page.console_errors == [], page.console_errors
     facts = page.facts
     assert facts["img_loaded"] == 960 and "north arrow" in facts["img_alt"]
