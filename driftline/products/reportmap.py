@@ -59,14 +59,14 @@ def _shade(img: Image.Image, mv: MapView, density_nc: Path, when: datetime) -> N
     top = float(band.max())
     if top <= 0:
         return
-    yy, xx = np.mgrid[0 : mv.height, 0 : mv.width]
-    lon, lat = mv.lonlat(xx + 0.5, yy + 0.5)
+    lon, _ = mv.lonlat(np.arange(mv.width) + 0.5, np.zeros(mv.width))  # equirectangular: lon by column,
+    _, lat = mv.lonlat(np.zeros(mv.height), np.arange(mv.height) + 0.5)  # lat by row
     lon = unwrap_lon(lon, grid["west"] + 0.5 * grid["nlon"] * grid["dlon"])
     col = np.floor((lon - grid["west"]) / grid["dlon"]).astype(np.int64)
     row = np.floor((grid["north"] - lat) / grid["dlat"]).astype(np.int64)
-    ok = (col >= 0) & (col < grid["nlon"]) & (row >= 0) & (row < grid["nlat"])
-    value = np.zeros(lon.shape)
-    value[ok] = band[row[ok], col[ok]]
+    col_ok, row_ok = (col >= 0) & (col < grid["nlon"]), (row >= 0) & (row < grid["nlat"])
+    value = band[np.clip(row, 0, grid["nlat"] - 1)[:, None], np.clip(col, 0, grid["nlon"] - 1)[None, :]]
+    value = np.where(row_ok[:, None] & col_ok[None, :], value, 0.0)
     frac = np.sqrt(np.clip(value / top, 0, 1))  # square root: the tails stay visible
     rgba = SHADE(0.35 + 0.65 * frac)
     alpha = (MAX_ALPHA * frac * (value > 0))[..., None]
@@ -128,5 +128,5 @@ def render_report_map(
     draw_north_arrow(draw, mv, mv.width - 280)
     _legend(draw, mv, area)
     buf = io.BytesIO()
-    img.convert("P", palette=Image.Palette.ADAPTIVE, colors=255).save(buf, "PNG", optimize=True)
+    img.convert("P", palette=Image.Palette.ADAPTIVE, colors=255).save(buf, "PNG")
     return buf.getvalue(), area
