@@ -103,8 +103,9 @@ def _map(png: bytes | None, view: MissionView, area: AreaTime | None) -> str:
     return (
         f'<section aria-labelledby="map"><h2 id="map">Map</h2><figure><img src="{src}" alt="{_e(alt)}" '
         f'width="960" height="720"><figcaption>Areas and shading at {_e(when)}; each unit\'s rectangle and '
-        "pattern are placed on the drift at its own mid-search time. Land from the GSHHG shoreline (OpenDrift's "
-        "landmask).</figcaption></figure></section>"
+        "pattern are placed on the drift at its own mid-search time"
+        + ("; the areas already searched are grey" if view.searches_done else "")
+        + ". Land from the GSHHG shoreline (OpenDrift's landmask).</figcaption></figure></section>"
     )
 
 

@@ -23,6 +23,7 @@ def mission(tmp_path_factory):
     out = tmp_path_factory.mktemp("gis")
     summary = two_units(out, lon0=179.95, lat0=-15.0)  # on the antimeridian
     build_tasking(summary, out, land_fn=fake_land, issued=ISSUED)
+    assert not [w for w in summary["warnings"] if "failed" in w]  # the report and its map too
     return out, summary
 
 

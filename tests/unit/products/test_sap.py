@@ -136,3 +136,11 @@ def test_any_names_positions_and_times_give_valid_lines(name, lat, lon, start, s
     assert all(len(line) <= 69 and line.isascii() for line in text.splitlines())
     assert [line for line in text.splitlines() if line in PARTS] == list(PARTS)
     assert all(DTG_RE.match(g) for g in DTG_ANY.findall(text))
+
+
+def test_backward_run_names_the_found_position_and_origin_areas(unplanned):
+    summary = {**json.loads((unplanned[0] / "summary.json").read_text()), "direction": "backward"}
+    fc = json.loads((unplanned[0] / "search_area.geojson").read_text())
+    text = sap_text(mission_view(summary, None, fc), ISSUED)
+    assert "FOUND POSITION 60 00.000N 004 00.000E" in text and "90 PCT ORIGIN AREAS" in text
+    assert "ORIGIN ESTIMATED BY BACKWARD OPENDRIFT LEEWAY" in text
