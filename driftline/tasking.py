@@ -15,6 +15,7 @@ MAX_LIST = 10
 TEXT_KEYS = {
     "originator", "action", "info", "smc", "osc", "situation", "weather", "datum_marker_buoys",
     "control_channel", "on_scene_channel", "monitor_channel", "reports", "remarks",
+    "survival_equipment", "airspace", "press_channel",
 }  # fmt: skip
 UNIT_KEYS = {"type", "call_sign", "altitude_ft", "parent_agency"}
 UNIT_TYPES = ("vessel", "aircraft", "helicopter")

@@ -141,21 +141,26 @@ def parse_time(value: Any) -> datetime | None:
 
 
 def _num(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
 
 
 def _pos(value: Any) -> Position | None:
     """A position from {lat, lon}, [lon, lat] (GeoJSON order), or a `60°05.123'N 003°02.456'W` string."""
+    pos = None
     if isinstance(value, dict) and _num(value.get("lat")) is not None and _num(value.get("lon")) is not None:
-        return float(value["lat"]), float(value["lon"])
-    if isinstance(value, (list, tuple)) and len(value) >= 2 and all(_num(v) is not None for v in value[:2]):
-        return float(value[1]), float(value[0])
-    if isinstance(value, str):
+        pos = float(value["lat"]), float(value["lon"])
+    elif isinstance(value, (list, tuple)) and len(value) >= 2 and all(_num(v) is not None for v in value[:2]):
+        pos = float(value[1]), float(value[0])
+    elif isinstance(value, str):
         try:
-            return parse_unicode_dm(value)
+            pos = parse_unicode_dm(value)
         except (StopIteration, ValueError):
             return None
-    return None
+    if pos is None or abs(pos[0]) > 90 or abs(pos[1]) > 720:
+        return None
+    return pos[0], pos[1] if -180.0 <= pos[1] <= 180.0 else (pos[1] + 180.0) % 360.0 - 180.0
 
 
 def _positions(values: Any) -> list[Position]:

@@ -63,7 +63,8 @@ def _situation(view: MissionView) -> list[str]:
     lines = [PARTS[0]]
     _item(lines, 1, f"OBJECT: {'; '.join(view.objects)}")
     pob = view.persons
-    _item(lines, 2, f"PERSONS ON BOARD: {pob if pob is not None else BLANK}")
+    _item(lines, 2, f"PERSONS ON BOARD: {pob if pob is not None else BLANK}; SURVIVAL EQUIPMENT: "
+                    f"{_given(view, 'survival_equipment')}")  # fmt: skip
     lkp = "FOUND POSITION" if view.backward else "LAST KNOWN POSITION"
     _item(lines, 3, f"{lkp} {ddm(*view.lkp)} AT {dtg(view.start)}")
     what = "ORIGIN ESTIMATED BY BACKWARD" if view.backward else "DRIFT PREDICTED BY"
@@ -203,7 +204,9 @@ def _coordination(view: MissionView) -> list[str]:
     _item(lines, 1, f"SAR MISSION CO-ORDINATOR (SMC): {_given(view, 'smc')}")
     _item(lines, 2, f"ON-SCENE CO-ORDINATOR (OSC): {_given(view, 'osc')}")
     _item(lines, 3, f"DATUM MARKER BUOYS: {_given(view, 'datum_marker_buoys')}")
-    _item(lines, 4, "UNITS REPORT TO THE OSC ON ARRIVAL AND ON LEAVING THEIR AREA; NO UNIT LEAVES ITS AREA "
+    _item(lines, 4, "ON-SCENE TIMES, TRACK SPACING AND COVERAGE DESIRED: AS IN PART C.")
+    _item(lines, 5, f"AIRSPACE RESERVATION AND AIRCRAFT SAFETY: {_given(view, 'airspace')}")
+    _item(lines, 6, "UNITS REPORT TO THE OSC ON ARRIVAL AND ON LEAVING THEIR AREA; NO UNIT LEAVES ITS AREA "
                     "WITHOUT TELLING THE OSC.")  # fmt: skip
     return lines
 
@@ -213,6 +216,7 @@ def _communications(view: MissionView) -> list[str]:
     _item(lines, 1, f"CONTROL CHANNEL: {_given(view, 'control_channel')}")
     _item(lines, 2, f"ON-SCENE CHANNEL: {_given(view, 'on_scene_channel')}")
     _item(lines, 3, f"MONITOR: {_given(view, 'monitor_channel')}")
+    _item(lines, 4, f"PRESS: {_given(view, 'press_channel')}")
     return lines
 
 
