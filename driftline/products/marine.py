@@ -77,5 +77,10 @@ def wrap(text: str, indent: str = "", first: str | None = None, width: int = LIN
     """ASCII lines of at most `width` characters (long words are broken)."""
     first = indent if first is None else first
     return textwrap.wrap(
-        ascii_text(text), width, initial_indent=first, subsequent_indent=indent, break_long_words=True
+        ascii_text(text),
+        width,
+        initial_indent=first,
+        subsequent_indent=indent,
+        break_long_words=True,
+        break_on_hyphens=False,
     ) or [first.rstrip()]
