@@ -7,12 +7,17 @@ cd "$(dirname "$0")"
 VENV=${VENV:-.venv}
 PY=${PYTHON:-python3}
 
-apt_install() {  # install missing Debian packages (Redis, PostgreSQL, docker-compose for config checks)
+apt_install() {  # missing Debian packages: Redis, PostgreSQL, docker-compose; readers of the products (Chromium, GDAL...)
     local missing=()
     command -v redis-server >/dev/null || missing+=(redis-server)
     command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
     command -v docker-compose >/dev/null || missing+=(docker-compose)
     command -v runuser >/dev/null || missing+=(util-linux)
+    command -v chromium >/dev/null || missing+=(chromium)
+    command -v chromedriver >/dev/null || missing+=(chromium-driver)
+    command -v gpsbabel >/dev/null || missing+=(gpsbabel)
+    command -v gdalinfo >/dev/null || missing+=(gdal-bin)
+    command -v pdfinfo >/dev/null || missing+=(poppler-utils)
     if ((${#missing[@]})); then
         local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
         echo "installing system packages: ${missing[*]}"

@@ -49,6 +49,7 @@ PARAM_KEYS |= {"model", "ship", "wind_drift_factor", "horizontal_diffusivity_m2s
 PARAM_KEYS |= {"protection"}  # driftline/search/survival.py
 PARAM_KEYS |= {"current_uncertainty_ms", "wind_uncertainty_ms"}  # driftline/uncertainty.py
 PARAM_KEYS |= {"scenarios"}  # driftline/scenarios.py
+PARAM_KEYS |= {"tasking"}  # SAP blanks (co-ordinators, channels, POB): driftline/tasking.py
 MAX_SEARCH_AREA_TIMES = 50
 CONFLICTS = [
     ({"area"}, {"end_latitude", "end_longitude", "end_time", "end_radius_m"}),
@@ -135,6 +136,7 @@ class MissionParams:
     current_uncertainty_ms: float = 0.0  # forcing errors (driftline/uncertainty.py); the job's default is not 0
     wind_uncertainty_ms: float = 0.0
     scenarios: tuple[Scenario, ...] = ()  # weighted scenarios, each with its own seeding (driftline/scenarios.py)
+    tasking: dict | None = None
 
     @property
     def backward(self) -> bool:
@@ -255,6 +257,7 @@ def parse_params(p: dict, settings: Settings, mission_id: str) -> MissionParams:
     from driftline.models import parse_model_params
     from driftline.search.survival import parse_protection
     from driftline.uncertainty import parse_uncertainty
+    from driftline.tasking import check_tasking_units, parse_tasking
 
     model_fields = parse_model_params(p, _num)
     leeway = model_fields["model"] == "leeway"
@@ -297,11 +300,13 @@ def parse_params(p: dict, settings: Settings, mission_id: str) -> MissionParams:
         drifters=parse_drifters(p.get("drifters"), _num, _time),
         protection=parse_protection(p),
         **parse_uncertainty(p, _num),
+        tasking=parse_tasking(p.get("tasking")),
         **model_fields,
     )
     _check_scenario(params)
     check_search_times(params)
     check_drifters_overlap_run(params)
+    check_tasking_units(params.tasking, [u.name for u in params.search.units] if params.search else [])
     return params
 
 

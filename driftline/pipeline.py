@@ -46,6 +46,11 @@ PRODUCT_KINDS = {
     "summary.json": "summary",
     "search_plan.geojson": "search_plan",
     "search_plan.kml": "search_plan_kml",
+    "sap.txt": "sap",  # the tasking products (driftline/products/tasking.py), built from the summary
+    "search_plan.gpx": "search_plan_gpx",
+    "waypoints.csv": "waypoints",
+    "probability.tif": "probability_tif",
+    "report.html": "report",
 }
 
 
@@ -115,6 +120,7 @@ def run_mission(job: Job, ctx: MissionContext) -> MissionOutcome:
         timings["run_mission"] = time.perf_counter() - started  # the stages overlap (animation, uploads)
         summary = build_summary(job, ctx, sim, plans, report, stored, timings, warnings)
         summary.update(search_summary(search))
+        stored += _tasking(job, ctx, summary, work / "products")
         summary_path = work / "summary.json"
         summary_path.write_text(json.dumps(summary, indent=2, sort_keys=False, default=str))
         stored.append(ctx.objects.put("summary", f"{job.mission_id}/products/summary.json", summary_path))
@@ -127,6 +133,20 @@ def _search(job: Job, sim, plans, timings: dict[str, float]) -> SearchStage:
     stage = prepare_search(job.mission_id, job.params, sim.trajectories, plans)
     timings["products.search_plan"] = time.perf_counter() - clock
     return stage
+
+
+def _tasking(job: Job, ctx: MissionContext, summary: dict, out_dir: Path) -> list[StoredObject]:
+    """SAP, report, GPX, CSV and GeoTIFF from the summary; uploaded, listed in the summary's products and timed."""
+    from driftline.products.tasking import build_tasking
+
+    clock = time.perf_counter()
+    files = build_tasking(summary, out_dir)
+    stored = [ctx.objects.put(PRODUCT_KINDS[n], f"{job.mission_id}/products/{n}", path) for n, path in files.items()]
+    summary["products"] += [
+        {"kind": s.kind, "key": s.key, "uri": s.uri, "size_bytes": s.size_bytes, "sha256": s.sha256} for s in stored
+    ]
+    summary["timings_s"]["products.tasking"] = round(time.perf_counter() - clock, 3)
+    return stored
 
 
 def _forcing_plans(p: MissionParams, ctx: MissionContext):

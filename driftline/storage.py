@@ -26,6 +26,11 @@ CONTENT_TYPES = {
     ".mp4": "video/mp4",
     ".png": "image/png",
     ".json": "application/json",
+    ".txt": "text/plain; charset=us-ascii",
+    ".html": "text/html; charset=utf-8",
+    ".gpx": "application/gpx+xml",
+    ".csv": "text/csv; charset=us-ascii",
+    ".tif": "image/tiff; application=geotiff; profile=cloud-optimized",
 }
 
 

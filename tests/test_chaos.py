@@ -24,6 +24,7 @@ from tests.services import PostgresServer, RedisServer, Worker
 
 MISSIONS = 24
 KINDS = {"particles", "density", "search_area", "search_area_kml", "shoreline", "animation", "preview", "summary"}
+KINDS |= {"sap", "search_plan_gpx", "waypoints", "probability_tif", "report"}  # tasking products
 TTL_S = 3
 ENV = {
     "HEARTBEAT_TTL_S": str(TTL_S),

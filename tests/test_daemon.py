@@ -30,10 +30,16 @@ PRODUCT_FILES = [
     "products/search_area.kml",
     "products/shoreline.geojson",
     "products/animation.mp4",
+    "products/sap.txt",
+    "products/search_plan.gpx",
+    "products/waypoints.csv",
+    "products/probability.tif",
+    "products/report.html",
     "products/preview.png",
     "products/summary.json",
 ]
 KINDS = {"particles", "density", "search_area", "search_area_kml", "shoreline", "animation", "preview", "summary"}
+KINDS |= {"sap", "search_plan_gpx", "waypoints", "probability_tif", "report"}  # tasking products
 
 
 def queue_of(worker) -> str:

@@ -121,6 +121,7 @@ DAEMON_JOBS = {
     "mixed": dict(object_type=MIXED, num_particles=101),
 }
 KINDS = {"particles", "density", "search_area", "search_area_kml", "shoreline", "animation", "preview", "summary"}
+KINDS |= {"sap", "search_plan_gpx", "waypoints", "probability_tif", "report"}  # tasking products
 
 
 @pytest.fixture(scope="module")

@@ -132,10 +132,11 @@ def build_products(
             # Started before the search areas: ffmpeg encodes on the other core while they are built.
             encoding = start_animation(out_dir / "animation.mp4", traj, dens, *scene, meta)
         with _timed(report, "search_areas"):
-            areas = _search_areas(traj, meta, out_dir, report, done, indices, dens, land_fn)
+            areas, shore = _search_areas(traj, meta, out_dir, report, done, indices, dens, land_fn)
         with _timed(report, "preview"), _imagery(report, "preview", meta):
             if scene is not None:
-                done("preview.png", render_preview(out_dir / "preview.png", traj, dens, *scene, meta, areas[-1]))
+                preview = render_preview(out_dir / "preview.png", traj, dens, *scene, meta, areas[-1], areas, shore)
+                done("preview.png", preview)
         with _timed(report, "animation"), _imagery(report, "animation", meta):
             if encoding is not None:
                 done("animation.mp4", encoding.finish())
@@ -154,7 +155,7 @@ def _search_areas(
     indices: list[int],
     dens: Density,
     land_fn: LandFn,
-) -> list[SearchArea]:
+) -> tuple[list[SearchArea], dict]:
     """Search areas and shoreline: search_area.geojson, shoreline.geojson, search_area.kml."""
     areas = compute_search_areas(traj, indices, dens.shares, land_fn)
     report.search_areas = [a.summary() for a in areas]
@@ -166,7 +167,7 @@ def _search_areas(
     shore = shoreline_collection(meta, segments, float(dens.shares["stranded"][-1]))
     done("shoreline.geojson", write_geojson(out_dir / "shoreline.geojson", shore))
     done("search_area.kml", write_kml(out_dir / "search_area.kml", fc, meta, shore))
-    return areas
+    return areas, shore
 
 
 def _density(

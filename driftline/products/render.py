@@ -20,6 +20,7 @@ from driftline.products.density import Density
 from driftline.products.geo import NM2_PER_KM2
 from driftline.products.grid import present_positions
 from driftline.products.mapview import INK, TITLE_BG, MapView, draw_title, font
+from driftline.products.overlays import DATUM_RGB, SHORE_RGB, draw_datums, draw_north_arrow, draw_shoreline
 from driftline.trajectory import STRANDED, Trajectories
 
 if TYPE_CHECKING:
@@ -257,6 +258,10 @@ def _legend(draw: ImageDraw.ImageDraw, view: MapView, area: SearchArea | None) -
         for lv, km2 in area.area_km2.items()
     ]
     rows += [("floating", "dot", ACTIVE_RGB), ("stranded", "dot", STRANDED_RGB), ("centre track", "line", TRACK_RGB)]
+    rows += [
+        ("datum (each search-area time)", "dot", DATUM_RGB),
+        ("shoreline segment (rank, share)", "line", SHORE_RGB),
+    ]
     x0, y0 = view.width - 300, view.top + 10
     draw.rectangle((x0, y0, x0 + 290, y0 + 10 + 20 * len(rows)), fill=(255, 255, 255), outline=INK)
     for i, (text, kind, rgb) in enumerate(rows):
@@ -270,9 +275,10 @@ def _legend(draw: ImageDraw.ImageDraw, view: MapView, area: SearchArea | None) -
 
 def render_preview(
     path: Path, traj: Trajectories, dens: Density, view: MapView, bg: Image.Image, meta: ProductMeta,
-    final: SearchArea,
+    final: SearchArea, areas: list[SearchArea] = (), shoreline: dict | None = None,
 ) -> Path:  # fmt: skip
-    """Final situation: particles, 95/90/50 % outlines, centre track, legend; the title says what and when."""
+    """Final situation: particles, 95/90/50 % outlines, centre track, shoreline segments, the datum of every
+    search-area time (parts at the final one), north arrow, legend; the title says what and when."""
     t = traj.num_times - 1
     title, subtitle = titles(meta)
     noun = "origin areas" if meta.direction == "backward" else "search areas"
@@ -287,11 +293,22 @@ def render_preview(
             draw.line(
                 [tuple(p) for p in np.column_stack(view.px(ring[:, 0], ring[:, 1]))], fill=AREA_RGB[level], width=2
             )
+    draw_shoreline(draw, view, shoreline)
+    draw_datums(draw, view, datum_marks(areas or [final]))
+    draw_north_arrow(draw, view)
     _legend(draw, view, final)
     if meta.search_plan:
         draw_search_plan(draw, view, meta.search_plan)
     img.save(path)
     return path
+
+
+def datum_marks(areas: list[SearchArea]) -> list[tuple[float, float, str, bool]]:
+    """(lat, lon, label, major) of each search-area time's datum; the last time's parts too, labelled by share."""
+    marks = [(a.datum[0], a.datum[1], f"{a.time[11:16]}Z", a is areas[-1]) for a in areas if a.datum]
+    if areas:
+        marks += [(p["lat"], p["lon"], f"part {p['share']:.0%}", False) for p in areas[-1].parts]
+    return marks
 
 
 PLAN_RGB = [(0, 120, 215), (180, 0, 180), (0, 140, 0), (72, 61, 139), (0, 140, 140)]

@@ -1,0 +1,84 @@
+"""probability.tif: the floating probability at each search-area time as a Cloud-Optimised GeoTIFF (rasterio/GDAL).
+
+EPSG:4326, north-up, one float32 band per search-area time (band description = the ISO time, tags `time`
+and `share_floating`); each band sums to the floating share of its time (density.nc's `probability` minus
+`stranded_probability`: the search areas are areas of the floating probability too). Cells without
+probability are nodata (0), so a GIS shows only the plume; sums are the same either way.
+
+Antimeridian: the raster keeps density.nc's contiguous grid, its west edge within -180..180 and its east
+edge past 180 when the plume crosses it (GDAL, QGIS and ArcGIS read geographic extents beyond 180);
+splitting it in two would make one raster span the whole globe.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import netCDF4
+import numpy as np
+import rasterio
+import rasterio.shutil
+from affine import Affine
+from rasterio.io import MemoryFile
+
+NODATA = 0.0
+
+
+def _times(nc: netCDF4.Dataset) -> np.ndarray:
+    return np.asarray(nc["time"][:], np.float64).astype("int64").astype("datetime64[s]")
+
+
+def floating_bands(density_nc: Path, times: list[datetime]) -> tuple[dict, list[tuple[str, float, np.ndarray]]]:
+    """(grid, [(iso time, floating share, (nlat, nlon) north-up float32)]) at the output times nearest `times`."""
+    with netCDF4.Dataset(density_nc) as nc:
+        nc.set_auto_mask(False)
+        all_times = _times(nc)
+        lat, lon = np.asarray(nc["lat"][:]), np.asarray(nc["lon"][:])
+        lat_b, lon_b = np.asarray(nc["lat_bnds"][:]), np.asarray(nc["lon_bnds"][:])
+        fill = nc["probability"]._FillValue
+        share = np.asarray(nc["share_floating"][:], np.float64)
+        bands = []
+        wanted = times or [all_times[-1].astype(datetime)]
+        for t in wanted:
+            t64 = np.datetime64(t.replace(tzinfo=None) if isinstance(t, datetime) else t, "s")
+            k = int(np.argmin(np.abs((all_times - t64) / np.timedelta64(1, "s"))))
+            p = np.asarray(nc["probability"][k], np.float64)
+            s = np.asarray(nc["stranded_probability"][k], np.float64)
+            p, s = np.where(p == fill, 0.0, p), np.where(s == fill, 0.0, s)
+            floating = np.clip(p - s, 0.0, None)[::-1].astype(np.float32)  # rows from the north
+            iso = f"{np.datetime_as_string(all_times[k], unit='s')}Z"
+            bands.append((iso, float(share[k]), floating))
+    west = (float(lon_b[0, 0]) + 180.0) % 360.0 - 180.0
+    grid = {"west": west, "north": float(lat_b[-1, 1]), "dlon": float(lon[1] - lon[0]) if lon.size > 1 else
+            float(lon_b[0, 1] - lon_b[0, 0]), "dlat": float(lat[1] - lat[0]) if lat.size > 1 else
+            float(lat_b[0, 1] - lat_b[0, 0]), "nlat": lat.size, "nlon": lon.size}  # fmt: skip
+    return grid, bands
+
+
+def write_probability_tif(path: Path, density_nc: Path, times: list[datetime], mission_id: str) -> Path:
+    """Write the COG (DEFLATE, float predictor, 256-px tiles) through an in-memory GeoTIFF."""
+    grid, bands = floating_bands(density_nc, times)
+    profile = dict(
+        driver="GTiff", width=grid["nlon"], height=grid["nlat"], count=len(bands), dtype="float32",
+        crs="EPSG:4326", transform=Affine(grid["dlon"], 0.0, grid["west"], 0.0, -grid["dlat"], grid["north"]),
+        nodata=NODATA,
+    )  # fmt: skip
+    with MemoryFile() as mem:
+        with mem.open(**profile) as ds:
+            ds.update_tags(
+                mission_id=mission_id,
+                quantity="share of the total probability floating in the cell",
+                units="1",
+                band_sums="each band sums to the share floating at its time (tag share_floating)",
+            )
+            for i, (iso, share, data) in enumerate(bands, 1):
+                ds.write(data, i)
+                ds.set_band_description(i, iso)
+                ds.update_tags(i, time=iso, share_floating=f"{share:.6f}")
+        with mem.open() as src, rasterio.Env(GDAL_NUM_THREADS="1"):
+            rasterio.shutil.copy(
+                src, str(path), driver="COG", COMPRESS="DEFLATE", PREDICTOR="3", BLOCKSIZE="256",
+                OVERVIEW_RESAMPLING="AVERAGE",
+            )  # fmt: skip
+    return path
