@@ -1,5 +1,3 @@
-# syntax=docker/dockerfile:1
-#
 # Driftline drift worker: Redis queue `drift_jobs` -> OpenDrift Leeway -> S3/MinIO, status in PostgreSQL.
 #
 #   docker build -t driftline/drift-worker .

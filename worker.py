@@ -34,6 +34,7 @@ from driftline.logs import setup_logging
 from driftline.metrics import Metrics
 from driftline.queue import REDIS_ERRORS, RedisQueue, describe_redis_error
 from driftline.redis_loss import LossDetector
+from driftline.readiness import clear_ready, mark_ready
 from driftline.store import DatabaseRejected, MissionStore
 
 log = logging.getLogger("driftline.worker")
@@ -103,6 +104,7 @@ class DriftWorker:
     # --- lifecycle ---------------------------------------------------------------------------
     def run(self) -> int:
         self._install_signal_handlers()
+        clear_ready(self.s.worker_id)
         # The forkserver (a fresh interpreter: it inherits no sockets) loads while we connect: first claim sooner.
         with ThreadPoolExecutor(1, thread_name_prefix="forkserver-start") as pool:
             warm = pool.submit(self._forkserver_until_ready)
@@ -115,6 +117,7 @@ class DriftWorker:
             self.s.queue_name,
             self.s.max_concurrent_jobs,
         )
+        mark_ready(self.s.worker_id)
         backoff = Backoff(self.s.retry_base_s / 2 or 0.5, self._reconnect_max_s)
         while self.signals == 0:
             self._run_once(backoff)
@@ -721,6 +724,7 @@ class DriftWorker:
             self._guarded(self._requeue_interrupted, job)
             self._clean_up(job)
         self.running.clear()
+        clear_ready(self.s.worker_id)
         self._guarded(self.queue.unregister)
         self.metrics.up.set(0)
         log.info("Worker %s stopped", self.s.worker_id)
