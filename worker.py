@@ -33,8 +33,8 @@ from driftline.limits import check_fits, crash_error, oom_kill_count
 from driftline.logs import setup_logging
 from driftline.metrics import Metrics
 from driftline.queue import REDIS_ERRORS, RedisQueue, describe_redis_error
-from driftline.redis_loss import LossDetector
 from driftline.readiness import clear_ready, mark_ready
+from driftline.redis_loss import LossDetector
 from driftline.store import DatabaseRejected, MissionStore
 
 log = logging.getLogger("driftline.worker")

@@ -256,8 +256,8 @@ def parse_params(p: dict, settings: Settings, mission_id: str) -> MissionParams:
     from driftline.drifters import check_drifters_overlap_run, parse_drifters
     from driftline.models import parse_model_params
     from driftline.search.survival import parse_protection
-    from driftline.uncertainty import parse_uncertainty
     from driftline.tasking import check_tasking_units, parse_tasking
+    from driftline.uncertainty import parse_uncertainty
 
     model_fields = parse_model_params(p, _num)
     leeway = model_fields["model"] == "leeway"
