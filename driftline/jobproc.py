@@ -37,6 +37,7 @@ PRELOAD_MODULES = (
     "driftline.limits",
     "driftline.metrics",
     "driftline.queue",
+    "driftline.readiness",
     "driftline.redis_loss",
     "driftline.storage",
     "driftline.store",

@@ -29,7 +29,20 @@ def job_params(record: dict[str, Any]) -> dict[str, Any]:
         params["ensemble"] = [_member(m) for m in params["ensemble"]]
     if isinstance(params.get("searches_done"), list):
         params["searches_done"] = [_search_done(d) for d in params["searches_done"]]
+    if isinstance(params.get("search"), dict) and isinstance(params["search"].get("units"), list):
+        search = {k: v for k, v in params["search"].items() if k != "conditions"}  # derived from wind and visibility
+        params["search"] = {**search, "units": [_unit(u) for u in search["units"]]}
     return params
+
+
+def _unit(unit: Any) -> Any:
+    """A search unit without its derived sweep-width source; a width the tables gave is looked up again."""
+    if not isinstance(unit, dict):
+        return unit
+    source = unit.get("sweep_width_source", "job")
+    return {
+        k: v for k, v in unit.items() if k != "sweep_width_source" and not (k == "sweep_width_nm" and source != "job")
+    }
 
 
 def _member(member: Any) -> Any:
@@ -41,6 +54,10 @@ def _member(member: Any) -> Any:
 
 def _search_done(done: Any) -> Any:
     """A flown search keeps either its POD or the sweep width and track spacing it was computed from."""
-    if isinstance(done, dict) and done.get("sweep_width_nm") is not None and done.get("track_spacing_nm") is not None:
+    if not isinstance(done, dict):
+        return done
+    if done.get("track") is None and done.get("gpx") is None:  # the polygon form has no detection law of its own
+        done = {k: v for k, v in done.items() if k != "detection"}
+    if done.get("sweep_width_nm") is not None and done.get("track_spacing_nm") is not None:
         return {k: v for k, v in done.items() if k != "pod"}
     return done
