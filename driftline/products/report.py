@@ -41,10 +41,10 @@ pre.sap { font: 12px/1.3 ui-monospace, "DejaVu Sans Mono", monospace; background
   @page { size: A4; margin: 9mm; }
   :root { font-size: 8pt; line-height: 1.25; } body { max-width: none; padding: 0; }
   h1 { font-size: 12pt; } h2 { font-size: 9.5pt; margin: 2.5mm 0 1mm; } h3 { font-size: 8.5pt; }
-  figure img { max-height: 112mm; width: auto; max-width: 100%; display: block; margin: 0 auto; }
+  figure img { max-height: 100mm; width: auto; max-width: 100%; display: block; margin: 0 auto; }
   .units { grid-template-columns: repeat(3, 1fr); gap: 2mm; } table { font-size: 7pt; }
   section, table, .warn { break-inside: avoid; }
-  section.sap { break-before: page; break-inside: auto; }
+  section.sap { break-inside: auto; }
   pre.sap { font-size: 6.4pt; line-height: 1.18; column-count: 2; column-gap: 4mm; white-space: pre;
     overflow: visible; background: none; border: none; padding: 0; }
 }
