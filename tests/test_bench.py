@@ -48,9 +48,29 @@ def test_summary_ratios_targets_and_table():
     assert s["animation"] == {"frames": 49, "ours_s": 1.0, "opendrift_s": 20.0, "ratio": 20.0}
     assert s["memory"]["pss_ratio"] == pytest.approx(1.2) and s["memory"]["job_pss_ratio"] == pytest.approx(2.0)
     assert s["throughput"]["serial_estimate_s"] == pytest.approx(1.5 + 1.5 + 3.0 + 12.0)
-    # C vs bare, A e2e, A vs plain, C vs plain (40 / 12 < 4), animation, PSS, RPUSH -> processing,
+    # the speed targets first: C <= 0.6 x bare (1.2), A <= 1.0 x bare (1.5), G and 50000 x 240 h (not measured here);
+    # then C vs bare, A e2e, A vs plain, C vs plain (40 / 12 < 4), animation, PSS, RPUSH -> processing,
     # A vs bare (1.5), A <= 1 s, concurrency gain (18 / 12), then the limits phases (not measured here)
-    verdicts = [True, True, True, False, True, True, True, False, False, False, None, None, None, None]
+    verdicts = [
+        False,
+        False,
+        None,
+        None,
+        True,
+        True,
+        True,
+        False,
+        True,
+        True,
+        True,
+        False,
+        False,
+        False,
+        None,
+        None,
+        None,
+        None,
+    ]
     assert [t["pass"] for t in evaluate_targets(s)] == verdicts
     table = format_table(raw, s, evaluate_targets(s))
     assert "FAIL  C >= 4x faster than plain OpenDrift" in table and "20.0x faster" in table

@@ -13,6 +13,7 @@ import pytest
 
 from tests.conftest import Services, apply_schema, mission, push_job, queue_keys, results, wait_for, wait_status
 from tests.services import MotoServer, PostgresServer, RedisServer, Worker
+from tests.test_daemon import PRODUCT_FILES
 
 # ~10 s of simulation on this machine: long enough to hit a job in the middle.
 LONG = {
@@ -77,7 +78,7 @@ def test_kill_9_of_the_worker_holding_a_job_another_worker_completes_it_once(ser
     row = wait_status(services, mid, ("completed",), timeout_s=60)
     took = time.monotonic() - killed
     assert took <= 60 and row["worker_id"] == rescuer_id
-    assert len(results(services, mid)) == 8  # with shoreline.geojson (issue 12)
+    assert len(results(services, mid)) == len(PRODUCT_FILES)  # one row per file
     assert f"Requeued 1 job(s) held by dead worker {holder}" in rescuer.log()
     rescuer.wait_log(f"Mission {mid} completed successfully", 10)
     time.sleep(1)
@@ -201,7 +202,7 @@ def test_postgres_down_at_the_end_of_a_mission_completes_without_rerun(services,
         assert services.redis().llen(f"{q}:status_outbox") >= 1
         pg.start()
         row = wait_status(local, mid, ("completed",), 60)
-        assert row["attempts"] == 1 and len(results(local, mid)) == 8
+        assert row["attempts"] == 1 and len(results(local, mid)) == len(PRODUCT_FILES)
         assert w.log().count("Simulated 5000 particles") == 1  # no second simulation
         assert services.redis().llen(f"{q}:status_outbox") == 0
         assert w.stop() == 0
@@ -236,7 +237,7 @@ def test_two_workers_twenty_jobs_no_loss_no_duplicates(services, tmp_path, spawn
     for mid in ids:
         row = wait_status(services, mid, ("completed",), 180)
         assert row["attempts"] == 1
-        assert len(results(services, mid)) == 8  # with shoreline.geojson (issue 12)
+        assert len(results(services, mid)) == len(PRODUCT_FILES)  # one row per file
     time.sleep(1)
     logs = a.log() + b.log()
     for mid in ids:
