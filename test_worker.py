@@ -17,9 +17,9 @@ import time
 import uuid
 
 from config import ConfigError, Settings
+from driftline.db import MissionStore
 from driftline.errors import DriftError
 from driftline.queue import REDIS_ERRORS, RedisQueue
-from driftline.store import MissionStore
 
 EXAMPLE_PARAMS = {
     "latitude": 60.0,

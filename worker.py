@@ -27,6 +27,7 @@ from multiprocessing.connection import wait
 from pathlib import Path
 
 from config import ConfigError, Settings, redact_url
+from driftline.db import DatabaseRejected, MissionStore
 from driftline.errors import DatabaseUnavailable, DriftError, InvalidJob, JobCrashed, JobTimeout, RetryableError
 from driftline.jobs import extract_mission_id, parse_job
 from driftline.limits import check_fits, crash_error, oom_kill_count
@@ -35,7 +36,6 @@ from driftline.metrics import Metrics
 from driftline.queue import REDIS_ERRORS, RedisQueue, describe_redis_error
 from driftline.readiness import clear_ready, mark_ready
 from driftline.redis_loss import LossDetector
-from driftline.store import DatabaseRejected, MissionStore
 
 log = logging.getLogger("driftline.worker")
 MAINTENANCE_INTERVAL_S = 1.0
@@ -203,7 +203,7 @@ class DriftWorker:
 
     def _connect_services(self) -> None:
         """Wait for Redis, PostgreSQL and S3 in turn (however long), then announce this worker."""
-        from driftline.storage import ensure_buckets, make_s3_client
+        from driftline.objects import ensure_buckets, make_s3_client
 
         self._until_ready("Redis", self._connect_redis)
         log.info("Connected to Redis at %s", redact_url(self.s.redis_url))
@@ -622,7 +622,7 @@ class DriftWorker:
     def _s3_bounded(self):
         """The main loop's own S3 client: one attempt, every wait within IO timeout (the heartbeat's third)."""
         if self._s3_main is None:
-            from driftline.storage import make_s3_client
+            from driftline.objects import make_s3_client
 
             io_s = self.s.io_timeout_s
             # botocore's max_attempts counts retries: 0 is the one attempt (1 made two, 2 x IO timeout)
@@ -632,7 +632,7 @@ class DriftWorker:
     def _s3(self):
         with self._s3_lock:  # used from the housekeeping thread
             if self._s3_client is None:
-                from driftline.storage import make_s3_client
+                from driftline.objects import make_s3_client
 
                 self._s3_client = make_s3_client(self.s, connect_timeout_s=3, read_timeout_s=10)
             return self._s3_client
@@ -862,8 +862,8 @@ def cmd_daemon(args, settings: Settings) -> int:
 def cmd_run(args, settings: Settings) -> int:
     """One mission locally: no Redis, PostgreSQL or S3; files land in OUT/{mission_id}/."""
     from driftline.forcing import ForcingContext
+    from driftline.objects import LocalStore
     from driftline.pipeline import MissionContext, run_mission
-    from driftline.storage import LocalStore
 
     params = {
         k: v

@@ -13,7 +13,7 @@ import re
 import time
 from dataclasses import asdict, dataclass
 
-from bench.run import SCENE, Daemon, TreeSampler, log
+from bench.harness import SCENE, Daemon, TreeSampler, log
 
 JOB_BUDGET_MB = "4000"  # the daemon's MAX_JOB_MEMORY_MB here: high enough to measure what the big jobs really use
 

@@ -23,22 +23,23 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.run import FULL, Workload, services  # noqa: E402
+from bench.harness import Workload, services  # noqa: E402
+from bench.run import FULL  # noqa: E402
 
 
 def make_context(svc, work: Path, mission_id: str):
     """A MissionContext like the job process's (svc: S3, catalog, progress) or like `worker.py run` (LocalStore)."""
     from config import Settings
     from driftline.forcing import ForcingContext
+    from driftline.objects import LocalStore
     from driftline.pipeline import MissionContext
-    from driftline.storage import LocalStore
 
     if svc is None:
         settings = Settings()
         return settings, MissionContext(settings, LocalStore(work / "out"), ForcingContext(settings=settings))
+    from driftline.db import MissionStore
     from driftline.jobproc import _progress_writer
-    from driftline.storage import S3Store, ensure_buckets, make_s3_client
-    from driftline.store import MissionStore
+    from driftline.objects import S3Store, ensure_buckets, make_s3_client
 
     settings = Settings.from_env(svc.env("profile", "profile-1"))
     s3, store = make_s3_client(settings), MissionStore(settings.database_url)

@@ -18,9 +18,9 @@ import psycopg2
 import psycopg2.extras
 
 from driftline.errors import DatabaseUnavailable, DriftError, PermanentError
-from driftline.storage import StoredObject
+from driftline.objects import StoredObject
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("driftline.store")  # the logger name log readers know (module was store.py)
 
 REQUIRED_TABLES = ("missions", "mission_results")
 

@@ -2,7 +2,7 @@
 
 A track is `{"id": "SLDMB-1", "positions": [{"time": ISO 8601, "lat": …, "lon": …}, …]}`: at least two
 fixes, times strictly increasing, no leg faster than MAX_DRIFTER_SPEED_MS (a wrong fix, not a current).
-How the tracks act on the drift (radius of influence, persistence) is in driftline/forcing/drifters.py.
+How the tracks act on the drift (radius of influence, persistence) is in driftline/forcing/drifter_currents.py.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
-from driftline.storage import S3Store, StoredObject, translate_s3_error
+from driftline.objects import S3Store, StoredObject, translate_s3_error
 
 log = logging.getLogger(__name__)
 STAGING_PREFIX = ".staging/"

@@ -7,9 +7,9 @@ from config import Settings, redact_url
 
 def check_health(settings: Settings, max_heartbeat_age_s: float | None = None, liveness: bool = False) -> str | None:
     """None when healthy, else one line saying what is wrong. `liveness` checks the heartbeat only."""
+    from driftline.db import MissionStore
+    from driftline.objects import make_s3_client
     from driftline.queue import REDIS_ERRORS, RedisQueue
-    from driftline.storage import make_s3_client
-    from driftline.store import MissionStore
 
     try:
         queue = RedisQueue(settings)

@@ -39,8 +39,8 @@ PRELOAD_MODULES = (
     "driftline.queue",
     "driftline.readiness",
     "driftline.redis_loss",
-    "driftline.storage",
-    "driftline.store",
+    "driftline.objects",
+    "driftline.db",
 )
 PROGRESS_MIN_INTERVAL_S = 1.0
 PROGRESS_PAUSE_AFTER_FAILURE_S = 60.0
@@ -103,11 +103,11 @@ def _send(report, message: dict) -> None:
 
 def _run(job: Job, settings: Settings, attempt: int, lease: str | None) -> tuple[MissionOutcome, str]:
     """Run the mission; the result is `completed`, `parked` (outbox) or `superseded` (stood down)."""
+    from driftline.db import MissionStore
     from driftline.fencing import StagedStore, apply_update
     from driftline.forcing import ForcingContext
+    from driftline.objects import S3Store, make_s3_client
     from driftline.queue import RedisQueue
-    from driftline.storage import S3Store, make_s3_client
-    from driftline.store import MissionStore
 
     # Bounded like the supervisor's: a frozen PostgreSQL costs io_timeout_s per call, then the completion is
     # parked in the outbox (a retry, never a JobTimeout) and progress writes pause.

@@ -504,7 +504,7 @@ def _forcing_list(value: Any, key: str, settings: Settings) -> tuple[str, ...]:
 def _area(value: Any, settings: Settings) -> dict | None:
     if value is None:
         return None
-    from driftline.geometry import validate_area
+    from driftline.geodesy import validate_area
 
     return validate_area(value, settings.max_area_km2)
 

@@ -17,7 +17,7 @@ from typing import Protocol
 from config import Settings
 from driftline.errors import PermanentError, StorageUnavailable
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("driftline.storage")  # the logger name log readers know (module was storage.py)
 
 CONTENT_TYPES = {
     ".nc": "application/x-netcdf",

@@ -21,6 +21,7 @@ from driftline import __version__
 from driftline.errors import DriftError, InvalidJob
 from driftline.jobs import Job, MissionParams
 from driftline.models import OPENDRIFT_CLASSES, model_attrs, model_record, product_title, ship_warnings, what_drifts
+from driftline.objects import ObjectStore, StoredObject
 from driftline.scenarios import reach_m as scenarios_reach_m
 from driftline.scenarios import scenario_weights
 from driftline.search.mission import (
@@ -30,7 +31,6 @@ from driftline.search.mission import (
     write_particle_weights,
     write_search_files,
 )
-from driftline.storage import ObjectStore, StoredObject
 from driftline.uncertainty import uncertainty_record
 
 log = logging.getLogger(__name__)
@@ -151,7 +151,7 @@ def _tasking(job: Job, ctx: MissionContext, summary: dict, out_dir: Path) -> lis
 
 def _forcing_plans(p: MissionParams, ctx: MissionContext):
     from driftline.forcing import resolve_forcing
-    from driftline.forcing.drifters import add_drifter_currents
+    from driftline.forcing.drifter_currents import add_drifter_currents
     from driftline.forcing.remote import seed_reach_m
 
     common = dict(lat=p.latitude, lon=p.longitude, start_time=p.start_time, end_time=p.end_of_run)
@@ -173,7 +173,7 @@ def _forcing_plans(p: MissionParams, ctx: MissionContext):
 def _check_area_not_on_land(p: MissionParams) -> None:
     if p.area is None:
         return
-    from driftline.geometry import polygon_on_land
+    from driftline.geodesy import polygon_on_land
 
     if polygon_on_land(p.area):
         raise InvalidJob("area lies entirely on land")

@@ -19,7 +19,7 @@ import numpy as np
 
 from driftline.errors import SimulationError
 from driftline.forcing import ForcingPlan
-from driftline.forcing.drifters import drifter_mixins
+from driftline.forcing.drifter_currents import drifter_mixins
 from driftline.jobs import MissionParams, can_capsize
 from driftline.lean import LEAN_STEP
 from driftline.models import configure, opendrift_class, seed_properties, what_drifts
@@ -260,7 +260,7 @@ def _seed_one(model, params: MissionParams, number: int, props: dict) -> None:
     t0, t1 = seeding_span(params)
     when = [_naive(t0), _naive(t1)] if t1 is not None and number > 1 else _naive(t0)
     if params.area is not None:
-        from driftline.geometry import sample_polygon
+        from driftline.geodesy import sample_polygon
 
         lon, lat = sample_polygon(params.area, number)
         model.seed_elements(lon=lon, lat=lat, number=number, time=when, **props)
@@ -465,7 +465,7 @@ def _objects_phrase(params: MissionParams) -> str:
 
 
 def _where(params: MissionParams) -> str:
-    from driftline.geometry import distance_km, polygon_area_km2
+    from driftline.geodesy import distance_km, polygon_area_km2
 
     if params.area is not None:
         return f"spread uniformly over the sea in a {polygon_area_km2(params.area):.1f} km² area"

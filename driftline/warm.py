@@ -33,9 +33,9 @@ def _preload() -> None:
     from config import ConfigError, Settings
     from driftline.forcing import ForcingContext
     from driftline.jobs import parse_job
+    from driftline.objects import LocalStore, make_s3_client
     from driftline.pipeline import MissionContext, run_mission
     from driftline.simulation import warm_up
-    from driftline.storage import LocalStore, make_s3_client
 
     warm_up()
     # Loading botocore's S3 service model takes ~0.1 s; do it once here, not in every job. With the

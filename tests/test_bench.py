@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from bench.run import FULL, QUICK, SCENE, evaluate_targets, format_table, summarize, tree_memory
+from bench.harness import SCENE, tree_memory
+from bench.run import FULL, QUICK, evaluate_targets, format_table, summarize
 from config import Settings
 from driftline.jobs import parse_job
 from tests.services import ROOT

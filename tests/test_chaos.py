@@ -18,7 +18,7 @@ import subprocess
 import time
 import uuid
 
-from driftline.store import MissionStore
+from driftline.db import MissionStore
 from tests.conftest import RESULTS_BUCKET, Services, apply_schema, mission, queue_keys, results, wait_for
 from tests.services import PostgresServer, RedisServer, Worker
 

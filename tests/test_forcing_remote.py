@@ -26,7 +26,7 @@ from driftline.errors import ForcingError, ForcingSourceUnavailable
 from driftline.forcing import remote
 from driftline.forcing.netguard import HostRefused
 from driftline.jobs import parse_job
-from driftline.storage import ensure_buckets, make_s3_client
+from driftline.objects import ensure_buckets, make_s3_client
 from tests.dap_server import DapServer, RawServer
 from tests.services import ROOT
 

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import pytest
 
-from driftline.forcing.drifters import RADIUS_OF_INFLUENCE_M, add_drifter_currents
+from driftline.forcing.drifter_currents import RADIUS_OF_INFLUENCE_M, add_drifter_currents
 from driftline.models import SHIP_BEAM_TO_LENGTH, SHIP_DRAFT_TO_LENGTH, SHIP_LIMITS_M, SHIP_OPENDRIFT_NAMES
 from driftline.simulation import simulate
 from tests.conftest import push_job, results, wait_status

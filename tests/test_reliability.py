@@ -16,12 +16,12 @@ import uuid
 from types import SimpleNamespace
 
 from config import Settings
+from driftline.db import MissionStore
 from driftline.errors import StorageUnavailable
 from driftline.fencing import StagedStore, apply_update, discard, staging_prefix, sweep
+from driftline.objects import S3Store, ensure_buckets
 from driftline.queue import RedisQueue
 from driftline.reconcile import reconcile
-from driftline.storage import S3Store, ensure_buckets
-from driftline.store import MissionStore
 from tests.conftest import RESULTS_BUCKET, Services, apply_schema, mission, results
 from worker import DriftWorker, RunningJob, _pump
 

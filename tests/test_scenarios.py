@@ -21,7 +21,7 @@ from pyproj import Geod
 from config import Settings
 from driftline.errors import InvalidJob
 from driftline.forcing import constant_plan
-from driftline.geometry import _on_land, polygon_area_km2
+from driftline.geodesy import _on_land, polygon_area_km2
 from driftline.jobs import MissionParams, parse_job
 from driftline.products import compute_density, compute_search_areas, make_grid, member_stats
 from driftline.simulation import SimulationResult, _make_model, _merge, _seed, _split, simulate

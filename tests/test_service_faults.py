@@ -20,8 +20,8 @@ import psycopg2
 import pytest
 
 from config import Settings
+from driftline.db import MissionStore
 from driftline.errors import DatabaseUnavailable, StorageUnavailable
-from driftline.store import MissionStore
 from tests.conftest import Services, apply_schema
 from tests.inprocess import forget_running, inprocess_worker
 from tests.services import BlackHole, FakeS3, PostgresServer, RedisServer
@@ -299,7 +299,7 @@ S3_FAULTS = ["AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "Req
 def test_s3_credential_and_clock_errors_are_outages_not_failed_missions(services, tmp_path):
     from botocore.exceptions import ClientError
 
-    from driftline.storage import S3Store, ensure_buckets, make_s3_client, translate_s3_error
+    from driftline.objects import S3Store, ensure_buckets, make_s3_client, translate_s3_error
 
     fake = FakeS3()
     try:

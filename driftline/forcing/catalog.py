@@ -11,7 +11,7 @@ from pathlib import Path
 from config import Settings
 from driftline.forcing.common import QUANTITIES, _covers_time, _db, _iso, _s3_error, _utc, check_forcing_uri
 from driftline.forcing.readers import DatasetInfo, inspect_forcing_file
-from driftline.storage import ensure_buckets, make_s3_client
+from driftline.objects import ensure_buckets, make_s3_client
 
 CATALOG_COLUMNS = (
     "name", "s3_key", "uri", "etag", "variables", "provides_currents", "provides_wind",

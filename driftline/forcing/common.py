@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from config import Settings
 from driftline.errors import DatabaseUnavailable, ForcingError, InvalidJob, StorageUnavailable
-from driftline.storage import translate_s3_error
+from driftline.objects import translate_s3_error
 
 CURRENT_VARS = ("x_sea_water_velocity", "y_sea_water_velocity")
 WIND_VARS = ("x_wind", "y_wind")

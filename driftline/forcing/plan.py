@@ -35,7 +35,7 @@ class ForcingPlan:
     sources: list[dict] = field(default_factory=list)  # provenance, one entry per quantity ("currents", "wind")
     warnings: list[str] = field(default_factory=list)
     datasets: list[dict] = field(default_factory=list)  # files used: uri, name, reader, variables, quantities
-    drifter_tracks: tuple = ()  # on-scene drifters blended into the currents (driftline/forcing/drifters.py)
+    drifter_tracks: tuple = ()  # on-scene drifters blended into the currents (driftline/forcing/drifter_currents.py)
 
     def describe(self) -> str:
         return "; ".join(f"{s['quantity']}: {s['description']}" for s in self.sources)

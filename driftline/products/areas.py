@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import shapely
 
-from driftline.products.geo import NM2_PER_KM2, normalise_lon, position
+from driftline.geodesy import NM2_PER_KM2, normalise_lon, position
 from driftline.products.grid import Grid
 from driftline.products.hdr import LandFn, cells_polygon, highest_density_regions
 from driftline.products.shares import shares_at

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import netCDF4
 import numpy as np
 
-from driftline.products.geo import normalise_lon
+from driftline.geodesy import normalise_lon
 from driftline.products.grid import Grid, present_positions
 from driftline.products.shares import time_shares
 from driftline.trajectory import STRANDED, Trajectories

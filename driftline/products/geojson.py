@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import shapely
 
+from driftline.geodesy import NM2_PER_KM2, output_geometry, position
 from driftline.products.areas import COMPUTED_OVER, SearchArea, iso
 from driftline.products.density import Density
-from driftline.products.geo import NM2_PER_KM2, output_geometry, position
 from driftline.products.shoreline import Segment
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from scipy.ndimage import maximum_filter, minimum_filter
 
-from driftline.products import geo
+from driftline import geodesy as geo
 from driftline.products.grid import M_PER_DEG, unwrap_lon
 
 LandFn = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (lon, lat) float64 arrays -> bool land mask

@@ -15,9 +15,9 @@ import numpy as np
 import shapely
 from PIL import Image, ImageDraw
 
+from driftline.geodesy import NM2_PER_KM2
 from driftline.products.areas import SearchArea, iso
 from driftline.products.density import Density
-from driftline.products.geo import NM2_PER_KM2
 from driftline.products.grid import present_positions
 from driftline.products.mapview import INK, TITLE_BG, MapView, draw_title, font
 from driftline.products.overlays import DATUM_RGB, SHORE_RGB, draw_datums, draw_north_arrow, draw_shoreline

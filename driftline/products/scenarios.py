@@ -14,8 +14,8 @@ import netCDF4
 import numpy as np
 import shapely
 
+from driftline.geodesy import NM2_PER_KM2, normalise_lon, position
 from driftline.products.areas import iso
-from driftline.products.geo import NM2_PER_KM2, normalise_lon, position
 from driftline.products.hdr import LandFn, highest_density_regions
 from driftline.trajectory import ACTIVE, Trajectories
 

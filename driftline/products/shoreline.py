@@ -12,8 +12,8 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
+from driftline.geodesy import position
 from driftline.products.areas import iso
-from driftline.products.geo import position
 from driftline.products.grid import M_PER_DEG, unwrap_lon
 from driftline.products.hdr import weighted_quantile
 from driftline.trajectory import STRANDED, Trajectories

@@ -260,7 +260,7 @@ def parse_searches_done(value: Any, settings: Settings) -> tuple[SearchDone, ...
 
 
 def _done(value: Any, i: int, settings: Settings) -> SearchDone:
-    from driftline.geometry import validate_area
+    from driftline.geodesy import validate_area
     from driftline.jobs import _num, _time
 
     key = f"searches_done[{i}]"

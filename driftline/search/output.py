@@ -12,7 +12,7 @@ import numpy as np
 import shapely
 from shapely.geometry import shape
 
-from driftline.products.geo import cut_antimeridian
+from driftline.geodesy import cut_antimeridian
 from driftline.products.kml import NS, _sub
 from driftline.products.kml import _geometry as kml_geometry
 from driftline.search.contract import SearchDone

@@ -10,7 +10,7 @@ import json
 import uuid
 
 from config import Settings
-from driftline.store import MissionStore
+from driftline.db import MissionStore
 from tests.conftest import Services, mission
 from tests.inprocess import forget_running, inprocess_worker
 

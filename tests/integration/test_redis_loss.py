@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from config import Settings
-from driftline.store import MissionStore
+from driftline.db import MissionStore
 from tests.conftest import Services, mission
 from tests.inprocess import inprocess_worker
 from tests.services import RedisServer

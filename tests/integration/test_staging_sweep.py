@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 import driftline.fencing as fencing
 from config import Settings
 from driftline.fencing import StagedStore
+from driftline.objects import S3Store, ensure_buckets
 from driftline.queue import RedisQueue
-from driftline.storage import S3Store, ensure_buckets
 from tests.conftest import RESULTS_BUCKET, Services, mission
 from worker import DriftWorker
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from config import Settings
 from driftline.drifters import MAX_DRIFTER_SPEED_MS, PERSISTENCE, haversine_m, read_track_file
 from driftline.errors import InvalidJob
-from driftline.forcing.drifters import (
+from driftline.forcing.drifter_currents import (
     ERROR_VARIANCE_RATIO,
     RADIUS_OF_INFLUENCE_M,
     TrackArrays,

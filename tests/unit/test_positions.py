@@ -7,8 +7,8 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
+from driftline.geodesy import dm, position
 from driftline.positions import deg_min, lat_dm, lon_dm, position_dm
-from driftline.products.geo import dm, position
 from driftline.search.geo import position_dm as plan_position_dm
 
 FORMAT = re.compile(r"(\d{2})°(\d{2}\.\d{3})'([NS]) (\d{3})°(\d{2}\.\d{3})'([EW])")

@@ -19,10 +19,10 @@ from pyproj import Geod
 
 from config import Settings
 from driftline.errors import InvalidJob
+from driftline.geodesy import dm, output_geometry
 from driftline.jobs import parse_job
 from driftline.products import build_products, highest_density_regions
 from driftline.products.areas import area_time_indices
-from driftline.products.geo import dm, output_geometry
 from driftline.products.grid import M_PER_DEG
 from driftline.products.shares import time_shares
 from driftline.products.shoreline import shoreline_segments
