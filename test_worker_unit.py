@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from config import ENV_DEFAULTS, ConfigError, Settings, leeway_object, leeway_objects, redact_url
+from driftline.contract.metocean import Current, Wind
+from driftline.contract.parse import parse_job
 from driftline.errors import InvalidJob
-from driftline.jobs import Current, Wind, parse_job
 from driftline.trajectory import ACTIVE, NOT_RELEASED, OUT_OF_DOMAIN, STRANDED
 
 MID = "550e8400-e29b-41d4-a716-446655440000"

@@ -27,9 +27,9 @@ from multiprocessing.connection import wait
 from pathlib import Path
 
 from config import ConfigError, Settings, redact_url
+from driftline.contract.parse import extract_mission_id, parse_job
 from driftline.db import DatabaseRejected, MissionStore
 from driftline.errors import DatabaseUnavailable, DriftError, InvalidJob, JobCrashed, JobTimeout, RetryableError
-from driftline.jobs import extract_mission_id, parse_job
 from driftline.limits import check_fits, crash_error, oom_kill_count
 from driftline.logs import setup_logging
 from driftline.metrics import Metrics
@@ -884,7 +884,7 @@ def cmd_run(args, settings: Settings) -> int:
     if args.params:
         params.update(_params_arg(args.params))
     if args.drifters:
-        from driftline.drifters import read_track_file
+        from driftline.track_files import read_track_file
 
         params["drifters"] = [t for path in args.drifters for t in read_track_file(path)]
     params.setdefault("start_time", time.strftime("%Y-%m-%dT%H:00:00Z", time.gmtime()))

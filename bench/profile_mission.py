@@ -49,7 +49,7 @@ def make_context(svc, work: Path, mission_id: str):
 
 
 def run_once(w: Workload, svc, work: Path, profiler=None) -> dict:
-    from driftline.jobs import parse_job
+    from driftline.contract.parse import parse_job
     from driftline.pipeline import run_mission
 
     mission_id = str(uuid.uuid4())

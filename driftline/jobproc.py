@@ -19,8 +19,9 @@ import threading
 import time
 
 from config import Settings
+from driftline.contract.params import Job
+from driftline.contract.parse import parse_job
 from driftline.errors import DatabaseUnavailable, DiskFull, DriftError, RetryableError
-from driftline.jobs import Job, parse_job
 from driftline.logs import mission_var, setup_logging
 from driftline.pipeline import MissionContext, MissionOutcome, describe_error, run_mission
 

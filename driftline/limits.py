@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from config import Settings
+from driftline.contract.params import MissionParams
 from driftline.errors import DriftError, InvalidJob, JobCrashed, PermanentError
-from driftline.jobs import MissionParams
 
 OUTPUT_VARIABLES = 25  # Leeway's history: element properties + environment variables, float32 each
 # Fitted (with ~25 % margin) to bench/run.py --phases limits: 50000 x 240 h added 468 MB at 241 output

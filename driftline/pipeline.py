@@ -18,8 +18,8 @@ from pathlib import Path
 
 from config import Settings
 from driftline import __version__
+from driftline.contract.params import Job, MissionParams
 from driftline.errors import DriftError, InvalidJob
-from driftline.jobs import Job, MissionParams
 from driftline.models import OPENDRIFT_CLASSES, model_attrs, model_record, product_title, ship_warnings, what_drifts
 from driftline.objects import ObjectStore, StoredObject
 from driftline.scenarios import reach_m as scenarios_reach_m

@@ -25,8 +25,8 @@ from datetime import UTC, datetime
 import redis
 
 from config import Settings
+from driftline.contract.parse import extract_mission_id
 from driftline.errors import QueueUnavailable
-from driftline.jobs import extract_mission_id
 
 log = logging.getLogger(__name__)
 # Every Redis failure is a service fault, not a job's: dropped connections and timeouts, but also error

@@ -14,8 +14,8 @@ import json
 import logging
 
 from config import Settings
+from driftline.contract.parse import extract_mission_id, parse_job
 from driftline.errors import InvalidJob
-from driftline.jobs import extract_mission_id, parse_job
 from driftline.stored_params import job_params
 
 log = logging.getLogger(__name__)

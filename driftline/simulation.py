@@ -17,10 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
+from driftline.contract.drift_objects import can_capsize
+from driftline.contract.params import MissionParams
 from driftline.errors import SimulationError
 from driftline.forcing import ForcingPlan
 from driftline.forcing.drifter_currents import drifter_mixins
-from driftline.jobs import MissionParams, can_capsize
 from driftline.lean import LEAN_STEP
 from driftline.models import configure, opendrift_class, seed_properties, what_drifts
 from driftline.scenarios import prior_weights, scenario_counts, scenario_index

@@ -29,8 +29,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from driftline.contract.fields import number
+
 if TYPE_CHECKING:
-    from driftline.jobs import MissionParams
+    from driftline.contract.params import MissionParams
 
 DEFAULT_CURRENT_UNCERTAINTY_MS = 0.05
 DEFAULT_WIND_UNCERTAINTY_MS = 0.5
@@ -42,13 +44,15 @@ KEYS = ("current_uncertainty_ms", "wind_uncertainty_ms")
 _SEED_OFFSET = 0x5EED  # the perturbation's own random stream: OpenDrift's np.random draws stay as they were
 
 
-def parse_uncertainty(p: dict, num) -> dict[str, float]:
-    """MissionParams fields from the job (`num` is the jobs module's validator, which names the key)."""
+def parse_uncertainty(p: dict) -> dict[str, float]:
+    """MissionParams fields from the job (InvalidJob names the key)."""
     return {
-        "current_uncertainty_ms": num(
+        "current_uncertainty_ms": number(
             p, "current_uncertainty_ms", DEFAULT_CURRENT_UNCERTAINTY_MS, 0, MAX_CURRENT_UNCERTAINTY_MS
         ),
-        "wind_uncertainty_ms": num(p, "wind_uncertainty_ms", DEFAULT_WIND_UNCERTAINTY_MS, 0, MAX_WIND_UNCERTAINTY_MS),
+        "wind_uncertainty_ms": number(
+            p, "wind_uncertainty_ms", DEFAULT_WIND_UNCERTAINTY_MS, 0, MAX_WIND_UNCERTAINTY_MS
+        ),
     }
 
 

@@ -31,8 +31,8 @@ def _preload() -> None:
     for name in PRELOAD_MODULES:
         importlib.import_module(name)
     from config import ConfigError, Settings
+    from driftline.contract.parse import parse_job
     from driftline.forcing import ForcingContext
-    from driftline.jobs import parse_job
     from driftline.objects import LocalStore, make_s3_client
     from driftline.pipeline import MissionContext, run_mission
     from driftline.simulation import warm_up

@@ -12,7 +12,7 @@ import pytest
 from bench.harness import SCENE, tree_memory
 from bench.run import FULL, QUICK, evaluate_targets, format_table, summarize
 from config import Settings
-from driftline.jobs import parse_job
+from driftline.contract.parse import parse_job
 from tests.services import ROOT
 
 

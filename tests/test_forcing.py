@@ -17,8 +17,8 @@ import pytest
 
 from config import Settings
 from driftline import forcing
+from driftline.contract.metocean import Current, Wind
 from driftline.errors import ForcingError, InvalidJob, StorageUnavailable
-from driftline.jobs import Current, Wind
 from driftline.objects import ensure_buckets, make_s3_client
 from driftline.trajectory import ACTIVE, NOT_RELEASED, OUT_OF_DOMAIN, STRANDED, Trajectories
 from tests import forcing_files as ff

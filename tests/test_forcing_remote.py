@@ -22,10 +22,10 @@ import xarray as xr
 
 from config import Settings
 from driftline import forcing
+from driftline.contract.parse import parse_job
 from driftline.errors import ForcingError, ForcingSourceUnavailable
 from driftline.forcing import remote
 from driftline.forcing.netguard import HostRefused
-from driftline.jobs import parse_job
 from driftline.objects import ensure_buckets, make_s3_client
 from tests.dap_server import DapServer, RawServer
 from tests.services import ROOT

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from config import Settings
+from driftline.contract.parse import parse_job
 from driftline.errors import InvalidJob
-from driftline.jobs import parse_job
 from tests.conftest import mission, push_job, wait_status
 from tests.hostile import KNOWN_CRASHERS, VALID_PARAMS, fresh, hostile_bodies, mutate_bytes
 from tests.inprocess import forget_running, inprocess_worker

@@ -14,8 +14,9 @@ from datetime import datetime, timedelta
 import numpy as np
 import pytest
 
+from driftline.contract.drift_model import SHIP_LIMITS_M, SHIP_OPENDRIFT_NAMES
 from driftline.forcing.drifter_currents import RADIUS_OF_INFLUENCE_M, add_drifter_currents
-from driftline.models import SHIP_BEAM_TO_LENGTH, SHIP_DRAFT_TO_LENGTH, SHIP_LIMITS_M, SHIP_OPENDRIFT_NAMES
+from driftline.models import SHIP_BEAM_TO_LENGTH, SHIP_DRAFT_TO_LENGTH
 from driftline.simulation import simulate
 from tests.conftest import push_job, results, wait_status
 from tests.test_scenarios import ENSEMBLE, KINDS, LAT, LON, SEA_BOX, TRACK, east_north_km, fetch, params, plans_for

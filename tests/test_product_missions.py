@@ -17,8 +17,8 @@ from geojson_validator import validate_geometries, validate_structure
 from shapely.geometry import shape
 
 from config import Settings
+from driftline.contract.parse import parse_job
 from driftline.forcing import constant_plan
-from driftline.jobs import parse_job
 from driftline.products import ProductMeta, build_products
 from driftline.products.mapview import opendrift_land
 from driftline.simulation import simulate

@@ -19,10 +19,11 @@ import xarray as xr
 from pyproj import Geod
 
 from config import Settings
+from driftline.contract.params import MissionParams
+from driftline.contract.parse import parse_job
 from driftline.errors import InvalidJob
 from driftline.forcing import constant_plan
 from driftline.geodesy import _on_land, polygon_area_km2
-from driftline.jobs import MissionParams, parse_job
 from driftline.products import compute_density, compute_search_areas, make_grid, member_stats
 from driftline.simulation import SimulationResult, _make_model, _merge, _seed, _split, simulate
 from driftline.trajectory import ACTIVE, NOT_RELEASED, OUT_OF_DOMAIN, STRANDED, Trajectories

@@ -11,8 +11,8 @@ import pytest
 
 from config import Settings
 from driftline import trajfile
+from driftline.contract.parse import parse_job
 from driftline.forcing import constant_plan
-from driftline.jobs import parse_job
 from driftline.products import compute_density, compute_search_areas, make_grid, map_view
 from driftline.products.areas import area_time_indices
 from driftline.products.grid import present_positions

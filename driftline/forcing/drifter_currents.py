@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from driftline.drifters import EARTH_RADIUS_M, PERSISTENCE, DrifterTrack, haversine_m
+from driftline.contract.drifters import EARTH_RADIUS_M, PERSISTENCE, DrifterTrack, haversine_m
 
 RADIUS_OF_INFLUENCE_M = 10_000.0  # L, the Gaussian length of the blending
 ERROR_VARIANCE_RATIO = 0.01  # r: drifter observation error variance / model current error variance

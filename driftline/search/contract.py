@@ -1,6 +1,7 @@
 """Job keys `search`, `searches_done` and `water_temperature_c`: parsing and validation (pure, no services).
 
-Called from driftline.jobs; every rejection is an InvalidJob naming the key, e.g. `search.units[1].speed_kn`.
+A section of the job contract (driftline/contract/parse.py); every rejection is an InvalidJob naming the key,
+e.g. `search.units[1].speed_kn`.
 """
 
 from __future__ import annotations
@@ -11,12 +12,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from driftline.contract.fields import number, timestamp
 from driftline.errors import InvalidJob
 from driftline.search.theory import DETECTION_LAWS, SEARCH_ENDURANCE_FACTOR, coverage, effort_nm2, pod_exponential
 
 if TYPE_CHECKING:
     from config import Settings
-    from driftline.jobs import MissionParams
 
 MAX_UNITS = 10
 MAX_SEARCHES_DONE = 20
@@ -139,7 +140,6 @@ def parse_search(value: Any, params: dict | None = None) -> SearchRequest | None
 
     `params` (the raw job params) gives the object type and wind for sweep widths from the tables (`platform`).
     """
-    from driftline.jobs import _num, _time
 
     if value is None:
         return None
@@ -150,8 +150,8 @@ def parse_search(value: Any, params: dict | None = None) -> SearchRequest | None
             f"search must be an object with units and optionally {', '.join(sorted(SEARCH_KEYS - {'units'}))}{extra}"
         )
     with named("search"):
-        default_time = _time(value, "commence_time")
-        factor = _num(value, "search_endurance_factor", SEARCH_ENDURANCE_FACTOR, 0, 1, low_open=True)
+        default_time = timestamp(value, "commence_time")
+        factor = number(value, "search_endurance_factor", SEARCH_ENDURANCE_FACTOR, 0, 1, low_open=True)
         conditions = _conditions(value, params or {})
         route = _route(value.get("route")) if "route" in value else ()
     units = value.get("units")
@@ -170,10 +170,9 @@ def parse_search(value: Any, params: dict | None = None) -> SearchRequest | None
 
 def _conditions(value: dict, params: dict) -> dict:
     """On-scene visibility, wind and sea for the sweep-width tables; the wind defaults to the job's constant wind."""
-    from driftline.jobs import _num
 
-    out = {k: _num(value, k, None, 0, hi) for k, hi in (("visibility_nm", 100), ("wind_kn", 150), ("wave_height_m", 30))
-           if k in value}  # fmt: skip
+    limits = (("visibility_nm", 100), ("wind_kn", 150), ("wave_height_m", 30))
+    out = {k: number(value, k, None, 0, hi) for k, hi in limits if k in value}
     if "object" in value:
         obj = value["object"]
         if (
@@ -192,7 +191,6 @@ def _conditions(value: dict, params: dict) -> dict:
 
 def _route(value: Any) -> tuple[tuple[float, float], ...]:
     """A GeoJSON LineString of 2..500 positions (lon, lat), as flown or intended by the missing craft."""
-    from driftline.jobs import _num
 
     if (
         not isinstance(value, dict)
@@ -207,12 +205,11 @@ def _route(value: Any) -> tuple[tuple[float, float], ...]:
     for j, c in enumerate(coords):
         if not isinstance(c, list) or len(c) not in (2, 3):
             raise InvalidJob(f"route.coordinates[{j}] must be [lon, lat]")
-        out.append((_num({"lon": c[0]}, "lon", None, -180, 180), _num({"lat": c[1]}, "lat", None, -90, 90)))
+        out.append((number({"lon": c[0]}, "lon", None, -180, 180), number({"lat": c[1]}, "lat", None, -90, 90)))
     return tuple(out)
 
 
 def _unit(value: Any, i: int, default_time: datetime | None, factor: float, context: dict) -> SearchUnit:
-    from driftline.jobs import _num, _time
     from driftline.search.sweepwidth import speed_corrected, sweep_width_from_tables
 
     key = f"search.units[{i}]"
@@ -231,12 +228,12 @@ def _unit(value: Any, i: int, default_time: datetime | None, factor: float, cont
     if pattern not in UNIT_PATTERNS:
         raise InvalidJob(f"{key}.pattern must be one of {', '.join(UNIT_PATTERNS)}, got {pattern!r}"[:200])
     with named(key):
-        speed = _num(value, "speed_kn", None, 0, MAX_SPEED_KN, low_open=True)
-        hours = _num(value, "endurance_hours", None, 0, MAX_ENDURANCE_HOURS, low_open=True)
-        unit_factor = _num(value, "search_endurance_factor", factor, 0, 1, low_open=True)
-        commence = _time(value, "commence_time") or default_time
+        speed = number(value, "speed_kn", None, 0, MAX_SPEED_KN, low_open=True)
+        hours = number(value, "endurance_hours", None, 0, MAX_ENDURANCE_HOURS, low_open=True)
+        unit_factor = number(value, "search_endurance_factor", factor, 0, 1, low_open=True)
+        commence = timestamp(value, "commence_time") or default_time
         if "sweep_width_nm" in value or "platform" not in value:
-            sweep = _num(value, "sweep_width_nm", None, 0, MAX_SWEEP_WIDTH_NM, low_open=True)
+            sweep = number(value, "sweep_width_nm", None, 0, MAX_SWEEP_WIDTH_NM, low_open=True)
             source = "job"
     if "sweep_width_nm" not in value and "platform" in value:
         try:
@@ -261,7 +258,6 @@ def parse_searches_done(value: Any, settings: Settings) -> tuple[SearchDone, ...
 
 def _done(value: Any, i: int, settings: Settings) -> SearchDone:
     from driftline.geodesy import validate_area
-    from driftline.jobs import _num, _time
 
     key = f"searches_done[{i}]"
     if not isinstance(value, dict):
@@ -273,7 +269,7 @@ def _done(value: Any, i: int, settings: Settings) -> SearchDone:
         raise InvalidJob(f"unknown {key} keys: {', '.join(unknown)}")
     with named(key):
         area = validate_area(value.get("area"), settings.max_area_km2)
-        start, end = _time(value, "start_time", required=True), _time(value, "end_time", required=True)
+        start, end = timestamp(value, "start_time", required=True), timestamp(value, "end_time", required=True)
     if end <= start:
         raise InvalidJob(f"{key}.end_time must be after {key}.start_time")
     has_pod, has_sweep = "pod" in value, {"sweep_width_nm", "track_spacing_nm"} & value.keys()
@@ -281,19 +277,18 @@ def _done(value: Any, i: int, settings: Settings) -> SearchDone:
         raise InvalidJob(f"{key} needs either pod or sweep_width_nm and track_spacing_nm (not both)")
     with named(key):
         if has_pod:
-            pod = _num(value, "pod", None, 0, 1, low_open=True)
+            pod = number(value, "pod", None, 0, 1, low_open=True)
             if pod >= 1:  # it would remove the probability entirely: no real search is certain
                 raise InvalidJob("pod must be less than 1")
             return SearchDone(area, start, end, pod)
-        sweep = _num(value, "sweep_width_nm", None, 0, MAX_SWEEP_WIDTH_NM, low_open=True)
-        spacing = _num(value, "track_spacing_nm", None, 0, MAX_TRACK_SPACING_NM, low_open=True)
+        sweep = number(value, "sweep_width_nm", None, 0, MAX_SWEEP_WIDTH_NM, low_open=True)
+        spacing = number(value, "track_spacing_nm", None, 0, MAX_TRACK_SPACING_NM, low_open=True)
     return SearchDone(area, start, end, min(pod_exponential(coverage(sweep, spacing)), MAX_POD), sweep, spacing)
 
 
 def _done_track(value: dict, key: str) -> SearchDone:
     """A track flown: GeoJSON LineString (times from start_time and speed_kn, or start and end time) or GPX text
     (its own point times, else the same), with the sweep width; detection along it like a planned track."""
-    from driftline.jobs import _num, _time
 
     unknown = sorted(set(value) - TRACK_KEYS)
     if unknown:
@@ -304,10 +299,10 @@ def _done_track(value: dict, key: str) -> SearchDone:
         raise InvalidJob(f"{key} needs either track or gpx, not both")
     with named(key):
         points = _gpx_points(value["gpx"]) if "gpx" in value else _linestring_points(value["track"])
-        start, end = _time(value, "start_time"), _time(value, "end_time")
-        speed = _num(value, "speed_kn", None, 0, MAX_SPEED_KN, low_open=True) if "speed_kn" in value else None
-        sweep = _num(value, "sweep_width_nm", None, 0, MAX_SWEEP_WIDTH_NM, low_open=True)
-        spacing = (_num(value, "track_spacing_nm", None, 0, MAX_TRACK_SPACING_NM, low_open=True)
+        start, end = timestamp(value, "start_time"), timestamp(value, "end_time")
+        speed = number(value, "speed_kn", None, 0, MAX_SPEED_KN, low_open=True) if "speed_kn" in value else None
+        sweep = number(value, "sweep_width_nm", None, 0, MAX_SWEEP_WIDTH_NM, low_open=True)
+        spacing = (number(value, "track_spacing_nm", None, 0, MAX_TRACK_SPACING_NM, low_open=True)
                    if "track_spacing_nm" in value else None)  # fmt: skip
     detection = value.get("detection", "exponential")
     if detection not in DETECTION_LAWS:
@@ -393,58 +388,5 @@ def _timed(points, start, end, speed, key) -> list[tuple[float, float, datetime]
 
 
 def parse_water_temperature(p: dict) -> float | None:
-    from driftline.jobs import _num
 
-    return _num(p, "water_temperature_c", None, -2.5, 40) if "water_temperature_c" in p else None
-
-
-def check_search_times(params: MissionParams) -> None:
-    """Searches must lie inside a forward forecast: each unit's and each done search's whole time window."""
-    if not (params.search or params.searches_done):
-        return
-    if params.backward:
-        key = "search" if params.search else "searches_done"
-        raise InvalidJob(f"{key} cannot be used with direction 'backward' (search planning needs a forward forecast)")
-    windows = [(f"search.units[{i}]", u.commence_time, u.end_time) for i, u in enumerate(_units(params))]
-    windows += [(f"searches_done[{i}]", d.start_time, d.end_time) for i, d in enumerate(params.searches_done)]
-    first, last = params.start_time, params.end_of_run
-    for key, start, end in windows:
-        if start < first:
-            raise InvalidJob(f"{key} starts at {_iso(start)}, before start_time {_iso(first)}")
-        if end > last:
-            raise InvalidJob(
-                f"{key} ends at {_iso(end)}, after the end of the forecast {_iso(last)} (raise duration_hours)"
-            )
-
-
-def _units(params: MissionParams) -> tuple[SearchUnit, ...]:
-    return params.search.units if params.search else ()
-
-
-def search_records(params: MissionParams) -> dict[str, Any]:
-    """The search keys of MissionParams.as_record as JSON-ready data."""
-    out: dict[str, Any] = {}
-    if params.search:
-        out["search"] = {
-            "units": [
-                {**{k: v for k, v in u.__dict__.items() if v is not None}, "commence_time": _iso(u.commence_time)}
-                for u in _units(params)
-            ]
-        }
-        if params.search.route:
-            out["search"]["route"] = {"type": "LineString", "coordinates": [list(c) for c in params.search.route]}
-        if params.search.conditions:
-            out["search"]["conditions"] = params.search.conditions
-    if params.searches_done:
-        out["searches_done"] = [
-            {k: v for k, v in {**d.__dict__, "start_time": _iso(d.start_time), "end_time": _iso(d.end_time)}.items()
-             if v is not None and v != {} and not (isinstance(v, float) and v != v)}
-            for d in params.searches_done
-        ]  # fmt: skip
-    return out
-
-
-def _iso(t: datetime) -> str:
-    from driftline.jobs import _iso as iso
-
-    return iso(t)
+    return number(p, "water_temperature_c", None, -2.5, 40) if "water_temperature_c" in p else None

@@ -15,7 +15,7 @@ from driftline.search.survival import MODEL_SHORT, beyond_survival, forcing_wate
 from driftline.trajectory import Trajectories
 
 if TYPE_CHECKING:
-    from driftline.jobs import MissionParams
+    from driftline.contract.params import MissionParams
 
 FILES = ("search_plan.geojson", "search_plan.kml")
 

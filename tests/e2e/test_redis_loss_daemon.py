@@ -11,8 +11,8 @@ import uuid
 import pytest
 
 from config import Settings
+from driftline.contract.parse import parse_job
 from driftline.db import MissionStore
-from driftline.jobs import parse_job
 from tests.conftest import RESULTS_BUCKET, bucket_keys, mission, results
 from tests.services import RedisServer
 

@@ -49,7 +49,7 @@ def maintain(w) -> None:
 
 
 def record(params: dict, mid: str) -> dict:
-    from driftline.jobs import parse_job
+    from driftline.contract.parse import parse_job
 
     return parse_job(json.dumps({"mission_id": mid, "params": params}), Settings()).params.as_record()
 

@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from config import Settings
-from driftline.drifters import MAX_DRIFTER_SPEED_MS, PERSISTENCE, haversine_m, read_track_file
+from driftline.contract.drifters import MAX_DRIFTER_SPEED_MS, PERSISTENCE, haversine_m
+from driftline.contract.parse import parse_job
 from driftline.errors import InvalidJob
 from driftline.forcing.drifter_currents import (
     ERROR_VARIANCE_RATIO,
@@ -24,8 +25,8 @@ from driftline.forcing.drifter_currents import (
     observations,
     oi_correction,
 )
-from driftline.jobs import parse_job
 from driftline.models import model_attrs, product_title
+from driftline.track_files import read_track_file
 
 MID = "550e8400-e29b-41d4-a716-446655440000"
 SETTINGS = Settings.from_env({})

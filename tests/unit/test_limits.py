@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from config import Settings
+from driftline.contract.parse import parse_job
 from driftline.errors import JobCrashed
-from driftline.jobs import parse_job
 from driftline.limits import JobOutOfMemory, JobTooLarge, check_fits, crash_error, estimate, oom_kill_count
 
 MID = "5d3f8c9e-1b2a-4c3d-8e4f-0123456789ab"

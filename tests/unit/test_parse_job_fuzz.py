@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 
 from config import Settings
+from driftline.contract.parse import parse_job
 from driftline.errors import InvalidJob
-from driftline.jobs import parse_job
 from tests.hostile import KNOWN_CRASHERS, byte_mutations, mutated_jobs, random_bodies
 
 SETTINGS = Settings()

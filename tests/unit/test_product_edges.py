@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 from pyproj import Geod
 
 from config import Settings
+from driftline.contract.parse import parse_job
 from driftline.errors import InvalidJob
 from driftline.geodesy import dm, output_geometry
-from driftline.jobs import parse_job
 from driftline.products import build_products, highest_density_regions
 from driftline.products.areas import area_time_indices
 from driftline.products.grid import M_PER_DEG

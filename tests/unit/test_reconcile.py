@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from config import Settings
-from driftline.jobs import parse_job
+from driftline.contract.parse import parse_job
 from driftline.reconcile import job_body
 
 SETTINGS = Settings.from_env({})

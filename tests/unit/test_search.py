@@ -13,8 +13,8 @@ import pytest
 import shapely
 
 from config import Settings
+from driftline.contract.parse import parse_job
 from driftline.errors import InvalidJob
-from driftline.jobs import parse_job
 from driftline.search.contract import SearchDone, SearchUnit
 from driftline.search.done import apply_searches_done
 from driftline.search.geo import LocalPlane, Rect, deg_min, position_dm, positions_at, rects_overlap

@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from config import Settings
+from driftline.contract.parse import parse_job
 from driftline.errors import InvalidJob
-from driftline.jobs import parse_job
 
 MID = "5d3f8c9e-1b2a-4c3d-8e4f-0123456789ab"
 BASE = {"latitude": 60.0, "longitude": 4.0, "start_time": "2024-01-01T00:00:00Z"}

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from config import Settings
+from driftline.contract.parse import parse_job
 from driftline.errors import InvalidJob
 from driftline.forcing import constant_plan
-from driftline.jobs import parse_job
 from driftline.products.areas import compute_search_areas
 from driftline.products.shares import time_shares
 from driftline.simulation import simulate

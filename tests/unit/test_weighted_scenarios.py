@@ -12,10 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from config import Settings
+from driftline.contract.parse import parse_job
+from driftline.contract.scenarios import MIN_PARTICLES_PER_SCENARIO
 from driftline.errors import InvalidJob
-from driftline.jobs import parse_job
 from driftline.scenarios import (
-    MIN_PARTICLES_PER_SCENARIO,
     latest_entry,
     prior_weights,
     scenario_counts,

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from config import Settings
-from driftline.jobs import parse_job
+from driftline.contract.parse import parse_job
 from driftline.products import ProductMeta, build_products
 from driftline.search.mission import prepare_search, search_summary, write_search_files
 from driftline.trajectory import ACTIVE, STRANDED, Trajectories

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from config import Settings
+from driftline.contract.parse import parse_job
 from driftline.errors import InvalidJob
-from driftline.jobs import parse_job
 
 SETTINGS = Settings.from_env({})
 UNIT = {"name": "Rescue 51", "speed_kn": 90, "sweep_width_nm": 1.2, "endurance_hours": 2.5}

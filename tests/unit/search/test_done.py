@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from config import Settings
+from driftline.contract.parse import parse_job
 from driftline.errors import InvalidJob
-from driftline.jobs import parse_job
 from driftline.search.contract import SearchDone
 from driftline.search.done import apply_searches_done
 from driftline.search.geo import LocalPlane

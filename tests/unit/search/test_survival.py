@@ -12,8 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from config import Settings
+from driftline.contract.parse import parse_job
 from driftline.errors import InvalidJob
-from driftline.jobs import parse_job
 from driftline.scenarios import latest_entry
 from driftline.search.survival import (
     PLANNING_NOTE,

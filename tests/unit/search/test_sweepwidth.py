@@ -7,8 +7,8 @@ import json
 import pytest
 
 from config import Settings
+from driftline.contract.parse import parse_job
 from driftline.errors import InvalidJob
-from driftline.jobs import parse_job
 from driftline.search.sweepwidth import tables
 
 SETTINGS = Settings.from_env({})
