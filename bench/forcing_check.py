@@ -86,30 +86,8 @@ def main() -> int:
         )
         print("mission", row["status"], "forcing:", json.dumps(summary["forcing"][0]["sources"]))
         print("domain fraction:", summary["forcing"][0]["domain_fraction"], "warnings:", summary["warnings"])
-        services.s3().download_file(RESULTS_BUCKET, f"{mid}/raw/particles.nc", str(tmp / "p.nc"))
-        ds = xr.open_dataset(tmp / "p.nc")
-        ours = float(np.nanmean(ds.lon[:, -1])), float(np.nanmean(ds.lat[:, -1]))
-        start = datetime.fromisoformat(args.start.replace("Z", "+00:00")).replace(tzinfo=None)
-        direct = plain_opendrift(args.file, args.lat, args.lon, start, args.hours, args.particles, 7)
-        drift_km = np.hypot((ours[0] - args.lon) * 111.32 * np.cos(np.radians(args.lat)), (ours[1] - args.lat) * 111.32)
-        diff_m = np.hypot((ours[0] - direct[0]) * 111320 * np.cos(np.radians(args.lat)), (ours[1] - direct[1]) * 111320)
-        print(
-            f"mean end position: worker {ours[1]:.5f}N {ours[0]:.5f}E, plain OpenDrift {direct[1]:.5f}N "
-            f"{direct[0]:.5f}E; difference {diff_m:.1f} m on a {drift_km:.2f} km drift"
-        )
-        before = worker.log().count("Downloaded forcing")
-        started = time.monotonic()
-        ids = [push_job(services, queue, {**params, "num_particles": 100, "random_seed": i}) for i in range(10)]
-        for m in ids:
-            wait_status(services, m, timeout_s=600)
-        log = worker.log()
-        print(
-            f"ten more missions: {log.count('Downloaded forcing') - before} download(s), "
-            f"{log.count('Forcing cache hit')} cache hits in all, {time.monotonic() - started:.1f} s for the ten"
-        )
-        for line in log.splitlines():
-            if "Downloaded forcing" in line:
-                print("  ", line.split("driftline.forcing: ")[-1][:160])
+        compare_with_plain(services, mid, args, tmp)
+        check_cache(services, worker, queue, params)
         return 0
     finally:
         if worker is not None:
@@ -117,6 +95,38 @@ def main() -> int:
         moto.stop()
         pg.cleanup()
         redis.cleanup()
+
+
+def compare_with_plain(services, mid: str, args, tmp: Path) -> None:
+    """The mission's mean end position against plain OpenDrift on the same file."""
+    services.s3().download_file(RESULTS_BUCKET, f"{mid}/raw/particles.nc", str(tmp / "p.nc"))
+    ds = xr.open_dataset(tmp / "p.nc")
+    ours = float(np.nanmean(ds.lon[:, -1])), float(np.nanmean(ds.lat[:, -1]))
+    start = datetime.fromisoformat(args.start.replace("Z", "+00:00")).replace(tzinfo=None)
+    direct = plain_opendrift(args.file, args.lat, args.lon, start, args.hours, args.particles, 7)
+    drift_km = np.hypot((ours[0] - args.lon) * 111.32 * np.cos(np.radians(args.lat)), (ours[1] - args.lat) * 111.32)
+    diff_m = np.hypot((ours[0] - direct[0]) * 111320 * np.cos(np.radians(args.lat)), (ours[1] - direct[1]) * 111320)
+    print(
+        f"mean end position: worker {ours[1]:.5f}N {ours[0]:.5f}E, plain OpenDrift {direct[1]:.5f}N "
+        f"{direct[0]:.5f}E; difference {diff_m:.1f} m on a {drift_km:.2f} km drift"
+    )
+
+
+def check_cache(services, worker, queue: str, params: dict) -> None:
+    """Ten more missions on the same file: one download, then cache hits."""
+    before = worker.log().count("Downloaded forcing")
+    started = time.monotonic()
+    ids = [push_job(services, queue, {**params, "num_particles": 100, "random_seed": i}) for i in range(10)]
+    for m in ids:
+        wait_status(services, m, timeout_s=600)
+    log = worker.log()
+    print(
+        f"ten more missions: {log.count('Downloaded forcing') - before} download(s), "
+        f"{log.count('Forcing cache hit')} cache hits in all, {time.monotonic() - started:.1f} s for the ten"
+    )
+    for line in log.splitlines():
+        if "Downloaded forcing" in line:
+            print("  ", line.split("driftline.forcing: ")[-1][:160])
 
 
 if __name__ == "__main__":

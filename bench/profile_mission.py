@@ -38,14 +38,14 @@ def make_context(svc, work: Path, mission_id: str):
         settings = Settings()
         return settings, MissionContext(settings, LocalStore(work / "out"), ForcingContext(settings=settings))
     from driftline.db import MissionStore
-    from driftline.jobproc import _progress_writer
+    from driftline.jobproc import progress_writer
     from driftline.objects import S3Store, ensure_buckets, make_s3_client
 
     settings = Settings.from_env(svc.env("profile", "profile-1"))
     s3, store = make_s3_client(settings), MissionStore(settings.database_url)
     ensure_buckets(s3, [settings.results_bucket, settings.forcing_bucket])
     forcing = ForcingContext(settings=settings, s3=s3, db=store.connect)
-    return settings, MissionContext(settings, S3Store(settings, s3), forcing, _progress_writer(store, mission_id))
+    return settings, MissionContext(settings, S3Store(settings, s3), forcing, progress_writer(store, mission_id))
 
 
 def run_once(w: Workload, svc, work: Path, profiler=None) -> dict:

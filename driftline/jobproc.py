@@ -120,7 +120,7 @@ def _run(job: Job, settings: Settings, attempt: int, lease: str | None) -> tuple
         settings=settings,
         objects=objects,
         forcing=ForcingContext(settings=settings, s3=s3, db=store.connect),
-        progress=_progress_writer(store, job.mission_id, lease),
+        progress=progress_writer(store, job.mission_id, lease),
         attempt=attempt,
         worker_id=settings.worker_id,
     )
@@ -164,7 +164,7 @@ def _discard_quietly(s3, bucket: str, prefix: str) -> None:
         log.warning("Staged objects under %s not removed (swept later): %s", prefix, e)
 
 
-def _progress_writer(store, mission_id: str, lease: str | None = None, min_interval_s: float = PROGRESS_MIN_INTERVAL_S):
+def progress_writer(store, mission_id: str, lease: str | None = None, min_interval_s: float = PROGRESS_MIN_INTERVAL_S):
     """Write missions.progress at every 10 % step, at most once per `min_interval_s` (best effort: progress
     must not fail a mission). A mission of a second or two is not worth ten database commits."""
     last = [-1]

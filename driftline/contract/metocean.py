@@ -1,10 +1,11 @@
-"""Job sections for the environment: on-scene wind and current, forcing file lists, ensemble members."""
+"""Job sections for the environment: on-scene wind and current, forcing file URIs, ensemble members."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from driftline.contract.fields import number
 from driftline.errors import InvalidJob
@@ -73,8 +74,6 @@ def parse_forcing_list(value: Any, key: str, settings: Settings) -> tuple[str, .
         return ()
     if not isinstance(value, list) or not 1 <= len(value) <= 10:
         raise InvalidJob(f"{key} must be a list of 1 to 10 s3:// URIs")
-    from driftline.forcing import check_forcing_uri  # local: forcing imports heavier modules
-
     return tuple(check_forcing_uri(uri, settings) for uri in value)
 
 
@@ -95,3 +94,21 @@ def parse_ensemble(value: Any, settings: Settings) -> tuple[EnsembleMember, ...]
             )
         )
     return tuple(members)
+
+
+def check_forcing_uri(uri: Any, settings: Settings) -> str:
+    """Accept only s3://{FORCING_BUCKET}/key.nc; refuse anything else before any fetch."""
+    if not isinstance(uri, str) or len(uri) > 1024:
+        raise InvalidJob("forcing entries must be s3:// URI strings")
+    if not uri.isprintable():  # NUL, newlines, lone surrogates: never a key, and PostgreSQL refuses some
+        raise InvalidJob(f"forcing URI {uri!r} contains control or unencodable characters")
+    try:
+        parts = urlsplit(uri)
+    except ValueError as e:  # e.g. an unbalanced "[" in the host
+        raise InvalidJob(f"forcing URI {uri!r} is malformed: {e}") from e
+    if parts.scheme != "s3" or parts.netloc != settings.forcing_bucket or parts.query or parts.fragment:
+        raise InvalidJob(f"forcing URI {uri!r} is not allowed: only s3://{settings.forcing_bucket}/... is accepted")
+    key = parts.path.lstrip("/")
+    if not key or ".." in key.split("/") or not key.endswith((".nc", ".nc4")):
+        raise InvalidJob(f"forcing URI {uri!r} is not allowed: the key must name a .nc file")
+    return uri

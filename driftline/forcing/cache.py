@@ -14,13 +14,13 @@ from pathlib import Path
 
 from config import Settings
 from driftline.errors import StorageUnavailable
-from driftline.forcing.common import _s3_error, _s3_key, check_forcing_uri
+from driftline.forcing.common import check_forcing_uri, s3_error, s3_key
 
 log = logging.getLogger("driftline.forcing")  # the logger name from before the split into modules
 
 
 @contextmanager
-def _locked(path: Path, mode: int) -> Iterator[int]:
+def locked_file(path: Path, mode: int) -> Iterator[int]:
     """flock a lock file; retry if it was unlinked (evicted) between open and lock. LOCK_NB raises BlockingIOError."""
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -54,13 +54,13 @@ class ForcingCache:
 
     def fetch(self, uri: str) -> Path:
         """Local path of the current version of `uri`, downloading it once if not cached."""
-        key = _s3_key(check_forcing_uri(uri, self.settings))
+        key = s3_key(check_forcing_uri(uri, self.settings))
         etag = self._etag(uri, key)
         entry = self.dir / _entry_name(key, etag)
-        with _locked(self._lock(entry), fcntl.LOCK_SH):
+        with locked_file(self._lock(entry), fcntl.LOCK_SH):
             if self._hit(entry, uri):
                 return entry
-        with _locked(self._lock(entry), fcntl.LOCK_EX):
+        with locked_file(self._lock(entry), fcntl.LOCK_EX):
             if self._hit(entry, uri):
                 return entry
             try:
@@ -78,7 +78,7 @@ class ForcingCache:
         try:
             return self.client.head_object(Bucket=self.settings.forcing_bucket, Key=key)["ETag"].strip('"')
         except Exception as e:
-            raise _s3_error(e, uri, "check") from e
+            raise s3_error(e, uri, "check") from e
 
     def _hit(self, entry: Path, uri: str) -> bool:
         try:
@@ -104,7 +104,7 @@ class ForcingCache:
         except BaseException as e:
             with suppress(FileNotFoundError):
                 os.unlink(tmp)
-            error = _s3_error(e, uri, "download") if isinstance(e, Exception) else e
+            error = s3_error(e, uri, "download") if isinstance(e, Exception) else e
             if error is e:
                 raise
             raise error from e
@@ -122,7 +122,7 @@ class ForcingCache:
 
     def evict(self, keep: Path | None = None) -> None:
         """Delete least recently used entries not in use until the cache fits FORCING_CACHE_MAX_GB."""
-        with _locked(self.dir / ".evict.lock", fcntl.LOCK_EX):
+        with locked_file(self.dir / ".evict.lock", fcntl.LOCK_EX):
             self._remove_leftovers()
             entries = self.entries()
             total = sum(_size(p) for p in entries)
@@ -135,7 +135,7 @@ class ForcingCache:
     def _remove(self, entry: Path) -> int:
         """Remove an entry unless another process holds its lock; returns the bytes freed."""
         try:
-            with _locked(self._lock(entry), fcntl.LOCK_EX | fcntl.LOCK_NB):
+            with locked_file(self._lock(entry), fcntl.LOCK_EX | fcntl.LOCK_NB):
                 size = _size(entry)
                 entry.unlink(missing_ok=True)
                 self._lock(entry).unlink(missing_ok=True)
@@ -151,7 +151,7 @@ class ForcingCache:
             entry = self.dir / f"{path.name.lstrip('.').split('.')[0]}.nc"
             if path.suffix == ".lock" and entry.exists():
                 continue
-            with suppress(BlockingIOError), _locked(self._lock(entry), fcntl.LOCK_EX | fcntl.LOCK_NB):
+            with suppress(BlockingIOError), locked_file(self._lock(entry), fcntl.LOCK_EX | fcntl.LOCK_NB):
                 if path.suffix == ".part":
                     path.unlink(missing_ok=True)
                 if not entry.exists():

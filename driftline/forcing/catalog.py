@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 from config import Settings
-from driftline.forcing.common import QUANTITIES, _covers_time, _db, _iso, _s3_error, _utc, check_forcing_uri
+from driftline.forcing.common import QUANTITIES, as_utc, check_forcing_uri, covers_time, db_errors, iso, s3_error
 from driftline.forcing.readers import DatasetInfo, inspect_forcing_file
 from driftline.objects import ensure_buckets, make_s3_client
 
@@ -41,14 +41,14 @@ def upsert_row(conn, values: dict) -> dict:
         f"INSERT INTO forcing_datasets ({cols}) VALUES ({', '.join(f'%({c})s' for c in values)}) "
         f"ON CONFLICT (s3_key) DO UPDATE SET {updates}, created_at = now() RETURNING *"
     )
-    with _db("update"), conn, conn.cursor() as cur:
+    with db_errors("update"), conn, conn.cursor() as cur:
         cur.execute(sql, values)
         return _rows(cur)[0]
 
 
 def list_datasets(conn) -> list[dict]:
     """All catalog rows, by name then newest first."""
-    with _db("listing"), conn, conn.cursor() as cur:
+    with db_errors("listing"), conn, conn.cursor() as cur:
         cur.execute("SELECT * FROM forcing_datasets ORDER BY name, created_at DESC, id DESC")
         return _rows(cur)
 
@@ -69,13 +69,13 @@ def select_datasets(conn, lat: float, lon: float, start_time: datetime, end_time
     Best = finest resolution, then newest (time_start, then created_at). Each row gains `covers_run`:
     whether its time range also holds end_time.
     """
-    params = {"lat": lat, "lon": lon, "t": _utc(start_time)}
+    params = {"lat": lat, "lon": lon, "t": as_utc(start_time)}
     out = {}
-    with _db("query"), conn, conn.cursor() as cur:
+    with db_errors("query"), conn, conn.cursor() as cur:
         for quantity in QUANTITIES:
             cur.execute(SELECT_SQL.format(flag=f"provides_{quantity}"), params)
             out[quantity] = [
-                {**r, "covers_run": _covers_time(r["time_start"], r["time_end"], end_time)} for r in _rows(cur)
+                {**r, "covers_run": covers_time(r["time_start"], r["time_end"], end_time)} for r in _rows(cur)
             ]
     return out
 
@@ -103,10 +103,10 @@ def forcing_add(settings: Settings, path: Path | str, name: str | None = None, *
         client.upload_file(str(path), settings.forcing_bucket, key, ExtraArgs={"ContentType": "application/x-netcdf"})
         etag = client.head_object(Bucket=settings.forcing_bucket, Key=key)["ETag"].strip('"')
     except Exception as e:
-        raise _s3_error(e, uri, "upload") from e
-    with _db("connection"), closing(psycopg2.connect(settings.database_url)) as conn:
+        raise s3_error(e, uri, "upload") from e
+    with db_errors("connection"), closing(psycopg2.connect(settings.database_url)) as conn:
         row = register_dataset(conn, info, key, uri, etag, name or path.stem)
-    print(f"Added forcing dataset {_summary(row)}")
+    print(f"Added forcing dataset {source_summary(row)}")
     return row
 
 
@@ -115,7 +115,7 @@ def forcing_list(settings: Settings) -> list[dict]:
     import psycopg2
 
     settings.require_services()
-    with _db("connection"), closing(psycopg2.connect(settings.database_url)) as conn:
+    with db_errors("connection"), closing(psycopg2.connect(settings.database_url)) as conn:
         return list_datasets(conn)
 
 
@@ -123,11 +123,11 @@ def _quantities(row: dict) -> str:
     return "+".join(q for q in QUANTITIES if row.get(f"provides_{q}")) or "-"
 
 
-def _summary(row: dict) -> str:
+def source_summary(row: dict) -> str:
     res = f"{row['resolution_m'] / 1000:.1f} km" if row.get("resolution_m") else "? km"
     return (
         f"{row['name']} ({row['uri']}): {_quantities(row)}, lat {row['lat_min']:.2f}..{row['lat_max']:.2f}, "
-        f"lon {row['lon_min']:.2f}..{row['lon_max']:.2f}, {_iso(row['time_start'])}..{_iso(row['time_end'])}, {res}"
+        f"lon {row['lon_min']:.2f}..{row['lon_max']:.2f}, {iso(row['time_start'])}..{iso(row['time_end'])}, {res}"
     )
 
 
@@ -140,7 +140,7 @@ def format_catalog(rows: list[dict]) -> str:
             _quantities(r),
             f"{r['lat_min']:.2f}..{r['lat_max']:.2f}",
             f"{r['lon_min']:.2f}..{r['lon_max']:.2f}",
-            f"{_iso(r['time_start'])}..{_iso(r['time_end'])}",
+            f"{iso(r['time_start'])}..{iso(r['time_end'])}",
             f"{r['resolution_m'] / 1000:.1f}" if r.get("resolution_m") else "?",
             f"{(r.get('size_bytes') or 0) / 1e6:.1f}",
             r["uri"],

@@ -15,7 +15,7 @@ from config import Settings
 from driftline.errors import ForcingError, ForcingSourceUnavailable, InvalidJob
 from driftline.forcing.cache import ForcingCache
 from driftline.forcing.catalog import select_datasets
-from driftline.forcing.common import QUANTITIES, _covers_time, _db, _iso, _s3_key, _utc, check_forcing_uri
+from driftline.forcing.common import QUANTITIES, as_utc, check_forcing_uri, covers_time, db_errors, iso, s3_key
 from driftline.forcing.readers import check_usable, open_reader
 from driftline.forcing.remote import NotCovering, RemoteSubsets, SourceFailed, describe_subset
 
@@ -66,7 +66,7 @@ def constant_plan(wind, current) -> ForcingPlan:
 
 
 def _where(lat: float, lon: float, t: datetime) -> str:
-    return f"{abs(lat):.3f}{'N' if lat >= 0 else 'S'} {abs(lon):.3f}{'E' if lon >= 0 else 'W'} at {_iso(t)}"
+    return f"{abs(lat):.3f}{'N' if lat >= 0 else 'S'} {abs(lon):.3f}{'E' if lon >= 0 else 'W'} at {iso(t)}"
 
 
 @dataclass
@@ -114,7 +114,7 @@ def resolve_forcing(
     warnings: list[str] = []
     if forcing_uris or ctx.local_files:
         uris = [check_forcing_uri(uri, ctx.settings) for uri in forcing_uris]  # all refused before any fetch
-        files = [(ctx.get_cache(uri).fetch(uri), uri, _s3_key(uri)) for uri in uris]
+        files = [(ctx.get_cache(uri).fetch(uri), uri, s3_key(uri)) for uri in uris]
         files += [(Path(p), Path(p).resolve().as_uri(), Path(p).name) for p in ctx.local_files]
         used = [_open_dataset(path, uri, name, start_time) for path, uri, name in files]
         for d in used:
@@ -135,10 +135,10 @@ def _open_dataset(path: Path, uri: str, name: str, start_time: datetime) -> dict
     """Open one file, check it gives currents or wind and holds the start time; ForcingError naming it."""
     reader = open_reader(path, uri)
     quantities = check_usable(reader, uri)
-    start, end = _utc(reader.start_time), _utc(reader.end_time)
-    if not _covers_time(start, end, start_time):
+    start, end = as_utc(reader.start_time), as_utc(reader.end_time)
+    if not covers_time(start, end, start_time):
         raise ForcingError(
-            f"forcing file {uri} covers {_iso(start)} to {_iso(end)}, but the mission starts at {_iso(start_time)}"
+            f"forcing file {uri} covers {iso(start)} to {iso(end)}, but the mission starts at {iso(start_time)}"
         )
     variables = sorted(v for v in reader.variables if v not in ("latitude", "longitude"))
     return {"uri": uri, "name": name, "reader": reader, "variables": variables, "quantities": quantities}
@@ -155,17 +155,17 @@ def _position_warning(d: dict, lat: float, lon: float, start_time: datetime) -> 
 
 
 def _time_warning(d: dict, end_time: datetime) -> list[str]:
-    start, end = _utc(d["reader"].start_time), _utc(d["reader"].end_time)
-    if _covers_time(start, end, end_time):
+    start, end = as_utc(d["reader"].start_time), as_utc(d["reader"].end_time)
+    if covers_time(start, end, end_time):
         return []
-    end_of_run = _iso(end_time)
-    return [f"forcing file {d['uri']} covers {_iso(start)} to {_iso(end)}, not the end of the run at {end_of_run}"]
+    end_of_run = iso(end_time)
+    return [f"forcing file {d['uri']} covers {iso(start)} to {iso(end)}, not the end of the run at {end_of_run}"]
 
 
 def _catalog_choice(ctx: ForcingContext, mission: tuple, warnings: list[str]) -> dict[str, list]:
     """Per quantity, up to DATASETS_PER_QUANTITY catalog files that really cover the position, best first."""
     lat, lon, start_time, end_time, _ = mission
-    with _db("connection"):
+    with db_errors("connection"):
         conn = ctx.db()
     candidates = select_datasets(conn, lat, lon, start_time, end_time)
     opened: dict[str, dict | None] = {}

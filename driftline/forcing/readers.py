@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from driftline.errors import ForcingError
-from driftline.forcing.common import CURRENT_VARS, QUANTITIES, WIND_VARS, _one_line, _utc
+from driftline.forcing.common import CURRENT_VARS, QUANTITIES, WIND_VARS, as_utc, one_line
 
 NETCDF_MAGIC = (b"CDF\x01", b"CDF\x02", b"CDF\x05", b"\x89HDF\r\n\x1a\n")
 
@@ -51,7 +51,7 @@ def open_reader(path: Path | str, label: str | None = None):
             from opendrift.readers.reader_netCDF_CF_generic import Reader
         return Reader(str(path), name=label)
     except Exception as e:
-        raise ForcingError(f"forcing file {label} cannot be read by OpenDrift: {_one_line(e)}") from e
+        raise ForcingError(f"forcing file {label} cannot be read by OpenDrift: {one_line(e)}") from e
 
 
 def _is_roms_native(path: Path) -> bool:
@@ -93,8 +93,8 @@ def inspect_reader(reader, path: Path | str, label: str | None = None) -> Datase
         lon_max=lon_max,
         lat_min=lat_min,
         lat_max=lat_max,
-        time_start=_utc(reader.start_time),
-        time_end=_utc(reader.end_time),
+        time_start=as_utc(reader.start_time),
+        time_end=as_utc(reader.end_time),
         resolution_m=_resolution_m(reader, (lat_min + lat_max) / 2),
         size_bytes=Path(path).stat().st_size,
     )

@@ -23,8 +23,8 @@ from pathlib import Path
 
 from config import Settings, helper_environment
 from driftline.errors import ForcingError
-from driftline.forcing.cache import ForcingCache, _locked
-from driftline.forcing.common import _s3_error, _utc
+from driftline.forcing.cache import ForcingCache, locked_file
+from driftline.forcing.common import as_utc, s3_error
 from driftline.forcing.fetch import RESULT_MARK
 from driftline.forcing.netguard import check_url
 from driftline.limits import exit_description
@@ -104,7 +104,7 @@ def subset_box(lat: float, lon: float, duration_h: float, reach_m: float) -> tup
 
 def subset_window(start: datetime, end: datetime) -> tuple[str, str]:
     """The run's time span, snapped outward to whole UTC days (so nearby missions share a subset)."""
-    lo, hi = sorted((_utc(start), _utc(end)))
+    lo, hi = sorted((as_utc(start), as_utc(end)))
     day = timedelta(hours=WINDOW_SNAP_H)
     epoch = datetime(2000, 1, 1, tzinfo=UTC)
     lo = epoch + day * math.floor((lo - epoch) / day)
@@ -172,7 +172,7 @@ class RemoteSubsets:
         self.fetches = 0
 
     def request(self, row: dict, lat: float, lon: float, start: datetime, end: datetime, reach_m: float) -> Subset:
-        duration_h = abs((_utc(end) - _utc(start)).total_seconds()) / 3600
+        duration_h = abs((as_utc(end) - as_utc(start)).total_seconds()) / 3600
         mapping = row.get("variable_map") or {}
         names = tuple(sorted(set(mapping.values())))
         return Subset(
@@ -188,7 +188,7 @@ class RemoteSubsets:
     def get(self, subset: Subset) -> tuple[Path, dict]:
         """Local path of the subset and its provenance; fetched and stored first if not in the bucket."""
         uri = f"s3://{self.settings.forcing_bucket}/{subset.key}"
-        with _locked(self.cache.dir / f".{subset.key.split('/')[-1]}.subset.lock", fcntl.LOCK_EX):
+        with locked_file(self.cache.dir / f".{subset.key.split('/')[-1]}.subset.lock", fcntl.LOCK_EX):
             meta = self._stored(subset.key, uri)
             reused = meta is not None
             if meta is None:
@@ -200,7 +200,7 @@ class RemoteSubsets:
         try:
             head = self.client.head_object(Bucket=self.settings.forcing_bucket, Key=key)
         except Exception as e:
-            error = _s3_error(e, uri, "check")
+            error = s3_error(e, uri, "check")
             if isinstance(error, ForcingError):  # not stored yet
                 return None
             raise error from e
@@ -268,7 +268,7 @@ class RemoteSubsets:
             code = str((getattr(e, "response", None) or {}).get("Error", {}).get("Code", ""))
             if code in ("412", "PreconditionFailed"):  # stored meanwhile by another worker: theirs stays
                 return
-            raise _s3_error(e, uri, "upload") from e
+            raise s3_error(e, uri, "upload") from e
 
 
 def describe_subset(meta: dict) -> str:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from config import Settings
 from driftline.errors import ForcingError
-from driftline.forcing.catalog import _summary, list_datasets, upsert_row
-from driftline.forcing.common import QUANTITIES, _db
+from driftline.forcing.catalog import list_datasets, source_summary, upsert_row
+from driftline.forcing.common import QUANTITIES, db_errors
 from driftline.forcing.remote import probe_source
 
 PRESETS = Path(__file__).with_name("presets.json")
@@ -83,9 +83,9 @@ def forcing_add_remote(
     if not any(all(v in info["variables"] for v in vs) for vs in QUANTITIES.values()):
         raise ForcingError(f"remote forcing source {url} provides neither currents nor wind (both components)")
     row = remote_row(url, name or url.rstrip("/").rsplit("/", 1)[-1], info, kind, options, required, licence)
-    with _db("connection"), closing(psycopg2.connect(settings.database_url)) as conn:
+    with db_errors("connection"), closing(psycopg2.connect(settings.database_url)) as conn:
         row = upsert_row(conn, row)
-    print(f"Added remote forcing source {_summary(row)}")
+    print(f"Added remote forcing source {source_summary(row)}")
     return row
 
 
@@ -95,7 +95,7 @@ def forcing_sync(settings: Settings) -> int:
 
     settings.require_services()
     failures = 0
-    with _db("connection"), closing(psycopg2.connect(settings.database_url)) as conn:
+    with db_errors("connection"), closing(psycopg2.connect(settings.database_url)) as conn:
         for row in [r for r in list_datasets(conn) if r.get("kind", "file") != "file"]:
             try:
                 only = sorted(set((row["variable_map"] or {}).values()))
@@ -107,7 +107,7 @@ def forcing_sync(settings: Settings) -> int:
             options, licence = row["storage_options"] or {}, row.get("licence")
             new = upsert_row(conn, remote_row(row["uri"], row["name"], info, row["kind"], options, row["required"],
                                               licence))  # fmt: skip
-            print(f"Synced {_summary(new)}")
+            print(f"Synced {source_summary(new)}")
     return failures
 
 

@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +33,7 @@ from driftline.products.grid import Grid, make_grid, present_positions
 from driftline.products.hdr import highest_density_regions
 from driftline.products.kml import write_kml
 from driftline.products.mapview import LandFn, MapView, background, land_raster, map_view, opendrift_land
+from driftline.products.meta import ProductMeta
 from driftline.products.render import lkp_label, render_preview, start_animation
 from driftline.products.scenarios import ScenarioStats, scenario_stats
 from driftline.products.scenarios import features as scenario_features
@@ -51,29 +51,6 @@ __all__ = [
 ]  # fmt: skip
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ProductMeta:
-    """Mission context written into titles and attributes of every product."""
-
-    mission_id: str
-    direction: str  # "forward" or "backward" (backward = origin probability)
-    object_description: str
-    start_time: datetime  # tz-aware UTC
-    lkp_lat: float
-    lkp_lon: float  # last known position (found position for backward runs)
-    forcing_description: str
-    scenario_description: str
-    grid_resolution_m: float | None = None  # overrides the automatic cell size of density.nc (not of the areas)
-    search_area_interval_hours: float = 6.0
-    search_area_times: tuple[datetime, ...] = ()  # more search-area times (nearest output step)
-    density_min_cells: int = 50  # automatic cell size: the plume spans at least this many cells
-    software_versions: dict[str, str] = field(default_factory=dict)
-    extra_attrs: dict[str, str] = field(default_factory=dict)  # more global attributes for density.nc
-    search_plan: dict | None = None  # search_plan.geojson content, drawn on the preview when a plan was asked for
-    title: str | None = None  # what drifts, e.g. "Ship 120 m × 20 m adrift - drift forecast"; None: the default
-    scenarios: tuple[dict, ...] = ()  # weighted scenarios: name, weight, posterior_weight, particles (scenarios.py)
 
 
 @dataclass

@@ -16,8 +16,8 @@ from driftline.products.shares import time_shares
 from driftline.trajectory import STRANDED, Trajectories
 
 if TYPE_CHECKING:
-    from driftline.products import ProductMeta
     from driftline.products.areas import MemberStats
+    from driftline.products.meta import ProductMeta
 
 FILL = np.float32(netCDF4.default_fillvals["f4"])
 

@@ -16,7 +16,7 @@ from driftline.products.density import Density
 from driftline.products.shoreline import Segment
 
 if TYPE_CHECKING:
-    from driftline.products import ProductMeta
+    from driftline.products.meta import ProductMeta
 
 
 def geometry_json(geom: shapely.Geometry) -> dict:

@@ -7,14 +7,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from driftline.products import ProductMeta
+    from driftline.products.meta import ProductMeta
 
 NS = "http://www.opengis.net/kml/2.2"
 # KML colours are aabbggrr: 50 % red, 90 % orange, 95 % yellow outlines with a faint fill.
 AREA_STYLES = {0.5: "0000ff", 0.9: "00a5ff", 0.95: "00ffff"}
 
 
-def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
+def sub_element(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
     el = ET.SubElement(parent, tag, attrs)
     if text is not None:
         el.text = text
@@ -27,47 +27,51 @@ def _coords(ring: list) -> str:
 
 def _styles(doc: ET.Element) -> None:
     for level, bgr in AREA_STYLES.items():
-        style = _sub(doc, "Style", id=f"area{round(level * 100)}")
-        line = _sub(style, "LineStyle")
-        _sub(line, "color", f"ff{bgr}")
-        _sub(line, "width", "2.5")
-        _sub(_sub(style, "PolyStyle"), "color", f"33{bgr}")
-    track = _sub(_sub(doc, "Style", id="track"), "LineStyle")
-    _sub(track, "color", "ffff0000")
-    _sub(track, "width", "2")
-    icon = _sub(_sub(doc, "Style", id="lkp"), "IconStyle")
-    _sub(icon, "color", "ff0000ff")
-    _sub(_sub(icon, "Icon"), "href", "http://maps.google.com/mapfiles/kml/shapes/cross-hairs.png")
-    datum = _sub(_sub(doc, "Style", id="datum"), "IconStyle")
-    _sub(datum, "color", "ff00ff00")
-    _sub(_sub(datum, "Icon"), "href", "http://maps.google.com/mapfiles/kml/shapes/placemark_circle.png")
-    scenario = _sub(doc, "Style", id="scenario")  # a dashed-looking violet outline, no fill: one per hypothesis
-    _sub(_sub(scenario, "LineStyle"), "color", "ffd670da")
-    _sub(scenario.find("LineStyle"), "width", "2")
-    _sub(_sub(scenario, "PolyStyle"), "fill", "0")
-    shore = _sub(doc, "Style", id="shore")
-    _sub(_sub(shore, "LineStyle"), "color", "ff8c00dc")
-    _sub(shore.find("LineStyle"), "width", "4")
-    _sub(_sub(_sub(shore, "IconStyle"), "Icon"), "href", "http://maps.google.com/mapfiles/kml/shapes/triangle.png")
+        style = sub_element(doc, "Style", id=f"area{round(level * 100)}")
+        line = sub_element(style, "LineStyle")
+        sub_element(line, "color", f"ff{bgr}")
+        sub_element(line, "width", "2.5")
+        sub_element(sub_element(style, "PolyStyle"), "color", f"33{bgr}")
+    track = sub_element(sub_element(doc, "Style", id="track"), "LineStyle")
+    sub_element(track, "color", "ffff0000")
+    sub_element(track, "width", "2")
+    icon = sub_element(sub_element(doc, "Style", id="lkp"), "IconStyle")
+    sub_element(icon, "color", "ff0000ff")
+    sub_element(sub_element(icon, "Icon"), "href", "http://maps.google.com/mapfiles/kml/shapes/cross-hairs.png")
+    datum = sub_element(sub_element(doc, "Style", id="datum"), "IconStyle")
+    sub_element(datum, "color", "ff00ff00")
+    sub_element(sub_element(datum, "Icon"), "href", "http://maps.google.com/mapfiles/kml/shapes/placemark_circle.png")
+    scenario = sub_element(doc, "Style", id="scenario")  # a dashed-looking violet outline, no fill: one per hypothesis
+    sub_element(sub_element(scenario, "LineStyle"), "color", "ffd670da")
+    sub_element(scenario.find("LineStyle"), "width", "2")
+    sub_element(sub_element(scenario, "PolyStyle"), "fill", "0")
+    shore = sub_element(doc, "Style", id="shore")
+    sub_element(sub_element(shore, "LineStyle"), "color", "ff8c00dc")
+    sub_element(shore.find("LineStyle"), "width", "4")
+    sub_element(
+        sub_element(sub_element(shore, "IconStyle"), "Icon"),
+        "href",
+        "http://maps.google.com/mapfiles/kml/shapes/triangle.png",
+    )
 
 
-def _geometry(parent: ET.Element, geom: dict) -> None:
+def kml_geometry(parent: ET.Element, geom: dict) -> None:
     kind, coords = geom["type"], geom["coordinates"]
     if kind == "Point":
-        _sub(_sub(parent, "Point"), "coordinates", f"{coords[0]},{coords[1]}")
+        sub_element(sub_element(parent, "Point"), "coordinates", f"{coords[0]},{coords[1]}")
     elif kind == "LineString":
-        line = _sub(parent, "LineString")
-        _sub(line, "tessellate", "1")
-        _sub(line, "coordinates", _coords(coords))
+        line = sub_element(parent, "LineString")
+        sub_element(line, "tessellate", "1")
+        sub_element(line, "coordinates", _coords(coords))
     elif kind == "Polygon":
-        poly = _sub(parent, "Polygon")
-        _sub(_sub(_sub(poly, "outerBoundaryIs"), "LinearRing"), "coordinates", _coords(coords[0]))
+        poly = sub_element(parent, "Polygon")
+        sub_element(sub_element(sub_element(poly, "outerBoundaryIs"), "LinearRing"), "coordinates", _coords(coords[0]))
         for hole in coords[1:]:
-            _sub(_sub(_sub(poly, "innerBoundaryIs"), "LinearRing"), "coordinates", _coords(hole))
+            sub_element(sub_element(sub_element(poly, "innerBoundaryIs"), "LinearRing"), "coordinates", _coords(hole))
     elif kind in ("MultiPolygon", "MultiLineString"):
-        multi = _sub(parent, "MultiGeometry")
+        multi = sub_element(parent, "MultiGeometry")
         for part in coords:
-            _geometry(multi, {"type": kind.removeprefix("Multi"), "coordinates": part})
+            kml_geometry(multi, {"type": kind.removeprefix("Multi"), "coordinates": part})
 
 
 def _description(props: dict) -> str:
@@ -101,7 +105,7 @@ def _description(props: dict) -> str:
 
 def _extended_data(mark: ET.Element, props: dict) -> None:
     """Every plain property as a KML Data element (nested positions flattened as datum_lat, centre_lon_dm...)."""
-    ext = _sub(mark, "ExtendedData")
+    ext = sub_element(mark, "ExtendedData")
     flat: dict[str, object] = {}
     for key, value in props.items():
         if isinstance(value, dict):
@@ -109,7 +113,7 @@ def _extended_data(mark: ET.Element, props: dict) -> None:
         elif not isinstance(value, list):
             flat[key] = value
     for key, value in flat.items():
-        _sub(_sub(ext, "Data", name=key), "value", str(value))
+        sub_element(sub_element(ext, "Data", name=key), "value", str(value))
 
 
 def _time_spans(fc: dict) -> dict[str, tuple[str, str | None]]:
@@ -124,22 +128,22 @@ STYLE = {"search_area": "area", "centre_track": "track", "datum": "datum", "datu
 
 def _placemark(parent: ET.Element, feat: dict) -> None:
     props = feat["properties"]
-    mark = _sub(parent, "Placemark")
-    _sub(mark, "name", props["name"])
-    _sub(mark, "description", _description(props))
+    mark = sub_element(parent, "Placemark")
+    sub_element(mark, "name", props["name"])
+    sub_element(mark, "description", _description(props))
     style = STYLE.get(props["kind"], "lkp")
-    _sub(mark, "styleUrl", f"#{style}{round(props['probability'] * 100) if style == 'area' else ''}")
+    sub_element(mark, "styleUrl", f"#{style}{round(props['probability'] * 100) if style == 'area' else ''}")
     _extended_data(mark, props)
-    _geometry(mark, feat["geometry"])
+    kml_geometry(mark, feat["geometry"])
 
 
 def write_kml(path: Path, fc: dict, meta: ProductMeta, shoreline: dict | None = None) -> Path:
     """One Placemark per feature; search areas and datums in a Folder per time with its TimeSpan; shoreline folder."""
     kml = ET.Element("kml", xmlns=NS)
-    doc = _sub(kml, "Document")
+    doc = sub_element(kml, "Document")
     what = "Origin probability (backward run)" if meta.direction == "backward" else "Search areas"
-    _sub(doc, "name", f"{what} - mission {meta.mission_id}")
-    _sub(
+    sub_element(doc, "name", f"{what} - mission {meta.mission_id}")
+    sub_element(
         doc,
         "description",
         f"{meta.object_description}. {meta.scenario_description}. Forcing: {meta.forcing_description}",
@@ -152,18 +156,18 @@ def write_kml(path: Path, fc: dict, meta: ProductMeta, shoreline: dict | None = 
         parent = doc
         if props["kind"] in ("search_area", "datum", "datum_part") and props["time"] in spans:
             if props["time"] not in folders:
-                folder = folders[props["time"]] = _sub(doc, "Folder")
-                _sub(folder, "name", f"{what} {props['time']}")
+                folder = folders[props["time"]] = sub_element(doc, "Folder")
+                sub_element(folder, "name", f"{what} {props['time']}")
                 begin, end = spans[props["time"]]
-                span = _sub(folder, "TimeSpan")
-                _sub(span, "begin", begin)
+                span = sub_element(folder, "TimeSpan")
+                sub_element(span, "begin", begin)
                 if end:
-                    _sub(span, "end", end)
+                    sub_element(span, "end", end)
             parent = folders[props["time"]]
         _placemark(parent, feat)
     if shoreline and shoreline["features"]:
-        folder = _sub(doc, "Folder")
-        _sub(folder, "name", f"Shoreline: stranding probability {shoreline['properties']['stranded_share']:.1%}")
+        folder = sub_element(doc, "Folder")
+        sub_element(folder, "name", f"Shoreline: stranding probability {shoreline['properties']['stranded_share']:.1%}")
         for feat in shoreline["features"]:
             _placemark(folder, feat)
     ET.ElementTree(kml).write(path, encoding="UTF-8", xml_declaration=True)

@@ -24,7 +24,7 @@ from driftline.products.overlays import DATUM_RGB, SHORE_RGB, draw_datums, draw_
 from driftline.trajectory import STRANDED, Trajectories
 
 if TYPE_CHECKING:
-    from driftline.products import ProductMeta
+    from driftline.products.meta import ProductMeta
 
 ACTIVE_RGB, STRANDED_RGB, TRACK_RGB = (10, 30, 110), (220, 0, 140), (0, 150, 60)
 AREA_RGB = {0.5: (220, 20, 20), 0.9: (255, 130, 0), 0.95: (225, 185, 0)}

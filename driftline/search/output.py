@@ -13,8 +13,7 @@ import shapely
 from shapely.geometry import shape
 
 from driftline.geodesy import cut_antimeridian
-from driftline.products.kml import NS, _sub
-from driftline.products.kml import _geometry as kml_geometry
+from driftline.products.kml import NS, kml_geometry, sub_element
 from driftline.search.contract import SearchDone
 from driftline.search.geo import position_dm, true_bearing_deg
 from driftline.search.pattern import NAMES
@@ -200,8 +199,8 @@ def write_geojson(path: Path, fc: dict) -> Path:
 def write_kml(path: Path, fc: dict) -> Path:
     """Folders for the plan and the searches done; numbers in ExtendedData, search times as TimeSpan."""
     kml = ET.Element("kml", xmlns=NS)
-    doc = _sub(kml, "Document")
-    _sub(doc, "name", f"Search plan - mission {fc['properties']['mission_id']}")
+    doc = sub_element(kml, "Document")
+    sub_element(doc, "name", f"Search plan - mission {fc['properties']['mission_id']}")
     _styles(doc)
     plan_folder, done_folder = None, None
     units: list[str] = []
@@ -226,38 +225,38 @@ def _plan_title(fc: dict) -> str:
 
 
 def _folder(doc: ET.Element, name: str) -> ET.Element:
-    folder = _sub(doc, "Folder")
-    _sub(folder, "name", name)
+    folder = sub_element(doc, "Folder")
+    sub_element(folder, "name", name)
     return folder
 
 
 def _styles(doc: ET.Element) -> None:
     for name, colour in [*((f"unit{i}", c) for i, c in enumerate(UNIT_COLOURS)), ("done", DONE_COLOUR)]:
-        style = _sub(doc, "Style", id=name)
-        line = _sub(style, "LineStyle")
-        _sub(line, "color", colour)
-        _sub(line, "width", "2")
-        _sub(_sub(style, "PolyStyle"), "color", "22" + colour[2:])
+        style = sub_element(doc, "Style", id=name)
+        line = sub_element(style, "LineStyle")
+        sub_element(line, "color", colour)
+        sub_element(line, "width", "2")
+        sub_element(sub_element(style, "PolyStyle"), "color", "22" + colour[2:])
 
 
 def _placemark(parent: ET.Element, feat: dict, style: str, begin: str, end: str) -> None:
     props = feat["properties"]
-    mark = _sub(parent, "Placemark")
-    _sub(mark, "name", props["name"])
-    _sub(mark, "description", _description(props))
-    span = _sub(mark, "TimeSpan")
-    _sub(span, "begin", begin)
-    _sub(span, "end", end)
-    _sub(mark, "styleUrl", f"#{style}")
-    data = _sub(mark, "ExtendedData")
+    mark = sub_element(parent, "Placemark")
+    sub_element(mark, "name", props["name"])
+    sub_element(mark, "description", _description(props))
+    span = sub_element(mark, "TimeSpan")
+    sub_element(span, "begin", begin)
+    sub_element(span, "end", end)
+    sub_element(mark, "styleUrl", f"#{style}")
+    data = sub_element(mark, "ExtendedData")
     for key, value in props.items():
         if isinstance(value, float) and key in ROUNDED:
             value = f"{value:.2f}"
         if isinstance(value, (int, float, str)):
-            _sub(_sub(data, "Data", name=key), "value", str(value))
+            sub_element(sub_element(data, "Data", name=key), "value", str(value))
     if "corners" in props:
         corners = "; ".join(c["position_dm"] for c in props["corners"])
-        _sub(_sub(data, "Data", name="corners_dm"), "value", corners)
+        sub_element(sub_element(data, "Data", name="corners_dm"), "value", corners)
     kml_geometry(mark, feat["geometry"])
 
 

@@ -98,7 +98,7 @@ def test_progress_is_written_per_decile_at_most_once_per_interval(monkeypatch):
         def set_progress(self, mission_id, fraction, lease=None):
             written.append(fraction)
 
-    write = jobproc._progress_writer(Store(), MID, min_interval_s=1.0)
+    write = jobproc.progress_writer(Store(), MID, min_interval_s=1.0)
     for f in (0.1, 0.2, 0.5):  # a short mission: no write in its first second
         write(f)
     now[0] += 1.0
