@@ -32,16 +32,24 @@ log = logging.getLogger("driftline.job")
 # alone cost ~0.25 s per job. tests/unit/test_preload.py checks that the script imports nothing more.
 PRELOAD_MODULES = (
     "config",
+    "driftline.db",
     "driftline.fencing",
     "driftline.forcing",
     "driftline.jobproc",
     "driftline.limits",
     "driftline.metrics",
+    "driftline.objects",
     "driftline.queue",
     "driftline.readiness",
     "driftline.redis_loss",
-    "driftline.objects",
-    "driftline.db",
+    "driftline.supervisor.admission",
+    "driftline.supervisor.backoff",
+    "driftline.supervisor.housekeeping",
+    "driftline.supervisor.launcher",
+    "driftline.supervisor.outcomes",
+    "driftline.supervisor.running",
+    "driftline.supervisor.startup",
+    "driftline.supervisor.status",
 )
 PROGRESS_MIN_INTERVAL_S = 1.0
 PROGRESS_PAUSE_AFTER_FAILURE_S = 60.0

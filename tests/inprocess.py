@@ -8,6 +8,7 @@ import multiprocessing
 
 from config import Settings
 from driftline.queue import RedisQueue
+from driftline.supervisor.launcher import Launcher
 from worker import DriftWorker
 
 _pids = itertools.count(10_000_000)
@@ -34,7 +35,7 @@ class RecordedProcess:
 
 
 class NoJobProcesses:
-    """Replaces the forkserver context of a DriftWorker."""
+    """A multiprocessing context for the Launcher that records launches instead of forking."""
 
     def __init__(self) -> None:
         self.launched: list[str] = []
@@ -48,8 +49,7 @@ class NoJobProcesses:
 
 def inprocess_worker(settings: Settings) -> DriftWorker:
     """A DriftWorker connected to Redis and PostgreSQL whose job launches are only recorded."""
-    worker = DriftWorker(settings)
-    worker._mp = NoJobProcesses()
+    worker = DriftWorker(settings, launcher=Launcher(settings, context=NoJobProcesses()))
     worker.queue = RedisQueue(settings)
     return worker
 

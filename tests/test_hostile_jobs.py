@@ -56,7 +56,7 @@ def take_one(worker, db, body: bytes) -> str:
     raw = worker.queue.claim(0)
     assert raw == body
     before = _status_if_parses(db, body, s)
-    worker._take(raw)  # the property: nothing escapes
+    worker.admission.take(raw)  # the property: nothing escapes
     if worker.running:
         job = parse_job(body, s)  # only a body that parses may start a job process
         # a generated id that already ended `failed` earlier in the run stays failed (the SQL status guard)
@@ -89,7 +89,7 @@ def test_an_unforeseen_exception_dead_letters_as_internal_and_the_worker_goes_on
     def broken(raw, settings):
         raise RuntimeError("validator bug \x00 with a NUL")
 
-    monkeypatch.setattr("worker.parse_job", broken)
+    monkeypatch.setattr("driftline.supervisor.admission.parse_job", broken)
     mid = str(uuid.uuid4())
     assert take_one(worker, db, json.dumps({"mission_id": mid, "params": SHORT}).encode()) == "internal"
     assert status_of(db, mid) == ("failed", "internal error: RuntimeError: validator bug \\x00 with a NUL")

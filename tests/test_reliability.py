@@ -22,8 +22,9 @@ from driftline.fencing import StagedStore, apply_update, discard, staging_prefix
 from driftline.objects import S3Store, ensure_buckets
 from driftline.queue import RedisQueue
 from driftline.reconcile import reconcile
+from driftline.supervisor.running import pump
 from tests.conftest import RESULTS_BUCKET, Services, apply_schema, mission, results
-from worker import DriftWorker, RunningJob, _pump
+from worker import DriftWorker, RunningJob
 
 SHORT = {"latitude": 60.0, "longitude": 4.0, "start_time": "2024-01-01T00:00:00Z", "duration_hours": 2}
 
@@ -52,10 +53,10 @@ def worker_for(services: Services, queue: str, worker_id: str, **changes) -> Dri
 
 
 def maintain(w: DriftWorker, reap: bool = True) -> None:
-    w._next_maintenance = 0.0
+    w.housekeeping.next_maintenance = 0.0
     if reap:
-        w._next_reap = 0.0
-    w._maintain()
+        w.housekeeping.next_reap = 0.0
+    w.housekeeping.maintain()
 
 
 def body(mission_id: str, params: dict | None = None) -> bytes:
@@ -232,15 +233,15 @@ def test_after_a_redis_outage_longer_than_the_ttl_live_workers_are_not_reaped_de
     for w in (first, other):
         maintain(w)
     first.queue.r.delete(first.s.heartbeat_key(), other.s.heartbeat_key())  # every heartbeat expired
-    first._last_beat = other._last_beat = time.monotonic() - 30  # both were cut off for 30 s
+    first.housekeeping.last_beat = other._last_beat = time.monotonic() - 30  # both were cut off for 30 s
     deadline = time.monotonic() + first.s.heartbeat_ttl_s + 0.5
     while time.monotonic() < deadline:  # the first one back keeps reaping; the other is still away
         maintain(first)
         time.sleep(0.1)
     assert first.queue.r.lrange(other.s.processing_list(), 0, -1) == [job]
-    assert first._reap_after > 0  # it knew it had been cut off and gave the others a grace period
+    assert first.housekeeping.reap_after > 0  # it knew it had been cut off and gave the others a grace period
     maintain(other)  # it reconnects within the grace and renews its heartbeat
-    first._reap_after = 0.0
+    first.housekeeping.reap_after = 0.0
     for _ in range(3):
         maintain(first)
     assert first.queue.r.lrange(other.s.processing_list(), 0, -1) == [job]
@@ -295,7 +296,7 @@ def test_attempts_count_real_attempts_and_a_job_that_kills_its_worker_is_dead_le
 
     def start() -> RunningJob | None:
         r.rpush(w.s.processing_list(), raw)
-        begun = w._begin_attempt(raw, mid)
+        begun = w.admission.begin_attempt(raw, mid)
         if begun is None:
             return None
         attempt, token = begun
@@ -303,19 +304,19 @@ def test_attempts_count_real_attempts_and_a_job_that_kills_its_worker_is_dead_le
         return RunningJob(None, None, raw, mid, attempt, deadline=0, lease=token)
 
     job = start()
-    w._finish_failed(job, StorageUnavailable("S3 unreachable during upload"), retry=True)  # outage wait
+    w.outcomes.finish_failed(job, StorageUnavailable("S3 unreachable during upload"), retry=True)  # outage wait
     assert mission(services, mid)["attempts"] == 0 and r.zcard(w.s.delayed_queue) == 1
     r.delete(w.s.delayed_queue)
     job = start()
-    w._requeue_interrupted(job)  # shutdown past the grace period
+    w.outcomes.requeue_interrupted(job)  # shutdown past the grace period
     assert mission(services, mid)["attempts"] == 0 and r.lrange(q, 0, -1) == [raw]
     r.delete(q)
     job = start()
     r.lrem(w.s.processing_list(), 1, raw)  # reaped while paused: another worker runs it now
     r.rpush(q, raw)
-    w._finish(job, {"ok": True, "result": "superseded"})
+    w.outcomes.finish(job, {"ok": True, "result": "superseded"})
     assert mission(services, mid)["attempts"] == 0 and not r.hget(w.s.attempts_hash, mid)
-    w._stand_down(job, "finishing retried after a Redis error")  # the attempt is given back once only
+    w.outcomes.stand_down(job, "finishing retried after a Redis error")  # the attempt is given back once only
     assert mission(services, mid)["attempts"] == 0 and not r.hget(w.s.attempts_hash, mid)
     r.delete(q)
     for expected in (1, 2, 3):  # each run takes its worker down (OOM): nothing finishes, the count stays
@@ -387,16 +388,16 @@ def test_a_job_has_ended_when_its_report_pipe_closes_not_when_the_forkserver_say
 
     reader, writer = multiprocessing.Pipe(duplex=False)
     job = SimpleNamespace(report=reader, message=None, ended=False)
-    assert not _pump(job)
+    assert not pump(job)
     writer.send({"ok": True, "result": "completed"})
-    assert not _pump(job) and job.message["result"] == "completed"  # reported, still exiting
+    assert not pump(job) and job.message["result"] == "completed"  # reported, still exiting
     writer.close()
-    assert _pump(job)
+    assert pump(job)
 
 
 def test_temporary_directories_of_dead_or_finished_jobs_are_removed(services, tmp_path):
     w = worker_for(services, new_queue(), "w")
-    w._jobs_dir = tmp_path
+    w.launcher.jobs_dir = tmp_path
     dead = tmp_path / "999999999-0000-dead"  # its supervisor was killed -9
     finished = tmp_path / f"{os.getpid()}-0000-leftover"
     live_other = tmp_path / "1-0000-other-worker"
@@ -405,7 +406,7 @@ def test_temporary_directories_of_dead_or_finished_jobs_are_removed(services, tm
         (d / "products").mkdir(parents=True)
         (d / "products" / "particles.nc").write_bytes(b"x" * 1000)
     w.running = {1: SimpleNamespace(raw=b"{}", workdir=current)}
-    w._sweep_workdirs()
+    w.launcher.sweep_workdirs()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live_other.name, current.name])
 
 
@@ -423,8 +424,8 @@ def test_a_dead_forkserver_is_replaced_while_its_running_job_finishes_normally(s
     w = worker_for(services, new_queue(), "fs")
 
     def light_start() -> None:  # the real one preloads OpenDrift and the landmask (~12 s)
-        w._mp.set_forkserver_preload([])
-        p = w._mp.Process(target=noop)
+        w.launcher.context.set_forkserver_preload([])
+        p = w.launcher.context.Process(target=noop)
         p.start()
         p.join()
 
@@ -433,8 +434,8 @@ def test_a_dead_forkserver_is_replaced_while_its_running_job_finishes_normally(s
     mid = str(uuid.uuid4())
     raw = body(mid)
     w.queue.r.rpush(w.s.processing_list(), raw)
-    reader, writer = w._mp.Pipe(duplex=False)
-    proc = w._mp.Process(target=_slow_job, args=(writer, 3.0))
+    reader, writer = w.launcher.context.Pipe(duplex=False)
+    proc = w.launcher.context.Process(target=_slow_job, args=(writer, 3.0))
     proc.start()
     writer.close()
     w.running[proc.pid] = RunningJob(proc, reader, raw, mid, 1, deadline=time.monotonic() + 60)
@@ -442,19 +443,19 @@ def test_a_dead_forkserver_is_replaced_while_its_running_job_finishes_normally(s
     os.kill(old, 9)
     time.sleep(0.5)
     assert not proc.is_alive()  # what multiprocessing now believes, wrongly
-    w._collect_finished()
+    w.outcomes.collect_finished()
     assert proc.pid in w.running  # still running: not reported as crashed
-    w._watch_forkserver()
-    assert w._forkserver_restart is not None
+    w.launcher.watch()
+    assert w.launcher.restarting is not None
     deadline = time.monotonic() + 15
     while w.running and time.monotonic() < deadline:
-        w._collect_finished()
+        w.outcomes.collect_finished()
         time.sleep(0.1)
     assert not w.running and w.metrics.completed._value.get() == 1
     assert w.queue.r.llen(w.s.processing_list()) == 0  # acknowledged as completed, not retried as crashed
-    w._forkserver_restart.join(10)
-    w._watch_forkserver()
-    assert w._forkserver_restart is None and forkserver._forkserver._forkserver_pid not in (None, old)
+    w.launcher.restarting.join(10)
+    w.launcher.watch()
+    assert w.launcher.restarting is None and forkserver._forkserver._forkserver_pid not in (None, old)
 
 
 def test_a_job_process_sees_its_killed_supervisor_even_while_it_is_an_unreaped_zombie():

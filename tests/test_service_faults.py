@@ -80,7 +80,7 @@ def run_through_fault(worker, caplog, expect: str) -> None:
     """Loop steps while the fault lasts: one line each, unhealthy, never raising, nothing dead-lettered."""
     backoff = Backoff(0.05, 0.2)
     for _ in range(3):
-        worker._run_once(backoff)  # must not raise
+        worker.run_once(backoff)  # must not raise
     lines = [r.getMessage() for r in caplog.records if r.name == "driftline.worker" and r.levelno >= logging.ERROR]
     assert lines and all(re.search(expect, line) and "\n" not in line for line in lines), lines
     assert up(worker) == 0
@@ -91,7 +91,7 @@ def resumes(worker, raw: bytes) -> None:
     worker.queue.r.rpush(worker.s.queue_name, raw)
     deadline = time.monotonic() + 10
     while not worker.running and time.monotonic() < deadline:
-        worker._run_once(Backoff(0.05, 0.2))
+        worker.run_once(Backoff(0.05, 0.2))
     assert worker.running and up(worker) == 1
     assert worker.queue.r.llen(worker.s.dead_queue) == 0
     forget_running(worker)
@@ -163,7 +163,7 @@ def test_a_black_holed_redis_costs_one_bounded_step_per_retry(services, caplog):
     try:
         worker = inprocess_worker(settings_for(services, REDIS_URL=f"redis://127.0.0.1:{hole.port}/0"))
         started = time.monotonic()
-        worker._run_once(Backoff(0.05, 0.1))
+        worker.run_once(Backoff(0.05, 0.1))
         took = time.monotonic() - started
         assert took < worker.s.io_timeout_s * 2 + 1, took  # the failing call, then the pause's heartbeat try
         assert "Redis connection error" in caplog.text and up(worker) == 0
@@ -180,14 +180,14 @@ def outboxed(worker, caplog, mission_id: str) -> None:
     """An invalid job under the fault: dead-lettered (invalid, not the fault's doing), its status parked."""
     raw = json.dumps({"mission_id": mission_id, "params": {**SHORT, "latitude": 91}}).encode()
     worker.queue.r.rpush(worker.s.queue_name, raw)
-    worker._take(worker.queue.claim(0))
+    worker.admission.take(worker.queue.claim(0))
     assert json.loads(worker.queue.r.lindex(worker.s.dead_queue, -1))["reason"] == "invalid_job"
     assert worker.queue.r.llen(worker.s.status_outbox) == 1
     assert "kept in the Redis status outbox" in caplog.text
 
 
 def drained(worker, pg, mission_id: str) -> None:
-    worker._drain_outbox()
+    worker.status.drain_outbox()
     assert worker.queue.r.llen(worker.s.status_outbox) == 0
     with admin(pg.url) as conn, conn.cursor() as cur:
         cur.execute("SELECT status FROM missions WHERE id = %s", (mission_id,))
@@ -267,7 +267,7 @@ def waits_then_connects(worker, caplog, fix, service: str, why: str) -> None:
     """The start path waits through the fault (it used to exit 1), then connects once `fix` ran."""
     fixer = threading.Timer(1.0, fix)
     fixer.start()
-    worker._connect_services()
+    worker.startup.connect()
     fixer.join()
     assert f"{service} not ready: " in caplog.text and why in caplog.text
     assert f"Connected to {service}" in caplog.text and up(worker) == 1
@@ -340,7 +340,7 @@ def test_a_stop_signal_while_waiting_for_a_service_at_start_exits_cleanly(servic
         worker = inprocess_worker(settings_for(services, DATABASE_URL=f"postgresql://x@127.0.0.1:{hole.port}/x"))
         threading.Timer(1.5, lambda: setattr(worker, "signals", 1)).start()
         with pytest.raises(SystemExit) as stop:
-            worker._connect_services()
+            worker.startup.connect()
         assert stop.value.code == 0
     finally:
         hole.close()
@@ -368,7 +368,7 @@ def test_a_full_disk_in_the_job_is_a_retryable_outage_not_a_failed_mission(servi
         process=None, report=None, raw=raw, mission_id=json.loads(raw)["mission_id"], attempt=3, deadline=0
     )
     message = {"ok": False, "retryable": True, "reason": error.reason, "error": str(error)}
-    worker._finish(job, message)  # the last attempt: a failure would be dead-lettered now
+    worker.outcomes.finish(job, message)  # the last attempt: a failure would be dead-lettered now
     r = worker.queue.r
     assert r.llen(worker.s.dead_queue) == 0 and r.zcard(worker.s.delayed_queue) == 1
     assert "waits for a service: no space left on the worker's disk" in caplog.text

@@ -35,7 +35,7 @@ def take(worker, raw: bytes) -> None:
     worker.queue.r.rpush(worker.s.queue_name, raw)
     claimed = worker.queue.claim(0)
     assert claimed == raw
-    worker._take(claimed)
+    worker.admission.take(claimed)
 
 
 def lease_of(services: Services, mission_id: str) -> str | None:

@@ -36,7 +36,7 @@ def test_the_dead_letter_list_keeps_the_newest_and_counts_what_it_dropped(servic
     for i in range(8):
         raw = json.dumps({"mission_id": str(uuid.uuid4()), "params": {**SHORT, "num_particles": -i}}).encode()
         w.queue.r.rpush(w.s.processing_list(), raw)
-        w._take(raw)
+        w.admission.take(raw)
     dead = [json.loads(x) for x in w.queue.r.lrange(w.s.dead_queue, 0, -1)]
     assert len(dead) == 5 and [json.loads(d["job"])["params"]["num_particles"] for d in dead] == [-3, -4, -5, -6, -7]
     assert w.queue.stats()["dead_dropped"] == 3
@@ -51,7 +51,7 @@ def test_a_new_claim_is_not_fenced_out_when_redis_clock_is_behind_the_last_lease
     assert w.store.mark_processing(mid, SHORT, "gone", ahead, 1, w.s.queue_name)
     raw = json.dumps({"mission_id": mid, "params": SHORT}).encode()
     w.queue.r.rpush(w.s.processing_list(), raw)
-    w._take(raw)
+    w.admission.take(raw)
     job = next(iter(w.running.values()))
     assert job.lease > ahead
     row = mission(services, mid)

@@ -44,8 +44,8 @@ def settings_for(services: Services, redis_url: str, queue: str) -> Settings:
 
 
 def maintain(w) -> None:
-    w._next_maintenance = 0.0
-    w._maintain()
+    w.housekeeping.next_maintenance = 0.0
+    w.housekeeping.maintain()
 
 
 def record(params: dict, mid: str) -> dict:
@@ -79,7 +79,7 @@ def test_after_a_flushall_lost_missions_are_back_at_once_and_nothing_is_doubled(
     maintain(w)  # notices the loss; puts its running job back at once
     assert r.lrange(w.s.processing_list(), 0, -1) == [raw]
     assert r.llen(queue) == 0  # not yet: live workers get half a TTL to put their jobs back
-    while time.monotonic() < lost_at + w._loss.grace_s:
+    while time.monotonic() < lost_at + w.housekeeping.loss.grace_s:
         time.sleep(0.05)
     maintain(w)
     mine = {lost_area, lost_point, running, young, old}  # (rows of other tests without a queue may join in)

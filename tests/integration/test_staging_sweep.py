@@ -65,16 +65,16 @@ def test_the_sweep_keeps_a_parked_completions_objects_and_its_publication_succee
     w.queue.push_status(parked)  # PostgreSQL was down when the job finished
     monkeypatch.setattr(fencing, "datetime", Later)
     monkeypatch.setattr(fencing, "parsedate_to_datetime", lambda _: Later.now(UTC), raising=False)
-    w._next_sweep = 0.0
-    w._reconcile()
-    w._housekeeping.shutdown(wait=True)
+    w.housekeeping.next_sweep = 0.0
+    w.housekeeping.reconcile()
+    w.housekeeping.executor.shutdown(wait=True)
     s3 = services.s3()
     left = {o["Key"] for o in s3.list_objects_v2(Bucket=RESULTS_BUCKET, Prefix=".staging/").get("Contents", [])}
     assert parked["staged"][0][0] in left, "the parked completion's staged object was swept"
     assert leftover["staged"][0][0] not in left, "the sweep removes real leftovers"
     monkeypatch.undo()
-    w._housekeeping = type(w._housekeeping)(1)
-    w._drain_outbox()
+    w.housekeeping.executor = type(w.housekeeping.executor)(1)
+    w.status.drain_outbox()
     assert mission(services, parked_mid)["status"] == "completed"
     body = s3.get_object(Bucket=RESULTS_BUCKET, Key=f"{parked_mid}/products/summary.json")["Body"].read()
     assert json.loads(body) == {"mission": parked_mid}

@@ -37,9 +37,9 @@ def test_a_maintenance_step_with_a_black_holed_s3_and_parked_completions_stays_u
                  "lease": f"{int(time.time() * 1e6):016x}-park", "attempt": 1,
                  "staged": [[f".staging/{mid}/x/{mid}/products/summary.json", f"{mid}/products/summary.json"]]}
             )  # fmt: skip
-        w._next_maintenance = w._next_reap = 0.0
+        w.housekeeping.next_maintenance = w.housekeeping.next_reap = 0.0
         started = time.monotonic()
-        w._maintain()
+        w.housekeeping.maintain()
         took = time.monotonic() - started
         print(f"one maintenance step: {took:.2f} s (TTL {TTL_S:g} s)")
         assert took < TTL_S / 2, f"one maintenance step took {took:.1f} s with a {TTL_S:g} s heartbeat TTL"

@@ -71,7 +71,7 @@ def test_metrics_port_in_use_is_one_line_and_the_worker_runs_without_metrics(cap
         port = taken.getsockname()[1]
         worker = DriftWorker(Settings(metrics_port=port, database_url="postgresql://x@localhost/x"))
         with caplog.at_level(logging.ERROR, logger="driftline.worker"):
-            worker._serve_metrics()  # must not raise
+            worker.serve_metrics()  # must not raise
     (record,) = caplog.records
     assert f"Metrics port {port} cannot be opened" in record.getMessage() and "without /metrics" in record.getMessage()
     assert record.exc_info is None
