@@ -192,8 +192,28 @@ class Settings:
     def attempts_hash(self) -> str:
         return f"{self.queue_name}:attempts"
 
+    @property
+    def outbox_lock(self) -> str:
+        return f"{self.status_outbox}:lock"
+
+    @property
+    def epoch_key(self) -> str:
+        return f"{self.queue_name}:epoch"
+
+    @property
+    def dead_dropped_key(self) -> str:
+        return f"{self.queue_name}:dead_dropped"
+
+    @property
+    def reconcile_suspects(self) -> str:
+        return f"{self.queue_name}:reconcile_suspects"
+
+    @property
+    def processing_prefix(self) -> str:
+        return f"{self.queue_name}:processing:"
+
     def processing_list(self, worker_id: str | None = None) -> str:
-        return f"{self.queue_name}:processing:{worker_id or self.worker_id}"
+        return f"{self.processing_prefix}{worker_id or self.worker_id}"
 
     def heartbeat_key(self, worker_id: str | None = None) -> str:
         return f"{self.queue_name}:heartbeat:{worker_id or self.worker_id}"

@@ -50,7 +50,7 @@ class DriftWorker:
         self.claim_after = 0.0  # no claims before (monotonic): a job could not start through no fault of its own
         self.reconnect_max_s = min(30.0, max(1.0, settings.heartbeat_ttl_s / 3))
         self.launcher = launcher or Launcher(settings)
-        self.launcher.bind(self.running, lambda: self.signals > 0)
+        self.launcher.stopping = lambda: self.signals > 0
         self.startup = Startup(self)
         self.admission = Admission(self)
         self.outcomes = Outcomes(self)
@@ -101,7 +101,7 @@ class DriftWorker:
         """Back off while children keep running; renew the heartbeat when Redis lets us, so we are not reaped."""
         deadline = time.monotonic() + delay_s
         while self.signals == 0 and (left := deadline - time.monotonic()) > 0:
-            self.launcher.wait(min(left, self.s.io_timeout_s))
+            self.launcher.wait(self.running.values(), min(left, self.s.io_timeout_s))
             try:
                 self.queue.heartbeat()
             except REDIS_ERRORS:
@@ -128,9 +128,9 @@ class DriftWorker:
             elif raw is not None:
                 self.admission.take(raw)
             elif self.running:
-                self.launcher.wait(0.05)
+                self.launcher.wait(self.running.values(), 0.05)
         else:
-            self.launcher.wait(MAINTENANCE_INTERVAL_S)
+            self.launcher.wait(self.running.values(), MAINTENANCE_INTERVAL_S)
 
     def _install_signal_handlers(self) -> None:
         def handler(signum, _frame):
@@ -147,7 +147,7 @@ class DriftWorker:
             "Stopped claiming; waiting up to %.0f s for %d running job(s)", self.s.shutdown_grace_s, len(self.running)
         )
         while self.running and self.signals < 2 and time.monotonic() < deadline:
-            self.launcher.wait(0.5)
+            self.launcher.wait(self.running.values(), 0.5)
             self._guarded(self.outcomes.collect_finished)
             self._guarded(self.queue.heartbeat)
         for job in list(self.running.values()):

@@ -318,6 +318,43 @@ class MissionStore:
             )
             return cur.rowcount == 1
 
+    # --- the reconciler's rows, inside its transaction (driftline/reconcile.py) --------------------
+    @staticmethod
+    def lock_reconciler(cur, queue_name: str) -> bool:
+        """The per-queue advisory lock for this transaction: False when another worker is reconciling."""
+        cur.execute("SELECT pg_try_advisory_xact_lock(hashtext(%s))", (f"driftline-reconcile:{queue_name}",))
+        return bool(cur.fetchone()[0])
+
+    @staticmethod
+    def unfinished(cur, queue_name: str, after_s: float, after_loss: bool, limit: int) -> dict[str, dict | None]:
+        """mission id -> params of `queued`/`processing` missions of the queue untouched for after_s (oldest first)."""
+        cur.execute(
+            "SELECT id::text, params FROM missions WHERE status IN ('queued', 'processing') "
+            "AND (queue = %s OR queue IS NULL) "
+            "AND (updated_at < now() - make_interval(secs => %s) OR (%s AND lease IS NOT NULL)) "
+            "ORDER BY updated_at LIMIT %s",
+            (queue_name, after_s, after_loss, limit),
+        )
+        return dict(cur.fetchall())
+
+    @staticmethod
+    def fail_lost(cur, mission_id: str, error: str) -> None:
+        """A lost job whose stored params cannot be re-enqueued: the mission fails with the reason."""
+        cur.execute(
+            "UPDATE missions SET status = 'failed', error_message = %s, completed_at = now(), updated_at = now() "
+            "WHERE id = %s AND status IN ('queued', 'processing')",
+            (error, mission_id),
+        )
+
+    @staticmethod
+    def requeue_lost(cur, mission_id: str, note: str) -> None:
+        """A lost job pushed again: the mission is `queued` with a note saying why."""
+        cur.execute(
+            "UPDATE missions SET status = 'queued', updated_at = now(), error_message = %s "
+            "WHERE id = %s AND status IN ('queued', 'processing')",
+            (note, mission_id),
+        )
+
     def claim_state(self, mission_id: str) -> tuple[str, int, str | None] | None:
         """(status, attempts, lease) of a mission, None if it has no row: what a new claim builds on."""
         with self.transaction() as cur:

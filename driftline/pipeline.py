@@ -188,7 +188,7 @@ def _uploader(pool: ThreadPoolExecutor, uploads: list[Future], objects: ObjectSt
 
 def _particles_attrs(job: Job, plans, warnings: list[str]) -> dict:
     """particles.nc's global attributes added to OpenDrift's."""
-    from driftline.simulation import describe_seeding
+    from driftline.release import describe_seeding
 
     p = job.params
     name = OPENDRIFT_CLASSES[p.model][1]

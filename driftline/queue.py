@@ -1,4 +1,4 @@
-"""The Redis side of the reliable queue.
+"""The Redis side of the reliable queue (the Lua scripts are driftline/lua/*.lua; key names: config.Settings).
 
 Keys (all prefixed with QUEUE_NAME, default `drift_jobs`):
   drift_jobs                         pending jobs; producers RPUSH, workers take from the head
@@ -12,15 +12,18 @@ Keys (all prefixed with QUEUE_NAME, default `drift_jobs`):
   drift_jobs:status_outbox:lock      held by the one worker draining the outbox (token, with a TTL)
   drift_jobs:epoch                   a counter every worker increments: going back means Redis lost data
   drift_jobs:dead_dropped            dead letters dropped at the cap (oldest first)
+  drift_jobs:reconcile_suspects      hash mission_id -> when the reconciler first saw it missing (Redis clock)
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 import redis
 
@@ -37,128 +40,14 @@ DEAD_BODY_MAX = 65536
 # of bad bodies must not fill Redis and stall the fleet. Dropped records are counted in {queue}:dead_dropped.
 DEAD_LETTERS_MAX = 1000
 
-# Move every job of a dead worker's processing list back to the head of the queue, atomically.
-REQUEUE_ALL = """
-local n = 0
-while true do
-  local job = redis.call('RPOPLPUSH', KEYS[1], KEYS[2])
-  if not job then break end
-  n = n + 1
-end
-redis.call('DEL', KEYS[1])
-return n
-"""
-# Reap one worker: check its heartbeat and requeue its jobs in one step, so a worker that renewed its
-# heartbeat a moment ago is never reaped. KEYS: heartbeat, processing list, queue, workers set.
-REAP_ONE = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
-local n = 0
-while redis.call('RPOPLPUSH', KEYS[2], KEYS[3]) do n = n + 1 end
-redis.call('DEL', KEYS[2])
-redis.call('SREM', KEYS[4], ARGV[1])
-return n
-"""
-# Make this worker's processing list match the jobs it really runs (ARGV): anything else there is
-# stranded (lost BLMOVE reply, failure before the child started) and goes back to the queue head;
-# a running job found nowhere in Redis (FLUSHALL, restart without persistence) is put back.
-# KEYS: own processing list, queue, delayed set, other workers' processing lists.
-SYNC_HELD = """
-local want = {}
-for _, b in ipairs(ARGV) do want[b] = (want[b] or 0) + 1 end
-local stranded = 0
-for _, b in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
-  if (want[b] or 0) > 0 then
-    want[b] = want[b] - 1
-  else
-    redis.call('LREM', KEYS[1], 1, b)
-    redis.call('LPUSH', KEYS[2], b)
-    stranded = stranded + 1
-  end
-end
-local restored = 0
-for b, n in pairs(want) do
-  local found = n == 0 or redis.call('LPOS', KEYS[2], b) or redis.call('ZSCORE', KEYS[3], b)
-  for i = 4, #KEYS do
-    if found then break end
-    found = redis.call('LPOS', KEYS[i], b)
-  end
-  if not found then
-    redis.call('RPUSH', KEYS[1], b)
-    restored = restored + 1
-  end
-end
-return {stranded, restored}
-"""
-# Move due retries from the delayed set to the head of the queue. Due times are on Redis's clock (TIME),
-# the one all workers share: a worker whose own clock is off never delays or hurries another's retry.
-PROMOTE_DUE = """
-local t = redis.call('TIME')
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', t[1] + t[2] / 1e6, 'LIMIT', 0, 100)
-for _, job in ipairs(due) do
-  redis.call('ZREM', KEYS[1], job)
-  redis.call('LPUSH', KEYS[2], job)
-end
-return #due
-"""
-# Schedule a retry ARGV[2] seconds from now on Redis's clock, only if this worker still holds the job
-# (a reaped copy must not add a second one).
-RETRY_IF_HELD = """
-if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 0 end
-local t = redis.call('TIME')
-redis.call('ZADD', KEYS[2], t[1] + t[2] / 1e6 + tonumber(ARGV[2]), ARGV[1])
-return 1
-"""
-# Count a delivery; never below what PostgreSQL already recorded (ARGV[2]) in case Redis lost the hash.
-# Returns the attempt and Redis's clock, the one clock all workers share (it orders the leases).
-COUNT_ATTEMPT = """
-local n = redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
-local floor = tonumber(ARGV[2])
-if n <= floor then
-  n = floor + 1
-  redis.call('HSET', KEYS[1], ARGV[1], n)
-end
-local t = redis.call('TIME')
-return {n, t[1], t[2]}
-"""
-# Give back an attempt that was not the job's fault (outage wait, shutdown, reaped while alive).
-REFUND_ATTEMPT = """
-local n = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
-if n <= 1 then redis.call('HDEL', KEYS[1], ARGV[1]) return 0 end
-return redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
-"""
-# Outbox head / pop / unlock, each only while the caller's token still holds the drain lock.
-OUTBOX_HEAD = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return false end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return redis.call('LINDEX', KEYS[2], 0)
-"""
-OUTBOX_POP = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-if redis.call('LINDEX', KEYS[2], 0) ~= ARGV[2] then return 0 end
-redis.call('LPOP', KEYS[2])
-return 1
-"""
-UNLOCK = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-# Mission ids of every job and status update Redis holds, read in one atomic step (the reconciler).
-MISSION_IDS = """
-local ids = {}
-local function add(body)
-  local ok, item = pcall(cjson.decode, body)
-  if ok and type(item) == 'table' and type(item['mission_id']) == 'string' then
-    ids[#ids + 1] = item['mission_id']
-  end
-end
-for i, key in ipairs(KEYS) do
-  local items
-  if i == 2 then items = redis.call('ZRANGE', key, 0, -1) else items = redis.call('LRANGE', key, 0, -1) end
-  for _, body in ipairs(items) do add(body) end
-end
-return ids
-"""
 OUTBOX_LOCK_MS = 60_000
+LUA_DIR = Path(__file__).with_name("lua")  # the Lua scripts, one per file
+
+
+@functools.cache
+def lua(name: str) -> str:
+    """The text of driftline/lua/{name}.lua, read on first use (not at import)."""
+    return (LUA_DIR / f"{name}.lua").read_text()
 
 
 def connect(settings: Settings) -> redis.Redis:
@@ -184,20 +73,20 @@ class RedisQueue:
     def __init__(self, settings: Settings, client: redis.Redis | None = None):
         self.s = settings
         self.r = client or connect(settings)
-        self._requeue_all = self.r.register_script(REQUEUE_ALL)
-        self._promote = self.r.register_script(PROMOTE_DUE)
+        self._requeue_all = self.r.register_script(lua("requeue_all"))
+        self._promote = self.r.register_script(lua("promote_due"))
         self._scripts = {
-            name: self.r.register_script(text)
-            for name, text in (
-                ("reap", REAP_ONE),
-                ("sync", SYNC_HELD),
-                ("retry", RETRY_IF_HELD),
-                ("count", COUNT_ATTEMPT),
-                ("refund", REFUND_ATTEMPT),
-                ("head", OUTBOX_HEAD),
-                ("pop", OUTBOX_POP),
-                ("unlock", UNLOCK),
-                ("ids", MISSION_IDS),
+            name: self.r.register_script(lua(file))
+            for name, file in (
+                ("reap", "reap_one"),
+                ("sync", "sync_held"),
+                ("retry", "retry_if_held"),
+                ("count", "count_attempt"),
+                ("refund", "refund_attempt"),
+                ("head", "outbox_head"),
+                ("pop", "outbox_pop"),
+                ("unlock", "unlock"),
+                ("ids", "mission_ids"),
             )
         }
         self._missing_since: dict[str, float] = {}  # worker id -> when this reaper first saw no heartbeat
@@ -231,7 +120,7 @@ class RedisQueue:
 
     def copies_held(self, mission_id: str) -> int:
         """How many bodies of this mission all workers' processing lists hold (this worker's claim included)."""
-        prefix = f"{self.s.queue_name}:processing:"
+        prefix = self.s.processing_prefix
         held = 0
         for key in self.r.scan_iter(match=prefix + "*", count=500):
             for raw in self.r.lrange(key, 0, -1):
@@ -271,7 +160,7 @@ class RedisQueue:
             pipe.hdel(self.s.attempts_hash, mission_id)
         dropped = max(0, int(pipe.execute()[0]) - DEAD_LETTERS_MAX)
         if dropped:
-            self.r.incrby(f"{self.s.queue_name}:dead_dropped", dropped)
+            self.r.incrby(self.s.dead_dropped_key, dropped)
         return dropped
 
     def count_attempt(self, mission_id: str, floor: int = 0, after: str | None = None) -> tuple[int, str]:
@@ -295,7 +184,7 @@ class RedisQueue:
     # --- liveness and recovery ---------------------------------------------------------------
     def tick_epoch(self) -> int:
         """Increment the fleet's epoch counter (driftline/redis_loss.py): it only grows while Redis keeps its data."""
-        return int(self.r.incr(f"{self.s.queue_name}:epoch"))
+        return int(self.r.incr(self.s.epoch_key))
 
     def heartbeat(self) -> None:
         pipe = self.r.pipeline(transaction=False)
@@ -314,7 +203,7 @@ class RedisQueue:
         workers whose heartbeats expired during a Redis outage get time to come back first.
         """
         moved, now = 0, time.monotonic()
-        prefix = f"{self.s.queue_name}:processing:"
+        prefix = self.s.processing_prefix
         holders = {k.decode()[len(prefix) :] for k in self.r.scan_iter(match=prefix + "*", count=500)}
         candidates = (holders | {m.decode() for m in self.r.smembers(self.s.workers_set)}) - {self.s.worker_id}
         for worker_id in candidates:
@@ -345,7 +234,7 @@ class RedisQueue:
 
     def sync_held(self, running: list[bytes]) -> tuple[int, int]:
         """(stranded jobs requeued, lost running jobs put back) for this worker's processing list."""
-        prefix = f"{self.s.queue_name}:processing:"
+        prefix = self.s.processing_prefix
         own = self.s.processing_list()
         others = [k for k in self.r.scan_iter(match=prefix + "*", count=500) if k.decode() != own]
         keys = [own, self.s.queue_name, self.s.delayed_queue, *others]
@@ -375,7 +264,7 @@ class RedisQueue:
         and only by the lock holder, so two workers draining at once neither lose nor reorder updates.
         No new item is started after `budget_s`; `between()` (the heartbeat) runs after each item.
         """
-        lock, token = f"{self.s.status_outbox}:lock", uuid.uuid4().hex
+        lock, token = self.s.outbox_lock, uuid.uuid4().hex
         if not self.r.set(lock, token, nx=True, px=OUTBOX_LOCK_MS):
             return 0
         keys, done = [lock, self.s.status_outbox], 0
@@ -396,7 +285,7 @@ class RedisQueue:
 
     def mission_ids(self) -> set[str]:
         """Ids of every mission with a job or a status update anywhere in Redis."""
-        prefix = f"{self.s.queue_name}:processing:"
+        prefix = self.s.processing_prefix
         lists = list(self.r.scan_iter(match=prefix + "*", count=500))
         keys = [self.s.queue_name, self.s.delayed_queue, self.s.status_outbox, *lists]
         return {i.decode() if isinstance(i, bytes) else i for i in self._scripts["ids"](keys=keys)}
@@ -406,7 +295,7 @@ class RedisQueue:
 
     # --- inspection --------------------------------------------------------------------------
     def stats(self) -> dict:
-        prefix = f"{self.s.queue_name}:processing:"
+        prefix = self.s.processing_prefix
         processing = {}
         for key in self.r.scan_iter(match=prefix + "*", count=500):
             worker = key.decode()[len(prefix) :]
@@ -417,7 +306,7 @@ class RedisQueue:
             "delayed": self.r.zcard(self.s.delayed_queue),
             "processing": processing,
             "dead": self.r.llen(self.s.dead_queue),
-            "dead_dropped": int(self.r.get(f"{self.s.queue_name}:dead_dropped") or 0),
+            "dead_dropped": int(self.r.get(self.s.dead_dropped_key) or 0),
             "status_outbox": self.r.llen(self.s.status_outbox),
             "workers": sorted(m.decode() for m in self.r.smembers(self.s.workers_set)),
         }

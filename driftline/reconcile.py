@@ -31,20 +31,12 @@ def reconcile(settings: Settings, store, queue, after_loss: bool = False) -> int
     at once; one never claimed waits PRODUCER_WINDOW_S from its row insert, so a producer still between
     the insert and its push is never doubled.
     """
-    suspects_key = f"{settings.queue_name}:reconcile_suspects"
+    suspects_key = settings.reconcile_suspects
     with store.transaction() as cur:
-        cur.execute("SELECT pg_try_advisory_xact_lock(hashtext(%s))", (f"driftline-reconcile:{settings.queue_name}",))
-        if not cur.fetchone()[0]:
+        if not store.lock_reconciler(cur, settings.queue_name):
             return 0  # another worker is reconciling
         after_s = PRODUCER_WINDOW_S if after_loss else settings.reconcile_after_s
-        cur.execute(
-            "SELECT id::text, params FROM missions WHERE status IN ('queued', 'processing') "
-            "AND (queue = %s OR queue IS NULL) "
-            "AND (updated_at < now() - make_interval(secs => %s) OR (%s AND lease IS NOT NULL)) "
-            "ORDER BY updated_at LIMIT %s",
-            (settings.queue_name, after_s, after_loss, BATCH),
-        )
-        candidates = dict(cur.fetchall())
+        candidates = store.unfinished(cur, settings.queue_name, after_s, after_loss, BATCH)
         present = {extract_mission_id({"mission_id": i}) for i in queue.mission_ids()} if candidates else set()
         missing = {mid: params for mid, params in candidates.items() if mid not in present}
         if after_loss:
@@ -52,7 +44,7 @@ def reconcile(settings: Settings, store, queue, after_loss: bool = False) -> int
         else:
             due = _due(queue.r, suspects_key, list(missing), settings.reconcile_after_s)
         for mid in due:
-            _requeue_or_fail(cur, queue, settings, mid, missing[mid])
+            _requeue_or_fail(store, cur, queue, settings, mid, missing[mid])
     return len(due)
 
 
@@ -73,23 +65,15 @@ def _due(r, key: str, missing: list[str], after_s: float) -> list[str]:
     return [mid for mid in missing if mid not in keep]
 
 
-def _requeue_or_fail(cur, queue, settings: Settings, mission_id: str, params: dict | None) -> None:
+def _requeue_or_fail(store, cur, queue, settings: Settings, mission_id: str, params: dict | None) -> None:
     body = job_body(mission_id, params, settings)
     if body is None:
         error = "the job was lost from the queue and the stored params cannot be re-enqueued"
-        cur.execute(
-            "UPDATE missions SET status = 'failed', error_message = %s, completed_at = now(), updated_at = now() "
-            "WHERE id = %s AND status IN ('queued', 'processing')",
-            (error, mission_id),
-        )
+        store.fail_lost(cur, mission_id, error)
         log.error("Mission %s failed: %s", mission_id, error)
         return
     queue.enqueue(body)
-    cur.execute(
-        "UPDATE missions SET status = 'queued', updated_at = now(), error_message = %s "
-        "WHERE id = %s AND status IN ('queued', 'processing')",
-        ("re-enqueued: its job was lost from Redis", mission_id),
-    )
+    store.requeue_lost(cur, mission_id, "re-enqueued: its job was lost from Redis")
     log.warning("Reconciler: mission %s is in PostgreSQL but its job is in no Redis list: re-enqueued", mission_id)
 
 

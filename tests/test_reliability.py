@@ -406,7 +406,7 @@ def test_temporary_directories_of_dead_or_finished_jobs_are_removed(services, tm
         (d / "products").mkdir(parents=True)
         (d / "products" / "particles.nc").write_bytes(b"x" * 1000)
     w.running = {1: SimpleNamespace(raw=b"{}", workdir=current)}
-    w.launcher.sweep_workdirs()
+    w.launcher.sweep_workdirs(w.running.values())
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live_other.name, current.name])
 
 
@@ -429,7 +429,7 @@ def test_a_dead_forkserver_is_replaced_while_its_running_job_finishes_normally(s
         p.start()
         p.join()
 
-    monkeypatch.setattr(w, "_start_forkserver", light_start)
+    monkeypatch.setattr(w.launcher, "start_forkserver", light_start)
     light_start()
     mid = str(uuid.uuid4())
     raw = body(mid)

@@ -510,7 +510,7 @@ def test_description_uses_a_coordinators_words():
         end_time="2024-01-01T05:00:00Z",
         duration_hours=24,
     )
-    from driftline.simulation import describe_seeding
+    from driftline.release import describe_seeding
 
     text = describe_seeding(track)
     assert text.startswith("1000 particles (PIW-1) released along a 13.9 km track from 60°00.000'N 003°00.000'W to ")

@@ -60,7 +60,7 @@ class Housekeeping:
                 self.w.queue.reap(grace_s=self.w.s.heartbeat_ttl_s)
             self.sync_held()
             self.w.status.drain_outbox()
-            self.w.launcher.sweep_workdirs()
+            self.w.launcher.sweep_workdirs(self.w.running.values())
         if now >= self.next_reconcile:
             after_loss = self.loss.after_loss(now)  # then every reaper interval, without the usual waits
             normal = max(self.w.s.reaper_interval_s, self.w.s.reconcile_after_s / 4)

@@ -13,7 +13,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from multiprocessing.connection import wait
 from pathlib import Path
 
@@ -27,18 +27,14 @@ KILL_JOIN_S = 3.0
 
 
 class Launcher:
-    """Starts job processes from a warm forkserver; `bind` gives it the supervisor's running jobs and stop flag."""
+    """Starts job processes from a warm forkserver, and kills and waits for them."""
 
     def __init__(self, settings: Settings, context=None, jobs_dir: Path | None = None) -> None:
         self.s = settings
         self.context = context or multiprocessing.get_context("forkserver")
         self.jobs_dir = jobs_dir or Path(tempfile.gettempdir()) / "driftline-jobs"
         self.restarting: threading.Thread | None = None
-        self.running: dict[int, RunningJob] = {}
-        self.stopping: Callable[[], bool] = lambda: False
-
-    def bind(self, running: dict[int, RunningJob], stopping: Callable[[], bool]) -> None:
-        self.running, self.stopping = running, stopping
+        self.stopping: Callable[[], bool] = lambda: False  # the supervisor's stop signal (set by DriftWorker)
 
     def start(self, raw: bytes, mission_id: str, attempt: int, lease: str, deadline: float) -> RunningJob:
         """Fork the job process (from the forkserver) with its report pipe and temporary directory.
@@ -126,18 +122,19 @@ class Launcher:
         job.process.kill()
         job.process.join(timeout=KILL_JOIN_S)  # SIGKILL is not refused; a process in D state is left to the kernel
 
-    def wait(self, timeout_s: float) -> None:
+    def wait(self, jobs: Iterable[RunningJob], timeout_s: float) -> None:
+        """Until one of the jobs reports or ends, or timeout_s."""
         # Report pipes, not sentinels (a dead forkserver makes those ready); not those of jobs that ended but
         # could not be finished yet (Redis down): their pipe stays readable and would make this a busy loop.
-        handles = [j.report for j in self.running.values() if not j.ended]
+        handles = [j.report for j in jobs if not j.ended]
         if handles:
             wait(handles, timeout=timeout_s)
         else:
             time.sleep(timeout_s)
 
-    def sweep_workdirs(self) -> None:
+    def sweep_workdirs(self, jobs: Iterable[RunningJob]) -> None:
         """Temporary directories of job processes whose supervisor is gone (kill -9) or that were not cleaned."""
-        mine = {j.workdir for j in self.running.values()}
+        mine = {j.workdir for j in jobs}
         for path in self.jobs_dir.glob("*-*") if self.jobs_dir.is_dir() else []:
             owner = int(path.name.split("-", 1)[0]) if path.name.split("-", 1)[0].isdigit() else 0
             if path not in mine and (owner == os.getpid() or not _process_exists(owner)):
