@@ -25,7 +25,8 @@ from driftline.errors import InvalidJob
 from driftline.forcing import constant_plan
 from driftline.geodesy import _on_land, polygon_area_km2
 from driftline.products import compute_density, compute_search_areas, make_grid, member_stats
-from driftline.simulation import SimulationResult, _make_model, _merge, _seed, _split, simulate
+from driftline.release import split_particles
+from driftline.simulation import SimulationResult, _make_model, _merge, _seed, simulate
 from driftline.trajectory import ACTIVE, NOT_RELEASED, OUT_OF_DOMAIN, STRANDED, Trajectories
 from tests.conftest import RESULTS_BUCKET, push_job, results, wait_status
 
@@ -440,7 +441,7 @@ def test_merge_carries_a_member_that_stopped_early_to_the_common_end():
 def test_mixed_object_types_get_their_exact_weighted_share_and_their_own_leeway(direction):
     r = run(object_type=MIXED, num_particles=101, wind={"speed_ms": 15, "from_deg": 270}, direction=direction)
     t = r.trajectories
-    expected = _split(101, [0.5, 0.3, 0.2])
+    expected = split_particles(101, [0.5, 0.3, 0.2])
     assert expected == [51, 30, 20]
     assert [int((t.object_number == n).sum()) for n in (1, 26, 67)] == expected
     assert "(51 PIW-1, 30 LIFE-RAFT-NB-1, 20 SLDMB)" in r.seed_description
@@ -455,7 +456,8 @@ def test_mixed_types_are_split_within_each_ensemble_member():
     r = run(object_type=MIXED, num_particles=101, ensemble=ENSEMBLE)
     t = r.trajectories
     per_member = [[int(((t.member == m) & (t.object_number == n)).sum()) for n in (1, 26, 67)] for m in (0, 1)]
-    assert per_member == [_split(51, [0.5, 0.3, 0.2]), _split(50, [0.5, 0.3, 0.2])] == [[26, 15, 10], [25, 15, 10]]
+    expected = [split_particles(51, [0.5, 0.3, 0.2]), split_particles(50, [0.5, 0.3, 0.2])]
+    assert per_member == expected == [[26, 15, 10], [25, 15, 10]]
     assert "(51 PIW-1, 30 LIFE-RAFT-NB-1, 20 SLDMB)" in r.seed_description
 
 
