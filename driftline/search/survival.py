@@ -48,6 +48,7 @@ MODEL = (
     "Not Tikuisis's CESM (not available to implement); upper end: half the cooling rate (planning allowance)"
 )
 MODEL_SHORT = "Hayward et al. 1975/1984, by protection"
+SOURCE = {"lifejacket": "Hayward et al. 1975", "light_clothing": "Hayward et al. 1975", "survival_suit": "Hayward 1984"}
 PLANNING_NOTE = (
     "Planning estimate of survival from hypothermia only; never a reason to end a search (IAMSAR Vol. II): "
     "people have survived much longer than predicted."
@@ -148,6 +149,7 @@ def survival_summary(
         if entry_latest and entry_latest != start
         else "start_time",
         "protection": best["protection"],
+        "source": SOURCE[best["protection"]],
         "expected_survival_hours": best["expected_survival_hours"],
         "upper_survival_hours": best["upper_survival_hours"],
         "expected_survival_until": best["expected_survival_until"],

@@ -154,3 +154,9 @@ def test_table_for_the_report():
         )
     print("\n| object | protection | 5 °C | 10 °C | 15 °C | 20 °C |\n" + "\n".join(rows))
     assert rows[2].count("none") == 4
+
+
+def test_summary_names_the_source_of_its_headline_figure():
+    assert survival_summary(["PIW-4"], 6.0, "job", T0)["source"] == "Hayward 1984"
+    assert survival_summary(["PIW-1"], 6.0, "job", T0)["source"] == "Hayward et al. 1975"
+    assert "Not Tikuisis's CESM" in survival_summary(["PIW-1"], 6.0, "job", T0)["model"]
