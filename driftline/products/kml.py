@@ -122,6 +122,7 @@ def _time_spans(fc: dict) -> dict[str, tuple[str, str | None]]:
     return {t: (t, times[i + 1] if i + 1 < len(times) else None) for i, t in enumerate(times)}
 
 
+TIMED = ("search_area", "datum", "datum_part", "scenario_area", "scenario_centre")  # in the folder of their time
 STYLE = {"search_area": "area", "centre_track": "track", "datum": "datum", "datum_part": "datum", "shoreline": "shore",
          "scenario_area": "scenario", "scenario_centre": "datum"}  # fmt: skip
 
@@ -154,7 +155,7 @@ def write_kml(path: Path, fc: dict, meta: ProductMeta, shoreline: dict | None = 
     for feat in fc["features"]:
         props = feat["properties"]
         parent = doc
-        if props["kind"] in ("search_area", "datum", "datum_part") and props["time"] in spans:
+        if props["kind"] in TIMED and props["time"] in spans:
             if props["time"] not in folders:
                 folder = folders[props["time"]] = sub_element(doc, "Folder")
                 sub_element(folder, "name", f"{what} {props['time']}")

@@ -70,8 +70,8 @@ def _facts(view: MissionView, area: AreaTime | None) -> str:
         bound = "at least " if s.get("lower_bound") else ""
         survival = (
             f"{bound}{s['expected_survival_hours']:.1f} h in {s['water_temperature_c']:g} °C water, until "
-            f"{s['expected_survival_until']} ({s.get('water_temperature_source', '')}; Hayward et al. 1975, "
-            "hypothermia only)"
+            f"{s['expected_survival_until']} ({s.get('water_temperature_source', '')}; "
+            f"{s.get('source', 'Hayward et al. 1975')}, hypothermia only; a planning estimate)"
         )
     elif s.get("applies"):
         survival = f"not estimated: {s.get('reason', 'no water temperature')}"

@@ -86,7 +86,7 @@ def _survival(view: MissionView) -> str:
     bound = "AT LEAST " if s.get("lower_bound") else ""
     return (
         f"EXPECTED {bound}{s['expected_survival_hours']:.1f} H IN {s['water_temperature_c']:g} C WATER, "
-        f"UNTIL {dtg(until)} (HAYWARD ET AL. 1975, HYPOTHERMIA ONLY)"
+        f"UNTIL {dtg(until)} ({s.get('source', 'Hayward et al. 1975').upper()}, HYPOTHERMIA ONLY)"
     )
 
 

@@ -2,7 +2,8 @@
 
 The combined products (density, search areas, plan) already weigh every particle by its scenario (traj.weight);
 these keep each scenario visible: `density.nc` variables on (scenario, time), `summary.json` `scenarios`, and a
-90 % area polygon and centre per scenario at the final time in search_area.geojson / .kml.
+90 % area polygon and centre per scenario at every search-area time (the times of the combined 50/90/95 % areas:
+every `search_area_interval_hours`, the asked times and the final time) in search_area.geojson / .kml.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class ScenarioStats:
     area_90_km2: np.ndarray
     share: np.ndarray  # share of the total probability present (floating or stranded) from the scenario
     final: list[dict] = field(default_factory=list)  # per scenario at the last time: region, datum (lat, lon)
+    regions: dict[int, list[dict]] = field(default_factory=dict)  # time index -> per scenario region, datum
 
     @property
     def names(self) -> list[str]:
@@ -67,10 +69,10 @@ def scenario_stats(
                     traj.lon[floating, t], traj.lat[floating, t], w[floating], (LEVEL,), land_fn
                 )
                 stats.area_90_km2[k, t] = reg.area_km2[0] if reg.area_km2 else np.nan
-                if t == nt - 1:
-                    stats.final.append({"region": reg.polygons[0] if reg.polygons else None, "datum": reg.datum})
-    while len(stats.final) < ns:  # a scenario with nothing present at the end
-        stats.final.append({"region": None, "datum": None})
+                stats.regions.setdefault(t, [{"region": None, "datum": None} for _ in range(ns)])[k] = {
+                    "region": reg.polygons[0] if reg.polygons else None, "datum": reg.datum,
+                }  # fmt: skip
+    stats.final = stats.regions.get(nt - 1) or [{"region": None, "datum": None} for _ in range(ns)]
     return stats
 
 
@@ -92,29 +94,37 @@ def summary_rows(stats: ScenarioStats, times: np.ndarray) -> list[dict]:
 
 
 def features(stats: ScenarioStats | None, times: np.ndarray, direction: str) -> list[dict]:
-    """GeoJSON features: each scenario's 90 % area and centre at the final time, with its weights and share."""
+    """GeoJSON features: each scenario's 90 % area and centre at every search-area time, with weights and share."""
     if stats is None:
         return []
+    out = []
+    for t in sorted(stats.regions):
+        for k in range(len(stats.rows)):
+            out += _time_features(stats, k, t, iso(times[t]), direction)
+    return out
+
+
+def _time_features(stats: ScenarioStats, k: int, t: int, when: str, direction: str) -> list[dict]:
+    """Scenario k's 90 % area (when it has one) and centre at output t."""
     from driftline.products.geojson import feature
 
+    row, here = stats.rows[k], stats.regions[t][k]
+    if here["datum"] is None:
+        return []
+    lat, lon = here["datum"]
+    common = {
+        "scenario": row["name"], "weight": row["weight"], "posterior_weight": row["posterior_weight"],
+        "share": row["posterior_weight"], "share_present": round(float(stats.share[k, t]), 6), "time": when,
+        "direction": direction, **position(lat, lon),
+    }  # fmt: skip
     out = []
-    when = iso(times[-1])
-    for k, row in enumerate(stats.rows):
-        final = stats.final[k]
-        if final["datum"] is None:
-            continue
-        lat, lon = final["datum"]
-        common = {
-            "scenario": row["name"], "weight": row["weight"], "posterior_weight": row["posterior_weight"],
-            "share": row["posterior_weight"], "time": when, "direction": direction, **position(lat, lon),
-        }  # fmt: skip
-        area = stats.area_90_km2[k, -1]
-        if final["region"] is not None and not final["region"].is_empty:
-            out.append(feature(final["region"], kind="scenario_area", name=f"Scenario {row['name']}: 90 % area {when}",
-                               probability=LEVEL, area_km2=round(float(area), 4),
-                               area_nm2=round(float(area) * NM2_PER_KM2, 4), **common))  # fmt: skip
-        centre_name = f"Scenario {row['name']}: centre {when}"
-        out.append(feature(shapely.Point(lon, lat), kind="scenario_centre", name=centre_name, **common))
+    area = stats.area_90_km2[k, t]
+    if here["region"] is not None and not here["region"].is_empty:
+        out.append(feature(here["region"], kind="scenario_area", name=f"Scenario {row['name']}: 90 % area {when}",
+                           probability=LEVEL, area_km2=round(float(area), 4),
+                           area_nm2=round(float(area) * NM2_PER_KM2, 4), **common))  # fmt: skip
+    out.append(feature(shapely.Point(lon, lat), kind="scenario_centre", name=f"Scenario {row['name']}: centre {when}",
+                       **common))  # fmt: skip
     return out
 
 

@@ -26,7 +26,7 @@ import shapely
 
 from driftline.search.geo import rects_overlap
 from driftline.search.pattern import leg_speed
-from driftline.search.theory import pod
+from driftline.search.theory import max_coverage, pod
 
 MIN_SIGMA_NM = 0.05
 GRID_CELLS = 72  # particles are pooled per cell (per axis) while optimising: cells of ~σ/12 for a normal cloud
@@ -108,6 +108,7 @@ def scores(view: View, P: np.ndarray, left: np.ndarray) -> np.ndarray:
         length = (track + width / n) / n
     spacing = width / n
     feasible = (n >= 1 - 1e-9) & (length - spacing >= spacing)
+    feasible &= view.effort_nm2 / (length * width) <= max_coverage(view.law) * (1 + 1e-9)  # no saturated sliver
     if view.kind == "PS":
         feasible &= length >= width
     elif view.kind == "CS":
@@ -201,11 +202,18 @@ def two_parts(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> list[np.ndarray] |
 
 def area_scores(x, y, left, law: str, effort: float, Q: np.ndarray) -> np.ndarray:
     """POC × POD(Z / A) of K rectangles Q = (cx, cy, theta, log length, log width) swept with effort Z."""
-    length, width = np.exp(Q[:, 3]), np.exp(Q[:, 4])
+    length, width = _unsaturated(Q, law, effort)
     c, s = np.cos(Q[:, 2])[:, None], np.sin(Q[:, 2])[:, None]
     dx, dy = x[None, :] - Q[:, 0:1], y[None, :] - Q[:, 1:2]
     inside = (np.abs(dx * c + dy * s) <= length[:, None] / 2) & (np.abs(dy * c - dx * s) <= width[:, None] / 2)
     return (inside.astype(np.float64) @ left) * pod(law, effort / (length * width))
+
+
+def _unsaturated(Q: np.ndarray, law: str, effort: float) -> tuple[np.ndarray, np.ndarray]:
+    """Sides of the rectangles Q, scaled up (same shape) where the effort would exceed theory.max_coverage."""
+    length, width = np.exp(Q[:, 3]), np.exp(Q[:, 4])
+    grow = np.sqrt(np.maximum(1.0, effort / (length * width) / max_coverage(law)))
+    return length * grow, width * grow
 
 
 def best_area(view: View, left: np.ndarray, effort: float) -> np.ndarray:
@@ -235,7 +243,8 @@ def best_area(view: View, left: np.ndarray, effort: float) -> np.ndarray:
             q, best = cands[k], float(s[k])
         else:
             step, halvings = step / 2, halvings + 1
-    return q
+    length, width = _unsaturated(q[None, :], law, effort)
+    return np.array([q[0], q[1], q[2], math.log(float(length[0])), math.log(float(width[0]))])
 
 
 def unit_params(view: View, cx: float, cy: float, theta: float, a: float, b: float) -> np.ndarray:
@@ -253,6 +262,11 @@ def unit_params(view: View, cx: float, cy: float, theta: float, a: float, b: flo
     while n > 1 and (track + b / n) / n < 2 * b / n:  # each leg at least one spacing long
         n -= 1
     b = min(b, track / 1.5) if n == 1 else b  # a single leg of L − S ≥ S
+    cap = max_coverage(view.law) * (1 - 1e-9)
+    while n > 1 and view.effort_nm2 / ((track + b / n) / n * b) > cap:  # fewer legs, wider spacing
+        n -= 1
+    if view.effort_nm2 / ((track + b / n) / n * b) > cap:  # one leg: widen it
+        b = min(track / 1.5, view.effort_nm2 / cap / track * 1.0001)
     return np.array([cx, cy, theta % math.pi, math.log(max(b, 1e-6)), math.log(n)])
 
 
@@ -318,7 +332,7 @@ def _clear(view: View, p: np.ndarray, left: np.ndarray, blocked: list, scale: fl
                 q = p + np.array([dist * scale * math.cos(ang), dist * scale * math.sin(ang), 0, shrink, 0])
                 if not _overlaps(view, q, blocked):
                     options.append((float(scores(view, q[None, :], pooled)[0]), q))
-        if options:
+        if options and max(o[0] for o in options) >= 0:  # a feasible clear place (a shrunk one may saturate)
             break
     return max(options, key=lambda o: o[0])[1] if options else p
 

@@ -3,31 +3,34 @@
 IAMSAR Manual Vol. II: a survival estimate helps plan, it is never a reason to end a search (people have
 survived far longer than any model predicts). The figure here is worded so in every product.
 
-Model. Tikuisis's Cold Exposure Survival Model (CESM, the basis of the US Coast Guard's Probability of
-Survival Decision Aid) is a numerical heat-balance model whose coefficients are not published in a form we
-could verify, so it is NOT implemented. Implemented instead, from published measurements:
+NOT Tikuisis's Cold Exposure Survival Model. CESM (Tikuisis 1995, Int. J. Biometeorol. 39:94-102; Tikuisis
+1997, Aviat. Space Environ. Med. 68:441-448; Tikuisis & Keefe 2005, DRDC Toronto TR-2005-097), the basis of the
+US Coast Guard's Probability of Survival Decision Aid, is a heat-balance model sold as a program; its equations,
+coefficients and survival-time tables are not available to this project in a form that could be checked, so
+nothing of it is implemented or imitated. Implemented instead, each number from the publication named:
 
-* Core cooling rate of a still, lightly clothed adult wearing a lifejacket (Hayward, Eckerson & Collis 1975,
-  "Thermal balance and survival time prediction of man in cold water", Can. J. Physiol. Pharmacol.
-  53:21-32): r(Tw) = 0.0785 - 0.0034 Tw  °C/min, 15 min before cooling starts, survival at a core of 30 °C
-  (a 7.2 °C fall): t = 15 + 7.2 / r  minutes. The linear rate reaches 0 at 23.1 °C (the singularity of their
-  formula); here it is smoothed: r_s = 0.0034 · s · ln(1 + exp((23.09 - Tw) / s)), s = 1.5 °C, which equals
-  Hayward's rate within 1 % below 15 °C (3 % at 17 °C) and stays positive and smooth above.
-* Protection scales the cooling rate (heat flow through insulation in series, as in Tikuisis's
-  single-cylinder model, Int. J. Biometeorol. 39:94-102, 1995):
-  - `lifejacket`: factor 1 (Hayward's subjects wore light clothing and a lifejacket, holding still);
-  - `light_clothing` (no flotation, must tread water): factor 1.35, the increase in cooling rate from
-    treading water / swimming measured by Hayward, Eckerson & Collis (1975), J. Appl. Physiol. 38:1073-1077;
-  - `survival_suit` (dry insulated immersion suit): factor 0.029, from a rectal cooling rate of
-    0.13 °C/h at 1 °C (Hayward 1984, "Thermal protection performance of survival suits in ice-water",
-    Aviat. Space Environ. Med. 55:212-215) against Hayward's 4.5 °C/h for light clothing at 1 °C.
-* Range: `expected` is the average subject; the planning upper end halves the cooling rate (lean-to-fat
-  spread of the subjects' cooling rates; this factor is this implementation's planning allowance, not a
-  published figure). "Beyond survival" flags compare with the upper end only.
-* Validity: the measurements span water of 0 to 20 °C; outside it the figures are extrapolations and
-  say so (`within_validity_range`), and no unit is flagged beyond survival in water above 20 °C.
+* Core cooling of a still adult in light clothing and a lifejacket (Hayward, Eckerson & Collis 1975, "Thermal
+  balance and survival time prediction of man in cold water", Can. J. Physiol. Pharmacol. 53:21-32):
+  r(Tw) = 0.0785 - 0.0034 Tw  °C/min, survival t = 15 + 7.2 / r  minutes (a core fall from 37.2 to 30 °C).
+  The linear rate reaches 0 at 23.1 °C (the singularity of the formula); here it is smoothed:
+  r_s = 0.0034 · s · ln(1 + exp((23.09 - Tw) / s)), s = 1.5 °C, equal to Hayward's rate within 1 % below
+  15 °C (3 % at 17 °C), positive and smooth above (a numerical device, not a physiological claim).
+* `lifejacket` and `light_clothing`: Hayward's curve itself (his subjects wore light clothing and a lifejacket).
+  No verified published factor for the extra cooling of a person without flotation was found, so none is
+  applied: without a lifejacket drowning and swim failure, not hypothermia, limit survival, and this estimate
+  does not model them (never shortened by a factor we cannot cite).
+* `survival_suit`: Hayward's rate scaled by the measured rectal cooling of subjects in five dry insulated
+  survival suits floating in 1 °C water, 0.13 °C/h over 6 h (Hayward 1984, "Thermal protection performance of
+  survival suits in ice-water", Aviat. Space Environ. Med. 55:212-215, PMID 6721808), against Hayward's
+  4.51 °C/h at 1 °C: factor 0.0289 (the paper: predicted survival "exceeds 1 d").
+* No wetsuit class: no published survival-time figure for wetsuits was found to cite.
+* Range: `expected` is the average subject. The "upper end" halves the cooling rate: a planning allowance of
+  this implementation (NOT a published spread) so that flags come late rather than early; "beyond survival"
+  flags compare with the upper end only.
+* Validity: the measurements span water of 0 to 20 °C (Hayward 1975; the suits at 1 °C); outside it the figures
+  are extrapolations and say so (`within_validity_range`); no unit is flagged beyond survival above 20 °C.
   Figures approach 72 h smoothly (p-norm minimum, `capped`): beyond the planning horizon of the model.
-Ignores cold shock, swim failure, sea state, wetting of the suit and body build.
+Ignores cold shock, swim failure, sea state, wetting of the suit and body build (see docs/survival.md).
 """
 
 from __future__ import annotations
@@ -40,16 +43,20 @@ import numpy as np
 from driftline.errors import InvalidJob
 
 MODEL = (
-    "Hayward, Eckerson & Collis (1975) core cooling rate (Can. J. Physiol. Pharmacol. 53:21-32), smoothed, "
-    "scaled by protection: light clothing x1.35 (Hayward et al. 1975, J. Appl. Physiol. 38:1073-1077), "
-    "survival suit x0.029 (Hayward 1984, Aviat. Space Environ. Med. 55:212-215)"
+    "Hayward, Eckerson & Collis (1975) core cooling rate (Can. J. Physiol. Pharmacol. 53:21-32), smoothed; "
+    "survival suit: 0.13 °C/h at 1 °C (Hayward 1984, Aviat. Space Environ. Med. 55:212-215). "
+    "Not Tikuisis's CESM (not available to implement); upper end: half the cooling rate (planning allowance)"
 )
 MODEL_SHORT = "Hayward et al. 1975/1984, by protection"
+SOURCE = {"lifejacket": "Hayward et al. 1975", "light_clothing": "Hayward et al. 1975", "survival_suit": "Hayward 1984"}
 PLANNING_NOTE = (
     "Planning estimate of survival from hypothermia only; never a reason to end a search (IAMSAR Vol. II): "
     "people have survived much longer than predicted."
 )
-PROTECTION_FACTORS = {"survival_suit": 0.029, "lifejacket": 1.0, "light_clothing": 1.35}
+_HAYWARD_A, _HAYWARD_B = 0.0785, 0.0034  # °C/min and °C/min per °C (Hayward, Eckerson & Collis 1975)
+_SUIT_RATE_C_PER_H, _SUIT_WATER_C = 0.13, 1.0  # Hayward (1984): dry insulated suits, 1 °C water, 6 h
+SUIT_FACTOR = _SUIT_RATE_C_PER_H / 60.0 / (_HAYWARD_A - _HAYWARD_B * _SUIT_WATER_C)
+PROTECTION_FACTORS = {"survival_suit": SUIT_FACTOR, "lifejacket": 1.0, "light_clothing": 1.0}
 PROTECTIONS = tuple(PROTECTION_FACTORS)
 # Leeway person-in-water types whose description states the protection; PIW-1 (unknown state) takes
 # params.protection, by default a lifejacket (Hayward's own subjects: light clothing only when the job says
@@ -60,7 +67,7 @@ DEFAULT_PROTECTION = "lifejacket"
 VALIDITY_C = (0.0, 20.0)
 UPPER_RATE_FACTOR = 0.5  # the planning upper end: half the average cooling rate
 MAX_HOURS = 72.0
-_T0_C, _SLOPE, _SMOOTH_C = 0.0785 / 0.0034, 0.0034, 1.5
+_T0_C, _SLOPE, _SMOOTH_C = _HAYWARD_A / _HAYWARD_B, _HAYWARD_B, 1.5
 _DELAY_MIN, _CORE_FALL_C = 15.0, 7.2
 
 
@@ -142,6 +149,7 @@ def survival_summary(
         if entry_latest and entry_latest != start
         else "start_time",
         "protection": best["protection"],
+        "source": SOURCE[best["protection"]],
         "expected_survival_hours": best["expected_survival_hours"],
         "upper_survival_hours": best["upper_survival_hours"],
         "expected_survival_until": best["expected_survival_until"],

@@ -16,10 +16,10 @@ Units are nautical miles, knots and hours throughout, as on a search action plan
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import numpy as np
-from scipy.special import erf
+from scipy.special import erf, erfinv
 
 DETECTION_LAWS = ("exponential", "inverse_cube")
 SEARCH_ENDURANCE_FACTOR = 0.85  # IAMSAR Vol. II 4.6: plan on 85 % of on-scene endurance (transit, turns, checks)
@@ -44,6 +44,22 @@ def pod_exponential(coverage_factor: float) -> float:
 def pod_inverse_cube(coverage_factor: float) -> float:
     """POD = erf(√π / 2 · C): parallel sweep under Koopman's inverse cube law (IAMSAR ideal conditions)."""
     return float(erf(math.sqrt(math.pi) / 2 * coverage_factor))
+
+
+SATURATION_MISS = 1e-3  # planning rule: no more coverage once the law's POD is within 0.1 % of 1
+
+
+@cache
+def max_coverage(law: str) -> float:
+    """The coverage at which the law's POD reaches 1 − SATURATION_MISS (exponential 6.91, inverse cube 2.63).
+
+    A planning rule of this implementation, not a published limit: beyond it more coverage adds less than 0.1 %
+    of the area's POC, while the optimiser would keep shrinking the area around a few particles (legs metres
+    apart, POD rounding to 1). The effort is better spent on a larger area, where the cloud's sampling is sound.
+    """
+    if law == "exponential":
+        return -math.log(SATURATION_MISS)
+    return float(erfinv(1 - SATURATION_MISS)) * 2 / math.sqrt(math.pi)
 
 
 def pod(law: str, coverage_factor):

@@ -55,11 +55,36 @@ def test_survival_is_smooth_and_increasing_over_the_whole_temperature_range():
 def test_protection_orders_the_survival_times_and_the_upper_end_is_longer():
     for t in (0.0, 5.0, 10.0, 15.0, 20.0):
         light, jacket, suit = (expected_survival_hours(t, p) for p in ("light_clothing", "lifejacket", "survival_suit"))
-        assert light < jacket < suit, t
+        # no verified factor for light clothing without flotation: Hayward's own curve, never shortened
+        assert light == jacket < suit, t
         for p in PROTECTIONS:
             assert expected_survival_hours(t, p, upper=True) >= expected_survival_hours(t, p)
     # Hayward (1984): dry suits in 1 °C water cool 0.13 °C/h
     assert cooling_rate_c_per_min(1.0, "survival_suit") * 60 == pytest.approx(0.13, rel=0.01)
+
+
+# Reference points of the published equation, t = 15 + 7.2 / (0.0785 - 0.0034 Tw) minutes (Hayward, Eckerson &
+# Collis 1975), worked by hand: 0 °C 106.7 min, 5 °C 132.1 min, 10 °C 176.8 min, 15 °C 276.8 min.
+@pytest.mark.parametrize(("t", "hours"), [(0.0, 1.779), (5.0, 2.201), (10.0, 2.947), (15.0, 4.613)])
+def test_lifejacket_matches_the_published_reference_points(t, hours):
+    assert expected_survival_hours(t, "lifejacket") == pytest.approx(hours, rel=0.01)
+
+
+def test_survival_suit_matches_hayward_1984():
+    """0.13 °C/h at 1 °C: 7.2 °C takes 55 h (+15 min), capped smoothly near 72 h; the paper: 'exceeds 1 d'."""
+    h = expected_survival_hours(1.0, "survival_suit")
+    assert 24 < h < 72
+    raw = (15 + 7.2 / (0.13 / 60)) / 60
+    assert h == pytest.approx((raw**-6 + 72.0**-6) ** (-1 / 6), rel=0.001)
+
+
+def test_survival_is_smooth_second_differences_small():
+    """No kink anywhere: the curvature of the lifejacket curve stays bounded on a 0.05 °C grid (-2.5..35 °C)."""
+    temps = np.arange(-2.5, 35, 0.05)
+    hours = np.array([expected_survival_hours(t, "lifejacket") for t in temps])
+    second = np.abs(np.diff(hours, 2))
+    first = np.abs(np.diff(hours))
+    assert second.max() < 0.1 * first.max() + 1e-9
 
 
 @given(st.floats(-2.5, 40), st.sampled_from(PROTECTIONS))
@@ -129,3 +154,9 @@ def test_table_for_the_report():
         )
     print("\n| object | protection | 5 °C | 10 °C | 15 °C | 20 °C |\n" + "\n".join(rows))
     assert rows[2].count("none") == 4
+
+
+def test_summary_names_the_source_of_its_headline_figure():
+    assert survival_summary(["PIW-4"], 6.0, "job", T0)["source"] == "Hayward 1984"
+    assert survival_summary(["PIW-1"], 6.0, "job", T0)["source"] == "Hayward et al. 1975"
+    assert "Not Tikuisis's CESM" in survival_summary(["PIW-1"], 6.0, "job", T0)["model"]
