@@ -19,6 +19,7 @@ import psycopg2.extras
 
 from driftline.errors import DatabaseUnavailable, DriftError, PermanentError
 from driftline.objects import StoredObject
+from driftline.protocol import StatusUpdate
 
 log = logging.getLogger("driftline.store")  # the logger name log readers know (module was store.py)
 
@@ -141,25 +142,7 @@ class MissionStore:
         `lease` (when present) is the attempt token of the claim that wrote the update: a write of an
         attempt that a later claim superseded is skipped, so a late copy can never undo the current one.
         """
-        op, mid, lease = update["op"], update["mission_id"], update.get("lease")
-        if op == "processing":
-            return self.mark_processing(
-                mid, update.get("params"), update["worker_id"], lease, update.get("attempt"), update.get("queue")
-            )
-        if op == "completed":
-            stored = [StoredObject(**s) for s in update["stored"]]
-            return self.mark_completed(
-                mid, stored, update["location"], update.get("params"), lease, publish, update.get("attempt")
-            )
-        if op == "failed":
-            return self.mark_failed(mid, update["error"], update.get("worker_id"), update.get("params"), lease)
-        if op == "requeued":
-            return self.mark_requeued(mid, update["error"], lease, update.get("attempts"))
-        if op == "progress":
-            return self.set_progress(mid, update["progress"], lease)
-        if op == "refund":
-            return self.refund_attempt(mid)
-        raise ValueError(f"unknown status update {op!r}")
+        return StatusUpdate.from_dict(update).apply(self, publish)
 
     def mark_processing(
         self,

@@ -21,9 +21,10 @@ import time
 from config import Settings
 from driftline.contract.params import Job
 from driftline.contract.parse import parse_job
-from driftline.errors import DatabaseUnavailable, DiskFull, DriftError, RetryableError
+from driftline.errors import DatabaseUnavailable, DiskFull, DriftError
 from driftline.logs import mission_var, setup_logging
 from driftline.pipeline import MissionContext, MissionOutcome, describe_error, run_mission
+from driftline.protocol import Completed, JobReport
 
 log = logging.getLogger("driftline.job")
 # Imported by the forkserver preload (driftline/warm.py): what a job process imports, and what the daemon's
@@ -77,27 +78,19 @@ def job_main(
         job = parse_job(raw, settings)
         mission_var.set(job.mission_id)
         outcome, result = _run(job, settings, attempt, lease)
-        _send(
-            report,
-            {
-                "ok": True,
-                "result": result,
-                "seconds": time.monotonic() - started,
-                "timings": outcome.summary["timings_s"],
-                "warnings": outcome.warnings,
-            },
-        )
+        seconds = time.monotonic() - started
+        _send(report, JobReport.success(result, seconds, outcome.summary["timings_s"], outcome.warnings).to_dict())
     except DriftError as e:
         full = disk_full(e)
         log.debug("Mission failed", exc_info=True)
-        _send(report, _failure(full or e, bool(full) or isinstance(e, RetryableError)))
+        _send(report, _failure(full or e))
     except Exception as e:  # noqa: BLE001 - unexpected: keep the traceback in the log, retry within MAX_ATTEMPTS
         full = disk_full(e)
         if full:
             log.error("%s", full)
         else:
             log.exception("Unexpected error in job process")
-        _send(report, _failure(full or e, True))
+        _send(report, _failure(full or e))
     finally:
         report.close()
 
@@ -133,16 +126,10 @@ def _run(job: Job, settings: Settings, attempt: int, lease: str | None) -> tuple
         worker_id=settings.worker_id,
     )
     outcome = run_mission(job, ctx)
-    update = {
-        "op": "completed",
-        "mission_id": job.mission_id,
-        "stored": [s.__dict__ for s in outcome.stored],
-        "location": ctx.objects.location(job.mission_id),
-        "params": job.params.as_record(),
-        "lease": lease,
-        "attempt": attempt,  # the `processing` write may still be parked in the outbox (or lost with it)
-        "staged": getattr(objects, "staged", None),
-    }
+    stored, location = [s.__dict__ for s in outcome.stored], ctx.objects.location(job.mission_id)
+    # `attempt`: the `processing` write may still be parked in the outbox (or lost with it)
+    staged = getattr(objects, "staged", None)
+    update = Completed(job.mission_id, stored, location, job.params.as_record(), lease, attempt, staged).to_dict()
     try:
         applied = apply_update(store, update, lambda: s3, settings.results_bucket)
     except DatabaseUnavailable as e:
@@ -230,8 +217,8 @@ def _no_room(path: str) -> bool:
     return st.f_bavail * st.f_frsize < DISK_FREE_MIN_BYTES or (st.f_files > 0 and st.f_favail == 0)
 
 
-def _failure(e: BaseException, retryable: bool) -> dict:
-    return {"ok": False, "retryable": retryable, "reason": getattr(e, "reason", "internal"), "error": describe_error(e)}
+def _failure(e: BaseException) -> dict:
+    return JobReport.failure(e, describe_error(e)).to_dict()
 
 
 def noop() -> None:

@@ -304,7 +304,7 @@ def test_attempts_count_real_attempts_and_a_job_that_kills_its_worker_is_dead_le
         return RunningJob(None, None, raw, mid, attempt, deadline=0, lease=token)
 
     job = start()
-    w.outcomes.finish_failed(job, StorageUnavailable("S3 unreachable during upload"), retry=True)  # outage wait
+    w.outcomes.finish_failed(job, StorageUnavailable("S3 unreachable during upload"))  # outage wait
     assert mission(services, mid)["attempts"] == 0 and r.zcard(w.s.delayed_queue) == 1
     r.delete(w.s.delayed_queue)
     job = start()

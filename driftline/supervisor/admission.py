@@ -12,6 +12,7 @@ import time
 from driftline.contract.parse import extract_mission_id, parse_job
 from driftline.errors import DatabaseUnavailable, InvalidJob
 from driftline.limits import check_fits
+from driftline.protocol import Processing
 from driftline.supervisor.running import SERVICE_FAULTS, RunningJob, Supervisor
 
 log = logging.getLogger("driftline.worker")
@@ -61,18 +62,10 @@ class Admission:
             return
         attempt, lease = begun
         self.claim_lease = lease
-        self.w.status.record(
-            job.mission_id,
-            {
-                "op": "processing",
-                "mission_id": job.mission_id,
-                "params": job.params.as_record(),
-                "worker_id": self.w.s.worker_id,
-                "lease": lease,
-                "attempt": attempt,
-                "queue": self.w.s.queue_name,
-            },
+        update = Processing(
+            job.mission_id, job.params.as_record(), self.w.s.worker_id, lease, attempt, self.w.s.queue_name
         )
+        self.w.status.record(job.mission_id, update)
         self._spawn(raw, job.mission_id, attempt, lease, deadline=claimed + self.w.s.job_timeout_s)
 
     def begin_attempt(self, raw: bytes, mission_id: str) -> tuple[int, str] | None:

@@ -1,8 +1,8 @@
 """Outcomes of a finished job: acknowledged, stood down, retried with backoff, requeued, or dead-lettered.
 
-The retry policy: a service outage (OUTAGE_REASONS) waits for the service with its attempt given back, however
-long; a retryable job failure is retried up to MAX_ATTEMPTS with capped exponential backoff; the rest is
-dead-lettered and the mission marked failed.
+The retry policy, from the error's class alone (driftline/protocol.py): a service outage waits for the service
+with its attempt given back, however long; a retryable job failure is retried up to MAX_ATTEMPTS with capped
+exponential backoff; the rest is dead-lettered and the mission marked failed.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ import time
 
 from driftline.errors import DriftError, JobCrashed, JobTimeout
 from driftline.limits import crash_error
+from driftline.protocol import Failed, JobReport, Refund, Requeued, is_outage, should_retry
 from driftline.supervisor.backoff import Backoff
 from driftline.supervisor.running import SERVICE_FAULTS, RunningJob, Supervisor, pump
 from driftline.supervisor.status import one_line
 
 log = logging.getLogger("driftline.worker")
-OUTAGE_REASONS = {"s3_unavailable", "db_unavailable", "redis_unavailable", "forcing_unavailable", "disk_full"}
 JOIN_S = 2.0  # a job that closed its report exits within this, or is killed
 START_RETRY_S = 5.0  # a job that could not start through no fault of its own waits this long (disk, fork)
 
@@ -41,9 +41,7 @@ class Outcomes:
                 if now > job.deadline:
                     self.w.launcher.kill(job)
                     limit = f"{self.w.s.job_timeout_s:g} s"
-                    self.finish_failed(
-                        job, JobTimeout(f"mission exceeded its time limit of {limit} and was stopped"), retry=False
-                    )
+                    self.finish_failed(job, JobTimeout(f"mission exceeded its time limit of {limit} and was stopped"))
                     self.clean_up(job)
                     del self.w.running[pid]
                 continue
@@ -56,26 +54,25 @@ class Outcomes:
                 raise
             except Exception:  # noqa: BLE001 - one job's odd ending must not wedge the loop for every other job
                 log.exception("Mission %s: its outcome could not be read; retried as a crash", job.mission_id)
-                self.finish_failed(job, JobCrashed("job process ended in a way the worker could not read"), True)
+                self.finish_failed(job, JobCrashed("job process ended in a way the worker could not read"))
             self.clean_up(job)
             del self.w.running[pid]
         self.w.metrics.in_progress.set(len(self.w.running))
 
     def finish(self, job: RunningJob, message: dict | None) -> None:
-        if message is None:
-            error = crash_error(job.process.exitcode, job.oom_kills, alone=job.alone)
-            self.finish_failed(job, error, retry=isinstance(error, JobCrashed))
-        elif message["ok"] and message.get("result") == "superseded":
+        """The outcome of a job whose process ended, from its report (None: it died without one)."""
+        report = None if message is None else JobReport.from_dict(message)
+        if report is None:
+            self.finish_failed(job, crash_error(job.process.exitcode, job.oom_kills, alone=job.alone))
+        elif report.ok and report.result == "superseded":
             self.stand_down(job, "a later claim superseded it or the mission is already finished")
-        elif message["ok"]:
+        elif report.ok:
             self.w.queue.ack(job.raw, job.mission_id)
             self.w.metrics.completed.inc()
-            self.w.metrics.observe_timings(message.get("timings", {}))
+            self.w.metrics.observe_timings(report.timings)
             self.w.metrics.duration.labels(stage="total").observe(time.monotonic() - job.started)
         else:
-            error = DriftError(message["error"])
-            error.reason = message["reason"]
-            self.finish_failed(job, error, retry=message["retryable"])
+            self.finish_failed(job, report.exception())
 
     def stand_down(self, job: RunningJob, why: str) -> None:
         """A copy that another worker took over (we were reaped while alive): no outcome, no attempt used."""
@@ -84,14 +81,16 @@ class Outcomes:
         if not job.refunded:  # finishing is retried after a Redis error: give the attempt back once
             self.w.queue.refund_attempt(job.mission_id)
             job.refunded = True
-            self.w.status.record(job.mission_id, {"op": "refund", "mission_id": job.mission_id})
+            self.w.status.record(job.mission_id, Refund(job.mission_id))
 
-    def finish_failed(self, job: RunningJob, error: DriftError, retry: bool) -> None:
+    def finish_failed(self, job: RunningJob, error: DriftError) -> None:
+        """Wait out an outage, retry a retryable failure with backoff, or dead-letter: decided by the error's class."""
+        retry = should_retry(error)
         self.w.metrics.failed.labels(reason=error.reason).inc()
         if not self.w.queue.holds(job.raw):
             self.stand_down(job, f"it was reaped while running; its failure ({error}) is not recorded")
             return
-        if error.reason in OUTAGE_REASONS:
+        if is_outage(error):
             # A service outage is not the job's fault: wait for the service, however long, never dead-letter,
             # and give the attempt back.
             delay = Backoff(self.w.s.retry_base_s, self.w.s.retry_max_s).delay(job.attempt)
@@ -101,16 +100,8 @@ class Outcomes:
             self.w.queue.refund_attempt(job.mission_id)
             self.w.queue.retry_later(job.raw, delay)
             self.w.metrics.retried.inc()
-            self.w.status.record(
-                job.mission_id,
-                {
-                    "op": "requeued",
-                    "mission_id": job.mission_id,
-                    "error": f"waiting to retry: {error}",
-                    "lease": job.lease,
-                    "attempts": job.attempt - 1,
-                },
-            )
+            update = Requeued(job.mission_id, f"waiting to retry: {error}", job.lease, job.attempt - 1)
+            self.w.status.record(job.mission_id, update)
             return
         if retry and job.attempt < self.w.s.max_attempts:
             delay = Backoff(self.w.s.retry_base_s, self.w.s.retry_max_s).delay(job.attempt)
@@ -138,8 +129,7 @@ class Outcomes:
         self.w.metrics.dead_dropped.inc(dropped)
         applied = None
         if mission_id:
-            update = {"op": "failed", "mission_id": mission_id, "error": error, "worker_id": self.w.s.worker_id}
-            applied = self.w.status.record(mission_id, {**update, "lease": lease})
+            applied = self.w.status.record(mission_id, Failed(mission_id, error, self.w.s.worker_id, lease))
         if applied is False:  # fenced: another copy holds the mission (or it is finished); it keeps its state
             log.error("Job for mission %s dead-lettered (%s); the mission is held by another copy", mission_id, error)
         else:
@@ -149,8 +139,7 @@ class Outcomes:
         """The job goes back to the queue head and the attempt is given back (not the job's fault)."""
         self.w.queue.requeue_front(job.raw)
         self.w.queue.refund_attempt(job.mission_id)
-        update = {"op": "requeued", "mission_id": job.mission_id, "error": why}
-        self.w.status.record(job.mission_id, {**update, "lease": job.lease, "attempts": job.attempt - 1})
+        self.w.status.record(job.mission_id, Requeued(job.mission_id, why, job.lease, job.attempt - 1))
 
     def not_started(self, job: RunningJob, e: BaseException) -> None:
         """A job this host could not start (no disk, no forkserver, no fork): back soon, its attempt given back."""
@@ -163,8 +152,8 @@ class Outcomes:
         self.w.queue.retry_later(job.raw, START_RETRY_S)
         self.w.metrics.retried.inc()
         self.w.claim_after = time.monotonic() + START_RETRY_S  # claiming more would only fail the same way
-        update = {"op": "requeued", "mission_id": job.mission_id, "error": f"waiting to retry: {why}"}
-        self.w.status.record(job.mission_id, {**update, "lease": job.lease, "attempts": job.attempt - 1})
+        update = Requeued(job.mission_id, f"waiting to retry: {why}", job.lease, job.attempt - 1)
+        self.w.status.record(job.mission_id, update)
 
     def clean_up(self, job: RunningJob) -> None:
         """Remove what a finished job leaves behind: its temporary directory and, unless done, its staged objects."""

@@ -10,6 +10,7 @@ import logging
 
 from driftline.db import DatabaseRejected
 from driftline.errors import DatabaseUnavailable, DriftError, RetryableError
+from driftline.protocol import StatusUpdate
 from driftline.supervisor.running import Supervisor
 
 log = logging.getLogger("driftline.worker")
@@ -23,9 +24,9 @@ class StatusWriter:
     def __init__(self, worker: Supervisor) -> None:
         self.w = worker
 
-    def record(self, mission_id: str, update: dict) -> bool | None:
+    def record(self, mission_id: str, update: StatusUpdate) -> bool | None:
         """Apply a status update now, or park it in the Redis outbox while PostgreSQL is down (None)."""
-        update = storable(update)  # no NUL or lone surrogate reaches PostgreSQL (or the outbox)
+        update = storable(update.to_dict())  # no NUL or lone surrogate reaches PostgreSQL (or the outbox)
         try:
             return self.w.store.apply(update)
         except DatabaseUnavailable as e:
