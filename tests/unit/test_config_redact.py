@@ -23,10 +23,12 @@ others = st.sampled_from(["sslmode=require", "db=0", "connect_timeout=5", "appli
 def test_a_password_in_a_query_parameter_is_masked_and_the_other_parameters_kept(secret, key, before, after, scheme):
     query = "&".join(q for q in (before, f"{key}={quote(secret, safe='')}", after) if q)
     shown = redact_url(f"{scheme}://drift@db.example:5432/drift?{query}")
-    assert quote(secret, safe="") not in shown.split("?", 1)[1].replace(f"{key}=***", "")
     assert f"{key}=***" in shown
+    rest = shown.split("?", 1)[1].replace(f"{key}=***", "", 1)
     for q in (before, after):
-        assert q in shown
+        assert q in rest
+        rest = rest.replace(q, "", 1)  # a secret such as "time" may be part of another parameter's name
+    assert quote(secret, safe="") not in rest
 
 
 def test_user_password_and_query_password_are_both_masked():
