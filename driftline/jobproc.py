@@ -30,7 +30,7 @@ log = logging.getLogger("driftline.job")
 # Imported by the forkserver preload (driftline/warm.py): what a job process imports, and what the daemon's
 # script imports at its top. multiprocessing runs that script again in each job process (as __mp_main__;
 # the forkserver's "__main__" preload does not reach it in Python 3.11), and a first import of redis there
-# alone cost ~0.25 s per job. tests/unit/test_preload.py checks that the script imports nothing more.
+# alone cost ~0.25 s per job. tests/unit/test_jobproc_preload.py checks that the script imports nothing more.
 PRELOAD_MODULES = (
     "config",
     "driftline.db",

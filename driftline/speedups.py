@@ -3,7 +3,7 @@
 A small mission spends more time in OpenDrift's bookkeeping (xarray label writes, masked arrays, element
 counts) than in its physics. Each override here makes the same writes or returns the same values by a
 shorter path and falls back to OpenDrift's own code where a case is not covered; the output is identical
-(tests/test_simulation_buffer.py). The physics is untouched.
+(tests/integration/test_simulation_buffer.py). The physics is untouched.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ class FastBufferMixin:
     OpenDrift writes each of ~23 variables per output step through xarray's `.loc`, about 50 ms per step
     whatever the particle count (half of a 100-particle run). The same values are written here by position;
     deactivation steps, the last buffer step and the final call still go through OpenDrift's own code.
-    The output is identical (tests/test_simulation_buffer.py); the physics is untouched.
+    The output is identical (tests/integration/test_simulation_buffer.py); the physics is untouched.
     """
 
     def state_to_buffer(self, final: bool = False):
@@ -54,7 +54,7 @@ class FastPreviousStateMixin:
     `DataArray.__setitem__` (a DataArray built, indexed and written per variable per time step: ~1.3 ms a
     step whatever the particle count, a fifth of a 100-particle run). The same positional writes are made
     here straight into the arrays behind those DataArrays; the snapshots OpenDrift takes (`isel`) are
-    unchanged, and so is the output (tests/test_simulation_buffer.py).
+    unchanged, and so is the output (tests/integration/test_simulation_buffer.py).
     """
 
     def update_previous_state(self):

@@ -15,7 +15,7 @@ the OpenDrift model class, with driftline.speedups) replace how a step gets ther
   pyproj computes without the GIL, so the second core takes half the geodesics. The values are computed by
   the same C code on the same float64 inputs: identical positions.
 
-The output is identical to plain OpenDrift's for the same seed (tests/unit/test_lean.py).
+The output is identical to plain OpenDrift's for the same seed (tests/unit/lean/test_lean.py).
 """
 
 from __future__ import annotations

@@ -12,8 +12,8 @@ import uuid
 import pytest
 
 from tests.conftest import Services, apply_schema, mission, push_job, queue_keys, results, wait_for, wait_status
+from tests.e2e.test_daemon import PRODUCT_FILES
 from tests.services import MotoServer, PostgresServer, RedisServer, Worker
-from tests.test_daemon import PRODUCT_FILES
 
 # ~10 s of simulation on this machine: long enough to hit a job in the middle.
 LONG = {

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import push_job, results, wait_status
-from tests.test_scenarios import KINDS, LAT, LON, east_north_km, fetch
+from tests.integration.test_scenarios import KINDS, LAT, LON, east_north_km, fetch
 
 SHIP_80 = {"length_m": 80, "beam_m": 12, "height_m": 20, "draft_m": 6}  # draft/length 0.075 > ShipDrift's 0.07
 WIND = {"speed_ms": 10, "from_deg": 270}

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
 DEV_COMPOSE = ROOT / "docker-compose.dev.yml"
 PROD_COMPOSE = ROOT / "docker-compose.prod.yml"

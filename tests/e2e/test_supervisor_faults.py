@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import apply_schema, mission, push_job, wait_for, wait_status
+from tests.e2e.test_chaos import forkserver_pid
 from tests.services import PostgresServer
-from tests.test_chaos import forkserver_pid
 
 SMALL = {"latitude": 60.0, "longitude": 4.0, "start_time": "2024-01-01T00:00:00Z", "duration_hours": 2,
          "num_particles": 50, "time_step_minutes": 30}  # fmt: skip

@@ -1,7 +1,7 @@
 """ShipDrift, OceanDrift and drifter-corrected currents (issue 16): identical to plain OpenDrift, every scenario
 that makes sense, drifter tracks acting near themselves only, and one mission per kind through the daemon.
 
-In-process runs use constant forcing in the open sea north-west of Orkney, as tests/test_scenarios.py does.
+In-process runs use constant forcing in the open sea north-west of Orkney, as tests/integration/test_scenarios.py does.
 """
 
 from __future__ import annotations
@@ -19,7 +19,18 @@ from driftline.forcing.drifter_currents import RADIUS_OF_INFLUENCE_M, add_drifte
 from driftline.models import SHIP_BEAM_TO_LENGTH, SHIP_DRAFT_TO_LENGTH
 from driftline.simulation import simulate
 from tests.conftest import push_job, results, wait_status
-from tests.test_scenarios import ENSEMBLE, KINDS, LAT, LON, SEA_BOX, TRACK, east_north_km, fetch, params, plans_for
+from tests.integration.test_scenarios import (
+    ENSEMBLE,
+    KINDS,
+    LAT,
+    LON,
+    SEA_BOX,
+    TRACK,
+    east_north_km,
+    fetch,
+    params,
+    plans_for,
+)
 
 SHIP = {"length_m": 120, "beam_m": 20, "height_m": 25, "draft_m": 6}
 WIND = {"speed_ms": 10, "from_deg": 270}

@@ -1,7 +1,7 @@
 """Issue 11 (leases, reaping, ordering, reconciliation, housekeeping) on real Redis, PostgreSQL and S3.
 
 These drive the worker's own code paths (DriftWorker methods, the Lua scripts, the SQL guards)
-without starting a daemon, so each runs in well under a second; tests/test_chaos.py runs the
+without starting a daemon, so each runs in well under a second; tests/e2e/test_chaos.py runs the
 same faults against three real daemons.
 """
 

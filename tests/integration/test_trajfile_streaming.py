@@ -17,7 +17,7 @@ from driftline.products import compute_density, compute_search_areas, make_grid,
 from driftline.products.areas import area_time_indices
 from driftline.products.grid import present_positions
 from driftline.simulation import simulate, write_trajectory_file
-from tests.test_models import MODELS
+from tests.integration.test_models import MODELS
 
 MID = "5d3f8c9e-1b2a-4c3d-8e4f-0123456789ab"
 ATTRS = {"title": "test mission", "driftline_random_seed": 3}

@@ -25,7 +25,7 @@ from tests import forcing_files as ff
 
 START = datetime(2024, 1, 1, 12, tzinfo=UTC)
 END = START + timedelta(hours=3)
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 BAD_URIS = ["http://169.254.169.254/latest/meta-data", "file:///etc/passwd", "s3://other-bucket/x.nc"]
 
 

@@ -92,7 +92,7 @@ def dap(data_dir):
 def conn(services):
     c = services.db()
     with c.cursor() as cur:
-        cur.execute((Path(__file__).parents[1] / "sql/init/02_forcing.sql").read_text())  # idempotent
+        cur.execute((Path(__file__).parents[3] / "sql/init/02_forcing.sql").read_text())  # idempotent
         cur.execute("TRUNCATE forcing_datasets RESTART IDENTITY")
     yield c
     c.close()
@@ -171,7 +171,7 @@ def register(conn, row: dict) -> None:
 def dap_row(settings, services, dap) -> dict:
     """model.nc over OPeNDAP, registered once with `forcing add-remote` (the fetch process probes it)."""
     with services.db().cursor() as cur:
-        cur.execute((Path(__file__).parents[1] / "sql/init/02_forcing.sql").read_text())  # idempotent
+        cur.execute((Path(__file__).parents[3] / "sql/init/02_forcing.sql").read_text())  # idempotent
     return forcing.forcing_add_remote(settings, dap.url("model.nc"), "dap model", licence="CC0")
 
 

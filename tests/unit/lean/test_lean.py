@@ -23,7 +23,7 @@ from driftline.contract.parse import parse_job
 from driftline.forcing import constant_plan
 from driftline.forcing.plan import ForcingPlan
 from driftline.forcing.readers import open_reader
-from tests.test_models import MODELS
+from tests.integration.test_models import MODELS
 
 MID = "7a1c2e3f-4b5d-4e6f-8a9b-0c1d2e3f4a5b"
 ATTRS = {"title": "lean step equality"}

@@ -28,7 +28,7 @@ from driftline.products.shares import time_shares
 from driftline.products.shoreline import shoreline_segments
 from driftline.trajectory import ACTIVE, NOT_RELEASED, OUT_OF_DOMAIN, STRANDED, Trajectories
 from tests.unit.conftest import LAT0, LON0
-from tests.unit.test_products import START, drifting_plume, fake_land, gaussian, make_traj, parts
+from tests.unit.products.test_products import START, drifting_plume, fake_land, gaussian, make_traj, parts
 
 GEOD = Geod(ellps="WGS84")
 
