@@ -113,11 +113,17 @@ def status(poll, mid: str) -> str | None:
 
 def wait_phase(phase: str, local: Services, poll, net: TestNet, worker: Worker, mid: str) -> bool:
     """Return as soon as mission `mid` is in `phase` (claim: at once, the cut comes before the push); False
-    when its completion was over before it could be seen (the fault is then made again on a new mission)."""
+    when its upload or completion was over before it could be seen (the fault is then made again on a new
+    mission)."""
     if phase == "simulation":
         worker.wait_log(f"Mission {mid} started in job process", 90)
     elif phase == "upload":
-        wait_for(lambda: staged(local, mid) > 0, 90, f"the first staged object of {mid}")
+        deadline = time.monotonic() + 90
+        while staged(local, mid) == 0:
+            assert time.monotonic() < deadline, f"mission {mid} never seen uploading"
+            if status(poll, mid) == "completed":
+                return False
+            time.sleep(0.02)
     elif phase == "completion":
         deadline = time.monotonic() + 90
         while not completing(poll, net.ns_ip, mid):
@@ -172,7 +178,7 @@ def run_faults(local, net, worker, queue, ports) -> tuple[list[tuple[str, str]],
             if phase != "claim":
                 r.rpush(queue, body)
                 if not wait_phase(phase, local, poll, net, worker, mid):
-                    figures.append((mid, f"(completion of {mid} over before it was seen: fault made again)"))
+                    figures.append((mid, f"({phase} of {mid} over before it was seen: fault made again)"))
                     missed += 1
                     continue
             for link in links:
@@ -191,7 +197,7 @@ def run_faults(local, net, worker, queue, ports) -> tuple[list[tuple[str, str]],
             if not late:
                 break
         else:
-            pytest.fail(f"{'+'.join(links)} could not be cut during a completion in three missions")
+            pytest.fail(f"{'+'.join(links)} could not be cut during a {phase} in three missions")
     poll.close()
     return figures, missed
 
