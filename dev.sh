@@ -18,6 +18,8 @@ apt_install() {  # missing Debian packages: Redis, PostgreSQL, docker-compose; r
     command -v gpsbabel >/dev/null || missing+=(gpsbabel)
     command -v gdalinfo >/dev/null || missing+=(gdal-bin)
     command -v pdfinfo >/dev/null || missing+=(poppler-utils)
+    command -v ip >/dev/null || missing+=(iproute2)  # the partition test's network namespace and veth pair
+    command -v iptables >/dev/null || missing+=(iptables)  # ... and the links it cuts inside it
     if ((${#missing[@]})); then
         local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
         echo "installing system packages: ${missing[*]}"

@@ -66,6 +66,13 @@ class ForcingSourceUnavailable(RetryableError):
     reason = "forcing_unavailable"
 
 
+class ForcingSourceMalformed(RetryableError):
+    """A required remote forcing source answers data that cannot be read: retried (it may be mid-update) within
+    MAX_ATTEMPTS like any transient error, then the mission fails naming the source; not an outage."""
+
+    reason = "forcing_malformed"
+
+
 class JobCrashed(RetryableError):
     """The job child died without reporting (signal, OOM kill, os._exit)."""
 

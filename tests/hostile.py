@@ -188,3 +188,23 @@ def fresh(body: bytes) -> bytes:
     attempt limit would end the next body with that id as `crashed`."""
     body = body.replace(MID.replace("-", "").encode(), uuid.uuid4().hex.encode())
     return _UUID.sub(_new_uuid_like, body)
+
+
+@st.composite
+def one_field_replaced(draw) -> tuple[bytes, tuple[str, ...]]:
+    """A valid job with one field (a param, a nested param such as wind.speed_ms, or the mission id) replaced by a
+    hostile value, and the names an InvalidJob for it must mention (the field, or its parent param)."""
+    params = dict(draw(st.sampled_from(VALID_PARAMS)))
+    body = {"mission_id": MID, "params": params}
+    nested = sorted(k for k, v in params.items() if isinstance(v, dict) and v)
+    where = draw(st.sampled_from(["param", "nested", "mission_id"] if nested else ["param", "mission_id"]))
+    if where == "mission_id":
+        body["mission_id"], names = draw(mission_ids), ("mission_id",)
+    elif where == "nested":
+        key = draw(st.sampled_from(nested))
+        sub = draw(st.sampled_from(sorted(params[key])))
+        params[key], names = {**params[key], sub: draw(json_values)}, (key, sub)
+    else:
+        key = draw(st.sampled_from(PARAM_KEYS))
+        params[key], names = draw(json_values), (key,)
+    return dumps(body).encode("utf-8", "surrogatepass"), names

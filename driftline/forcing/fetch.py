@@ -270,6 +270,16 @@ def subset(req: dict) -> dict:
 OPS = {"probe": probe, "subset": subset}
 
 
+def malformed(e: BaseException) -> bool:
+    """The source answered, with data that cannot be read; False when it did not answer (network, timeout,
+    HTTP or S3 error, refused host: an outage of the source, waited out for a required one)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from driftline.forcing.netguard import HostRefused
+
+    return not isinstance(e, (OSError, BotoCoreError, ClientError, HostRefused))  # requests' errors are OSErrors
+
+
 def main() -> int:
     from driftline.forcing.netguard import guard_sockets
 
@@ -280,7 +290,7 @@ def main() -> int:
     except NoCoverage as e:
         out = {"ok": False, "no_coverage": True, "error": str(e)}
     except Exception as e:  # noqa: BLE001 - any failure of a remote source is reported, never raised
-        out = {"ok": False, "error": " ".join(f"{type(e).__name__}: {e}".split())[:300]}
+        out = {"ok": False, "error": " ".join(f"{type(e).__name__}: {e}".split())[:300], "malformed": malformed(e)}
     print(RESULT_MARK + json.dumps(out), flush=True)
     return 0
 

@@ -12,12 +12,12 @@ from typing import Any
 import numpy as np
 
 from config import Settings
-from driftline.errors import ForcingError, ForcingSourceUnavailable, InvalidJob
+from driftline.errors import ForcingError, ForcingSourceMalformed, ForcingSourceUnavailable, InvalidJob
 from driftline.forcing.cache import ForcingCache
 from driftline.forcing.catalog import select_datasets
 from driftline.forcing.common import QUANTITIES, as_utc, check_forcing_uri, covers_time, db_errors, iso, s3_key
 from driftline.forcing.readers import check_usable, open_reader
-from driftline.forcing.remote import NotCovering, RemoteSubsets, SourceFailed, describe_subset
+from driftline.forcing.remote import NotCovering, RemoteSubsets, SourceFailed, SourceMalformed, describe_subset
 
 log = logging.getLogger("driftline.forcing")  # the logger name from before the split into modules
 
@@ -198,8 +198,9 @@ def _open_catalogued(ctx: ForcingContext, row: dict, mission: tuple, warnings: l
         log.info("Catalog dataset %s does not cover the mission: %s", row["name"], e)
         return None
     except SourceFailed as e:
-        if row.get("required"):
-            raise ForcingSourceUnavailable(f"required {e}") from e
+        if row.get("required"):  # unreachable: wait for it; malformed: retried within MAX_ATTEMPTS, then failed
+            error = ForcingSourceMalformed if isinstance(e, SourceMalformed) else ForcingSourceUnavailable
+            raise error(f"required {e}") from e
         warnings.append(f"remote forcing source {row['name']} skipped: {e}")
         return None
     except (ForcingError, InvalidJob) as e:

@@ -44,6 +44,10 @@ class SourceFailed(ForcingError):
     """A remote source did not answer, answered badly, or its fetch process died."""
 
 
+class SourceMalformed(SourceFailed):
+    """A remote source answered, but with data that cannot be read (or its reader crashed on it)."""
+
+
 class NotCovering(ForcingError):
     """The remote source has no (or mostly no) data for the mission's box and time window."""
 
@@ -148,10 +152,12 @@ def run_fetch(request: dict, settings: Settings) -> dict:
         code = proc.returncode
         how = exit_description(code)
         log.warning("Fetch process for %s died (%s): %s", name, how, proc.stderr[-2000:])
-        raise SourceFailed(f"reading remote forcing source {name} crashed the fetch process ({how})")
+        raise SourceMalformed(f"reading remote forcing source {name} crashed the fetch process ({how})")
     result = json.loads(lines[-1][len(RESULT_MARK) :])
     if result.get("no_coverage"):
         raise NotCovering(f"remote forcing source {name}: {result['error']}")
+    if not result["ok"] and result.get("malformed"):
+        raise SourceMalformed(f"remote forcing source {name} answered malformed data: {result['error']}")
     if not result["ok"]:
         raise SourceFailed(f"remote forcing source {name} failed: {result['error']}")
     return result

@@ -2,9 +2,12 @@
 
 During the run: kill -9 of a busy worker, SIGSTOP of another (its whole process group, like a
 paused VM) for longer than the heartbeat TTL and then SIGCONT, a Redis restart, a PostgreSQL
-restart, a FLUSHALL of Redis and the death of a worker's forkserver. At the end every mission is
-`completed` exactly once, with one set of result rows whose sizes and sha256 match the S3 objects,
-and nothing is left in any Redis list, set or hash of the queue.
+restart, a FLUSHALL of Redis and the death of a worker's forkserver. Nine of the missions, one of each
+scenario kind (point, window, cone, area, backward, ensemble, mixed types, search, drifters), have no
+producer row: after the FLUSHALL only the record their claim wrote can bring them back (issue 21). No fault
+is ever skipped: a fault whose target cannot be found fails the test. At the end every mission is
+`completed` exactly once, with one set of result rows whose sizes and sha256 match the S3 objects and
+nothing else under its final prefix, and nothing is left in any Redis list, set or hash of the queue.
 """
 
 from __future__ import annotations
@@ -20,7 +23,13 @@ import uuid
 
 from driftline.db import MissionStore
 from tests.conftest import RESULTS_BUCKET, Services, apply_schema, mission, queue_keys, results, wait_for
+from tests.e2e.test_redis_loss_daemon import BASE as SCENARIO_BASE
+from tests.e2e.test_redis_loss_daemon import KINDS as SCENARIO_KINDS
 from tests.services import PostgresServer, RedisServer, Worker
+
+SCENARIOS = {**SCENARIO_KINDS, "multi-scenario": {"scenarios": [
+    {"name": "drifting", "weight": 2, "latitude": 60.0, "longitude": -3.0},
+    {"name": "anchored", "weight": 1, "latitude": 60.05, "longitude": -2.95, "radius_m": 500}]}}  # fmt: skip
 
 MISSIONS = 24
 KINDS = {"particles", "density", "search_area", "search_area_kml", "shoreline", "animation", "preview", "summary"}
@@ -80,6 +89,21 @@ def forkserver_pid(worker: Worker) -> int | None:
     return None
 
 
+def push_rowless(local: Services, queue: str) -> dict[str, str]:
+    """One job of each scenario kind with no producer row (a producer that only pushes): kind -> mission id."""
+    ids = {}
+    for i, (kind, extra) in enumerate(SCENARIOS.items()):
+        ids[kind] = str(uuid.uuid4())
+        params = {**SCENARIO_BASE, "duration_hours": 2, "num_particles": 100 + i, **extra}
+        local.redis().rpush(queue, json.dumps({"mission_id": ids[kind], "params": params}))
+    return ids
+
+
+def final_keys(local: Services, mission_id: str) -> set[str]:
+    pages = local.s3().get_paginator("list_objects_v2").paginate(Bucket=RESULTS_BUCKET, Prefix=f"{mission_id}/")
+    return {o["Key"] for page in pages for o in page.get("Contents", [])}
+
+
 def test_chaos_three_workers_six_faults_every_mission_completed_once(services, tmp_path):
     started = time.monotonic()
     redis_server, pg = PersistentRedis().start(), PostgresServer().init().start()
@@ -96,6 +120,7 @@ def test_chaos_three_workers_six_faults_every_mission_completed_once(services, t
         ready = time.monotonic()
 
         store = MissionStore(pg.url)
+        rowless = push_rowless(local, q)  # first in the queue: claimed (so recorded) before the FLUSHALL
         ids = []
         for i in range(MISSIONS):  # the producer: the row first (the source of truth), then the job
             mid, params = (
@@ -121,10 +146,9 @@ def test_chaos_three_workers_six_faults_every_mission_completed_once(services, t
         time.sleep(3 * TTL_S)  # > TTL + the reaper's own grace (TTL) + REAPER_INTERVAL_S
         os.killpg(workers[paused].proc.pid, signal.SIGCONT)
         (survivor,) = set(workers) - {killed, paused}
-        fs = forkserver_pid(workers[survivor])
-        if fs is not None:
-            os.kill(fs, signal.SIGKILL)
-            faults.append(f"forkserver of {survivor} killed")
+        fs = wait_for(lambda: forkserver_pid(workers[survivor]), 30, f"the forkserver of {survivor}")
+        os.kill(fs, signal.SIGKILL)  # never skipped: no forkserver found within 30 s fails the test
+        faults.append(f"forkserver of {survivor} killed")
         redis_server.stop()
         time.sleep(2)
         redis_server.start()
@@ -135,13 +159,18 @@ def test_chaos_three_workers_six_faults_every_mission_completed_once(services, t
         pg.start()
         faults.append("PostgreSQL restart (2 s down)")
         time.sleep(2)
+        # A mission with no producer row that no worker claimed yet exists nowhere after a FLUSHALL: wait
+        # until each has the row its claim writes (the FLUSHALL is never skipped; this waits at most 60 s).
+        wait_for(lambda: all(mission(local, m) for m in rowless.values()), 60, "a claim of every row-less mission")
+        unfinished = sum(mission(local, m)["status"] != "completed" for m in rowless.values())
         local.redis().flushall()
-        faults.append("FLUSHALL")
+        faults.append(f"FLUSHALL ({unfinished} row-less missions not completed yet)")
+        ids += list(rowless.values())
 
         def all_completed() -> bool:
             return all((mission(local, m) or {}).get("status") == "completed" for m in ids)
 
-        wait_for(all_completed, max(10.0, 115 - (time.monotonic() - started)), "every mission to complete")
+        wait_for(all_completed, max(10.0, 200 - (time.monotonic() - started)), "every mission to complete")
         finished = time.monotonic()
         for name in (paused, survivor):
             assert workers[name].stop(timeout_s=30) == 0
@@ -156,17 +185,22 @@ def test_chaos_three_workers_six_faults_every_mission_completed_once(services, t
         result_sets = 0
         for m in ids:
             rows = results(local, m)
-            assert set(rows) == KINDS, m
+            if m not in rowless.values():
+                assert set(rows) == KINDS, m
+            assert {"particles", "summary"} <= set(rows), (m, set(rows))
+            keys = set()
             for kind, row in rows.items():
                 key = row["uri"].removeprefix(f"s3://{RESULTS_BUCKET}/")
                 data = local.s3().get_object(Bucket=RESULTS_BUCKET, Key=key)["Body"].read()
                 assert (len(data), hashlib.sha256(data).hexdigest()) == (row["size_bytes"], row["sha256"]), (m, kind)
+                keys.add(key)
+            stray = final_keys(local, m) - keys
+            assert not stray, f"objects under {m}/ that no result row names: {sorted(stray)}"
             result_sets += 1
         reaped = set(re.findall(r"held by dead worker (\S+)", everything))
         assert reaped <= {killed, paused}, f"live workers reaped: {reaped - {killed, paused}}"
         assert "job process died" not in logs[survivor] + logs[paused]  # pauses and forkserver loss are no crash
-        if fs is not None:
-            assert "The forkserver (pid" in logs[survivor]
+        assert f"The forkserver (pid {fs}) died" in logs[survivor]
         counters = (f"{q}:epoch", f"{q}:dead_dropped")  # the loss detector's epoch and the dead-letter drop count stay
         left = {k: v for k, v in queue_keys(local, q).items() if v != 0 and k not in counters}
         assert left == {}, left
@@ -175,7 +209,8 @@ def test_chaos_three_workers_six_faults_every_mission_completed_once(services, t
         duplicates = sum(n - 1 for n in starts.values())
         stood_down = everything.count("stands down")
         print(
-            f"chaos: {MISSIONS} missions, {len(faults)} faults ({'; '.join(faults)}), {duplicates} extra job runs "
+            f"chaos: {len(ids)} missions ({len(rowless)} with no producer row), {len(faults)} faults "
+            f"({'; '.join(faults)}), {duplicates} extra job runs "
             f"({stood_down} stood down), {result_sets} result sets, each completed once; workers ready in "
             f"{ready - started:.0f} s, missions done {finished - ready:.0f} s after the push, "
             f"total {time.monotonic() - started:.0f} s; attempts {sorted(attempts)}"

@@ -13,7 +13,7 @@ from config import Settings
 from driftline.contract.parse import parse_job
 from driftline.errors import InvalidJob
 from tests.conftest import mission, push_job, wait_status
-from tests.hostile import KNOWN_CRASHERS, VALID_PARAMS, fresh, hostile_bodies, mutate_bytes
+from tests.hostile import KNOWN_CRASHERS, VALID_PARAMS, fresh, hostile_bodies, mutate_bytes, one_field_replaced
 from tests.inprocess import forget_running, inprocess_worker
 
 SHORT = {"latitude": 60.0, "longitude": 4.0, "start_time": "2024-01-01T00:00:00Z", "duration_hours": 2}
@@ -48,8 +48,21 @@ def _status_if_parses(db, body: bytes, settings) -> str | None:
     return row[0] if row else None
 
 
-def take_one(worker, db, body: bytes) -> str:
-    """Push, claim and start one body; check the one outcome allowed; returns 'started' or the dead reason."""
+def validator_error(body: bytes, settings) -> str | None:
+    """What the job contract says about a body (None when it accepts it)."""
+    try:
+        parse_job(body, settings)
+    except InvalidJob as e:
+        return str(e)
+    return None
+
+
+def take_one(worker, db, body: bytes, internal_expected: bool = False) -> str:
+    """Push, claim and start one body; check the one outcome allowed; returns 'started' or the dead reason.
+
+    A body is started, or dead-lettered as `invalid_job` (`too_large`: it does not fit this worker) with the
+    validator's own message naming the field; `internal` means no validator caught it: a finding, never a pass.
+    """
     r, s = worker.queue.r, worker.s
     dead_before = r.llen(s.dead_queue)
     r.rpush(s.queue_name, body)
@@ -66,7 +79,14 @@ def take_one(worker, db, body: bytes) -> str:
         return "started"
     assert r.llen(s.dead_queue) == dead_before + 1 and r.llen(s.processing_list()) == 0
     record = json.loads(r.lindex(s.dead_queue, -1))
-    assert record["reason"] in ("invalid_job", "internal"), record
+    if internal_expected:
+        assert record["reason"] == "internal", record
+    else:
+        assert record["reason"] != "internal", f"finding: no validator caught this body: {record['error']}"
+        assert record["reason"] in ("invalid_job", "too_large"), record
+    if record["reason"] == "invalid_job":
+        said = validator_error(body, s)
+        assert said is not None and record["error"] == " ".join(said.split())[:1000], (said, record["error"])
     assert record["error"] and "\n" not in record["error"] and "\x00" not in record["error"]
     if record["mission_id"]:
         status, error = status_of(db, record["mission_id"])
@@ -85,13 +105,23 @@ def test_any_body_ends_that_job_only_through_the_real_start_path(worker, db, bod
     take_one(worker, db, fresh(body))
 
 
+@settings(max_examples=100, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(case=one_field_replaced())
+def test_a_hostile_field_is_dead_lettered_as_invalid_job_naming_it(worker, db, case):
+    body, names = case
+    body = fresh(body)
+    if take_one(worker, db, body) == "invalid_job":
+        error = json.loads(worker.queue.r.lindex(worker.s.dead_queue, -1))["error"]
+        assert any(name in error for name in names), (names, error)
+
+
 def test_an_unforeseen_exception_dead_letters_as_internal_and_the_worker_goes_on(worker, db, monkeypatch):
     def broken(raw, settings):
         raise RuntimeError("validator bug \x00 with a NUL")
 
     monkeypatch.setattr("driftline.supervisor.admission.parse_job", broken)
     mid = str(uuid.uuid4())
-    assert take_one(worker, db, json.dumps({"mission_id": mid, "params": SHORT}).encode()) == "internal"
+    assert take_one(worker, db, json.dumps({"mission_id": mid, "params": SHORT}).encode(), True) == "internal"
     assert status_of(db, mid) == ("failed", "internal error: RuntimeError: validator bug \\x00 with a NUL")
     monkeypatch.undo()
     assert take_one(worker, db, json.dumps({"mission_id": str(uuid.uuid4()), "params": SHORT}).encode()) == "started"

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, example, given, settings
 from config import Settings
 from driftline.contract.parse import parse_job
 from driftline.errors import InvalidJob
-from tests.hostile import KNOWN_CRASHERS, byte_mutations, mutated_jobs, random_bodies
+from tests.hostile import KNOWN_CRASHERS, byte_mutations, mutated_jobs, one_field_replaced, random_bodies
 
 SETTINGS = Settings()
 FUZZ = settings(deadline=None, max_examples=300, suppress_health_check=list(HealthCheck), database=None)
@@ -67,3 +67,15 @@ def test_byte_mutated_bodies_raise_only_invalid_job(bodies):
 @example(b'{"mission_id": "5f1d7c1e-3b7a-4c69-9d1e-2f4b8f0e6a11", "params": ' + b"{" * 1000 + b"}" * 1000 + b"}")
 def test_random_json_and_bytes_raise_only_invalid_job(body):
     check(body)
+
+
+@settings(FUZZ, max_examples=600)
+@given(one_field_replaced())
+def test_one_hostile_field_is_accepted_or_rejected_naming_that_field(case):
+    """Issue 21: a rejection names the field the producer got wrong (not only "some InvalidJob")."""
+    body, names = case
+    check(body)
+    try:
+        parse_job(body, SETTINGS)
+    except InvalidJob as e:
+        assert any(name in str(e) for name in names), (names, str(e))
