@@ -244,7 +244,7 @@ def test_weighted_object_types_are_normalised():
 
 # --- simulation helpers ----------------------------------------------------------------------------
 def test_split_is_exact_and_proportional():
-    from driftline.simulation import _split
+    from driftline.release import split_particles as _split
 
     assert _split(1000, [0.7, 0.3]) == [700, 300]
     assert sum(_split(1001, [1, 1, 1])) == 1001
