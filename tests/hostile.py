@@ -150,7 +150,7 @@ random_bodies = st.one_of(
 )
 hostile_bodies = st.one_of(mutated_jobs(), byte_mutations.map(lambda bodies: bodies[0]), random_bodies)
 
-# Bodies that crashed the supervisor before issue 11 (each one is also an explicit example below).
+# Bodies that once crashed the supervisor (each one is also an explicit example below).
 KNOWN_CRASHERS = {
     "deep nesting (RecursionError)": f'{{"mission_id": "{MID}", "params": {nest(5000)}}}'.encode(),
     "400-digit latitude (OverflowError)": dumps({"mission_id": MID, "params": {**POINT, "latitude": 10**400}}).encode(),

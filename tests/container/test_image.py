@@ -1,4 +1,4 @@
-"""The project's image, built from the unchanged Dockerfile, run with `docker run` as operators run it (issue 25).
+"""The project's image, built from the unchanged Dockerfile, run with `docker run` as operators run it.
 
 Each container shares the host's network (the private engine has no bridge) to reach the tests' throwaway Redis,
 PostgreSQL and S3 on 127.0.0.1, and runs hardened as in production: non-root, read-only root filesystem, /tmp

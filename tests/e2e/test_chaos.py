@@ -1,10 +1,10 @@
-"""Bounded chaos (issue 11): three workers, dozens of missions, six faults, one consistent result per mission.
+"""Bounded chaos: three workers, dozens of missions, six faults, one consistent result per mission.
 
 During the run: kill -9 of a busy worker, SIGSTOP of another (its whole process group, like a
 paused VM) for longer than the heartbeat TTL and then SIGCONT, a Redis restart, a PostgreSQL
 restart, a FLUSHALL of Redis and the death of a worker's forkserver. Nine of the missions, one of each
 scenario kind (point, window, cone, area, backward, ensemble, mixed types, search, drifters), have no
-producer row: after the FLUSHALL only the record their claim wrote can bring them back (issue 21). No fault
+producer row: after the FLUSHALL only the record their claim wrote can bring them back. No fault
 is ever skipped: a fault whose target cannot be found fails the test. At the end every mission is
 `completed` exactly once, with one set of result rows whose sizes and sha256 match the S3 objects and
 nothing else under its final prefix, and nothing is left in any Redis list, set or hash of the queue.

@@ -1,4 +1,4 @@
-"""End to end: the real daemon against real Redis, PostgreSQL and S3 (issue 2 and the product set of issue 8)."""
+"""End to end: the real daemon against real Redis, PostgreSQL and S3, one mission through to its whole product set."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Fault injection on real services (issue 3): crashes, signals, time limits, outages, hostile input."""
+"""Fault injection on real services: crashes, signals, time limits, outages, hostile input."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 21 defect 5 through the real supervisor: the daemon as a subprocess. An invalid second body with a running
+"""Fenced failures through the real supervisor: the daemon as a subprocess. An invalid second body with a running
 mission's id, or MAX_ATTEMPTS+1 copies of one body in flight on two workers, never fail the mission that a
 running copy holds: it completes once, with its results."""
 

@@ -1,4 +1,4 @@
-"""Forcing through the real daemon (issue 4): catalog pick, fallback warning, forbidden URI, cache reuse."""
+"""Forcing through the real daemon: catalog pick, fallback warning, forbidden URI, cache reuse."""
 
 from __future__ import annotations
 

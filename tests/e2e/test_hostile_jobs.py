@@ -1,4 +1,4 @@
-"""One job can never crash the supervisor (issue 11): hostile bodies through the real start path and the daemon."""
+"""One job can never crash the supervisor: hostile bodies through the real start path and the daemon."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 23 through the daemon: a common ship outside ShipDrift's table, weighted scenarios and forcing uncertainty.
+"""Ships, weighted scenarios and forcing uncertainty through the daemon: a common ship outside ShipDrift's table.
 
 All jobs are pushed by the first fixture so the daemon works while the in-process checks run; each test then
 waits for its missions and checks the stored products.

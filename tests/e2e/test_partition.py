@@ -1,4 +1,4 @@
-"""Issue 21: network partitions. The daemon runs in a network namespace of its own and reaches throwaway Redis,
+"""Network partitions. The daemon runs in a network namespace of its own and reaches throwaway Redis,
 PostgreSQL and moto S3 servers only through a veth pair the test made (addresses inside 10.231.0.0/16 on that
 pair, nothing else). Its links to Redis, PostgreSQL and S3 are cut (iptables DROP both ways inside the
 namespace: a black hole, not a refusal) one at a time and all together, while a mission is being claimed,

@@ -1,4 +1,4 @@
-"""Issue 21: FLUSHALL under the real daemon with default timings. Missions of every scenario kind, with no
+"""FLUSHALL under the real daemon with default timings. Missions of every scenario kind, with no
 producer rows (their rows are the record a killed worker's claims left), are all back in the queue within 30 s
 of the loss and completed once; a producer still between its row insert and its push is not doubled."""
 

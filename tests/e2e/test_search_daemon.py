@@ -27,7 +27,7 @@ BASE = {
     "latitude": LAT, "longitude": LON, "start_time": "2024-01-01T00:00:00Z", "duration_hours": 8,
     "num_particles": 600, "random_seed": 11, "object_type": "PIW-1", "water_temperature_c": 6,
     "wind": {"speed_ms": 8, "from_deg": 250}, "current": {"speed_ms": 0.3, "to_deg": 45},
-    # the default forcing uncertainty (issue 23): the planner once gave MRB Kirkwall a 0.022 NM² box at coverage
+    # the default forcing uncertainty: the planner once gave MRB Kirkwall a 0.022 NM² box at coverage
     # 1113 here, whose POD rounded to 1.0 (searches_done then refused it); coverage now stops at theory.max_coverage
 }  # fmt: skip
 UNITS = [  # mid-search times 03:00 and 05:00 fall on output times
@@ -91,7 +91,7 @@ def test_plan_files_rows_and_preview_and_poc_recounted_from_particles(services, 
         assert f["properties"]["poc"] == pytest.approx(_inside(particles, f).mean(), abs=1e-6)
     summary = json.loads(fetch(services, mid, "products/summary.json", tmp_path).read_text())
     assert summary["search_plan"]["cumulative_pos"] == fc["properties"]["cumulative_pos"] > 0.3
-    for u in summary["search_plan"]["units"]:  # default forcing uncertainty: no saturated sliver (issue 23)
+    for u in summary["search_plan"]["units"]:  # default forcing uncertainty: no saturated sliver
         assert u["coverage"] <= max_coverage(u["detection"]) * 1.03 and u["pod"] < 1, u["unit"]
         assert min(u["length_nm"], u["width_nm"]) >= u["sweep_width_nm"], u["unit"]
     assert summary["survival"]["expected_survival_hours"] == pytest.approx(

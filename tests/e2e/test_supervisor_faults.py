@@ -1,4 +1,4 @@
-"""Issue 21 defects 1, 3, 4 and 6 through the real supervisor start path: the daemon as a subprocess against
+"""Supervisor faults through the real start path: the daemon as a subprocess against
 throwaway Redis, PostgreSQL and S3. A valid mission never ends `failed` and the worker never exits because
 its host ran out of disk or processes, its forkserver died, its database froze or a job died oddly."""
 

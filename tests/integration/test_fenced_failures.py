@@ -1,4 +1,4 @@
-"""Issue 21 defect 5: an invalid or surplus copy of a body never changes a mission another copy holds.
+"""An invalid or surplus copy of a body never changes a mission another copy holds.
 
 Both cases go through the supervisor's own start path (`DriftWorker._take`) on real Redis and PostgreSQL,
 with job process launches recorded instead of forked.

@@ -1,4 +1,4 @@
-"""ShipDrift, OceanDrift and drifter-corrected currents (issue 16): identical to plain OpenDrift, every scenario
+"""ShipDrift, OceanDrift and drifter-corrected currents: identical to plain OpenDrift, every scenario
 that makes sense, drifter tracks acting near themselves only, and one mission per kind through the daemon.
 
 In-process runs use constant forcing in the open sea north-west of Orkney, as tests/integration/test_scenarios.py does.

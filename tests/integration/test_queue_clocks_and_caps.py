@@ -1,4 +1,4 @@
-"""Issue 21, reasoned risks on real Redis and PostgreSQL: the dead-letter list is capped; leases, retry due
+"""Reasoned risks on real Redis and PostgreSQL: the dead-letter list is capped; leases, retry due
 times and reconcile stamps follow Redis's clock, never one worker's, and a lagging Redis clock never fences
 out a new claim."""
 

@@ -1,4 +1,4 @@
-"""Issue 21: Redis losing its data is noticed at once and lost missions are re-enqueued without the usual waits,
+"""Redis losing its data is noticed at once and lost missions are re-enqueued without the usual waits,
 never doubling a job a live worker still runs or one whose producer has not pushed it yet."""
 
 from __future__ import annotations

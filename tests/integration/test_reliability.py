@@ -1,4 +1,4 @@
-"""Issue 11 (leases, reaping, ordering, reconciliation, housekeeping) on real Redis, PostgreSQL and S3.
+"""Leases, reaping, ordering, reconciliation and housekeeping on real Redis, PostgreSQL and S3.
 
 These drive the worker's own code paths (DriftWorker methods, the Lua scripts, the SQL guards)
 without starting a daemon, so each runs in well under a second; tests/e2e/test_chaos.py runs the

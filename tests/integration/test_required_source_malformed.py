@@ -1,4 +1,4 @@
-"""Issue 21 (reasoned risk): a `--required` remote forcing source that answers malformed data every time made its
+"""A `--required` remote forcing source that answers malformed data every time made its
 missions wait forever (every answer was taken for an outage: attempt given back, requeued, again). Now a
 malformed answer is retried within MAX_ATTEMPTS like any transient error, and the mission then ends `failed`
 with one line naming the source; an unreachable required source is still waited for (an outage)."""

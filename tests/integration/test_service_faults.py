@@ -1,4 +1,4 @@
-"""Service faults that are not connection errors (issue 11), injected for real on throwaway servers.
+"""Service faults that are not connection errors, injected for real on throwaway servers.
 
 The supervisor runs in the test process (tests/inprocess.py): each fault is met by its own code
 (`_run_once`, `_record`, `_until_ready`), and each test shows the fault logged in one line, the worker

@@ -1,4 +1,4 @@
-"""Issue 21 defect 8: the staging sweep never deletes the objects of a completion parked in the outbox."""
+"""The staging sweep never deletes the objects of a completion parked in the outbox."""
 
 from __future__ import annotations
 

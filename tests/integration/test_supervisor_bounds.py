@@ -1,4 +1,4 @@
-"""Issue 21 defect 7: every call on the supervisor's main thread is bounded, so one maintenance step stays well
+"""Every call on the supervisor's main thread is bounded, so one maintenance step stays well
 under the heartbeat TTL even when the object store black-holes the publication of parked completions."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 11, pure parts: secrets never printed, timing settings checked, backoff without overflow, metrics port."""
+"""Fault settings, pure parts: secrets never printed, timings checked, backoff without overflow, metrics port."""
 
 from __future__ import annotations
 

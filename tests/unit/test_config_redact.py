@@ -1,4 +1,4 @@
-"""Issue 21 defect 9: passwords in URL query parameters (libpq `?password=`, redis-py `?password=`) never shown."""
+"""Passwords in URL query parameters (libpq `?password=`, redis-py `?password=`) never shown."""
 
 from __future__ import annotations
 

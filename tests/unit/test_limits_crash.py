@@ -1,4 +1,4 @@
-"""Issue 21: how a job process that died without reporting is labelled (defect 6 and the co-running OOM risk)."""
+"""How a job process that died without reporting is labelled (defect 6 and the co-running OOM risk)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The one degrees-and-decimal-minutes format (issue 23): IAMSAR style in products and plan alike."""
+"""The one degrees-and-decimal-minutes format: IAMSAR style in products and plan alike."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`worker.py health` is healthy only once the worker's preload is done (issue 25: HEALTHCHECK after the preload)."""
+"""`worker.py health` is healthy only once the worker's preload is done (HEALTHCHECK after the preload)."""
 
 from __future__ import annotations
 

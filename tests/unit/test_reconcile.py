@@ -1,4 +1,4 @@
-"""Issue 21 defect 2: a mission's stored record (MissionParams.as_record, kept in missions.params when there is
+"""A mission's stored record (MissionParams.as_record, kept in missions.params when there is
 no producer row) always turns back into an equivalent valid job, for every scenario kind and their mixtures."""
 
 from __future__ import annotations

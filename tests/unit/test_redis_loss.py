@@ -1,4 +1,4 @@
-"""Issue 21: noticing that Redis lost its data from the epoch counter going back."""
+"""Noticing that Redis lost its data from the epoch counter going back."""
 
 from __future__ import annotations
 

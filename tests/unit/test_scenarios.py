@@ -1,4 +1,4 @@
-"""Weighted scenarios (issue 23): the contract, the particle split, prior weights and the Bayes posterior weights.
+"""Weighted scenarios: the contract, the particle split, prior weights and the Bayes posterior weights.
 No services, no OpenDrift (tests/e2e/test_model_scenario_missions.py runs them through the daemon)."""
 
 from __future__ import annotations

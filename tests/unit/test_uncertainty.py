@@ -1,4 +1,4 @@
-"""Forcing uncertainty (issue 23): the correlated per-particle error, its defaults, 0 = plain OpenDrift, and the
+"""Forcing uncertainty: the correlated per-particle error, its defaults, 0 = plain OpenDrift, and the
 90 % area against the uncertainty. The OpenDrift runs are in process with constant forcing in the open sea."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Remote forcing (issue 15) against real servers: pydap's OPeNDAP server, Zarr in moto S3, PostgreSQL.
+"""Remote forcing against real servers: pydap's OPeNDAP server, Zarr in moto S3, PostgreSQL.
 
 Nothing here contacts a public endpoint: every server is started by the tests on 127.0.0.1.
 """
@@ -122,7 +122,7 @@ def s3(settings):
 
 
 def zarr_store(s3, data_dir: Path, tmp_path: Path) -> str:
-    """model.nc as a Zarr store in its own bucket of the S3 test server; returns its s3:// URL."""
+    """Model.nc as a Zarr store in its own bucket of the S3 test server; returns its s3:// URL."""
     local = tmp_path / "model.zarr"
     xr.open_dataset(data_dir / "model.nc").to_zarr(local, mode="w")
     bucket = f"zarr-{uuid.uuid4().hex[:8]}"
@@ -169,7 +169,7 @@ def register(conn, row: dict) -> None:
 
 @pytest.fixture(scope="module")
 def dap_row(settings, services, dap) -> dict:
-    """model.nc over OPeNDAP, registered once with `forcing add-remote` (the fetch process probes it)."""
+    """Model.nc over OPeNDAP, registered once with `forcing add-remote` (the fetch process probes it)."""
     with services.db().cursor() as cur:
         cur.execute((Path(__file__).parents[3] / "sql/init/02_forcing.sql").read_text())  # idempotent
     return forcing.forcing_add_remote(settings, dap.url("model.nc"), "dap model", licence="CC0")

@@ -1,4 +1,4 @@
-"""The model and drifter parts of the job contract, drifter currents and track files (issue 16). No services."""
+"""The model and drifter parts of the job contract, drifter currents and track files. No services."""
 
 from __future__ import annotations
 

@@ -72,7 +72,7 @@ def test_random_json_and_bytes_raise_only_invalid_job(body):
 @settings(FUZZ, max_examples=600)
 @given(one_field_replaced())
 def test_one_hostile_field_is_accepted_or_rejected_naming_that_field(case):
-    """Issue 21: a rejection names the field the producer got wrong (not only "some InvalidJob")."""
+    """A rejection names the field the producer got wrong (not only "some InvalidJob")."""
     body, names = case
     check(body)
     try:

@@ -79,7 +79,7 @@ def test_setting_is_parsed_and_checked():
         Settings.from_env({"FORCING_REMOTE_HOSTS": "https://thredds.met.no/thredds"})
 
 
-# --- issue 21 defect 10: IPv4 addresses embedded in IPv6 get the IPv4 rules ------------------------------
+# --- IPv4 addresses embedded in IPv6 get the IPv4 rules ------------------------------
 EMBEDDING_PRIVATE = {
     "nat64 metadata": "64:ff9b::a9fe:a9fe",  # 169.254.169.254
     "nat64 rfc1918": "64:ff9b::a00:1",  # 10.0.0.1

@@ -1,4 +1,4 @@
-"""Per-scenario 90 % areas and centres at every search-area time in search_area.geojson / .kml (issue 23), not
+"""Per-scenario 90 % areas and centres at every search-area time in search_area.geojson / .kml, not
 only at the final time: each polygon holds 90 % of its own scenario's floating probability at its own time."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Shoreline segments report their length along the coast polyline, not the straight span (issue 23)."""
+"""Shoreline segments report their length along the coast polyline, not the straight span."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A unit left with only a few stray particles is not squeezed into a saturated sliver (issue 23: with the default
+"""A unit left with only a few stray particles is not squeezed into a saturated sliver (with the default
 forcing uncertainty the daemon mission's second unit got a 0.15 × 0.14 NM box at coverage 1113 whose POD rounded
 to 1.0, and searches_done then refused the plan flown back; on this cloud the i22 planner still gave 0.56 × 0.22 NM
 at coverage 193, legs 4 m apart). Coverage stops at theory.max_coverage: the effort goes to a larger area."""

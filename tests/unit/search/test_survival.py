@@ -1,4 +1,4 @@
-"""Survival by protection (issue 23): smooth over every temperature, protection from the object type or the job,
+"""Survival by protection: smooth over every temperature, protection from the object type or the job,
 no figure for a deceased person, timed from the latest plausible entry, flags on the upper end only."""
 
 from __future__ import annotations
