@@ -10,6 +10,7 @@ drifts by one float32 unit anywhere fails here (see test_a_drifting_step_is_caug
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 import netCDF4
@@ -207,3 +208,29 @@ def test_a_drifting_step_is_caught(tmp_path, monkeypatch):
     p = _params({**CASES["track_line"], "duration_hours": 2})
     with pytest.raises(AssertionError):
         _check("drift", p, [constant_plan(p.wind, p.current)], tmp_path, monkeypatch)
+
+
+def test_gridded_roms_forcing_equals_plain_opendrift(tmp_path, monkeypatch):
+    """A ROMS native file (s-levels, staggered u/v, rotated grid, its own land mask): byte-identical too."""
+    from tests.roms_files import write_roms
+
+    path = write_roms(tmp_path / "roms.nc", datetime(2024, 1, 1))
+    p = _params({**CASES["forward_strand_capsize_jibe"], "num_particles": 150})
+
+    def plans():  # a fresh reader per run: OpenDrift readers keep per-run block caches
+        base = constant_plan(p.wind, p.current)
+        return [ForcingPlan(readers=[open_reader(path)], constants=base.constants, sources=base.sources)]
+
+    assert type(plans()[0].readers[0]).__module__ == "opendrift.readers.reader_ROMS_native"
+    read, real_read = [], lean.ReaderEnvironment._read
+    spy = lambda self, reader, *args: read.append(type(reader).__module__) or real_read(self, reader, *args)  # noqa: E731
+    monkeypatch.setattr(lean.ReaderEnvironment, "_read", spy)
+    lean_run = _simulate(p, plans(), tmp_path / "lean.nc", False, monkeypatch)
+    assert "opendrift.readers.reader_ROMS_native" in read  # the lean environment asked the ROMS reader
+    plain_run = _simulate(p, plans(), tmp_path / "plain.nc", True, monkeypatch)
+    assert_same_file(tmp_path / "lean.nc", tmp_path / "plain.nc")
+    np.testing.assert_array_equal(lean_run.trajectories.state, plain_run.trajectories.state)
+    with netCDF4.Dataset(tmp_path / "lean.nc") as nc:
+        u = nc["x_sea_water_velocity"][:].compressed()
+    fallback = np.float32(p.current.components[0])
+    assert np.std(u[u != fallback]) > 0.01  # the ROMS currents varied along the tracks: the reader was used
