@@ -45,7 +45,8 @@ def test_geodesics_equal_pyprojs_forward_problem(n):
     np.testing.assert_array_equal(buffers[1], expected[1])
 
 
-def test_a_large_move_is_cut_into_chunks_for_both_threads():
+def test_a_large_move_is_cut_into_chunks_for_both_threads(monkeypatch):
+    monkeypatch.setattr(move, "_sharing", move._Sharing())
     geod, n = _RecordingGeod(), 40000
     buffers = _inputs(n)
     expected = _reference(geod.geod, buffers)
@@ -55,24 +56,60 @@ def test_a_large_move_is_cut_into_chunks_for_both_threads():
     np.testing.assert_array_equal(buffers[0], expected[0])
 
 
-def test_a_helper_without_a_core_leaves_every_chunk_to_the_caller():
-    """The helper thread is held up (a busy machine): the caller moves all chunks, nothing waits for half."""
+def test_a_helper_without_a_core_leaves_every_chunk_to_the_caller(monkeypatch):
+    """The helper thread is held up (a busy machine): the caller moves all chunks and does not wait for it."""
+    monkeypatch.setattr(move, "_sharing", move._Sharing())
     geod, n = _RecordingGeod(), 20000
     buffers = _inputs(n)
     expected = _reference(geod.geod, buffers)
     release = threading.Event()
     blocker = move._executor().submit(release.wait, 10)
-    done = threading.Thread(target=move.geodesics, args=(geod, *buffers))
-    done.start()
-    deadline = time.monotonic() + 5
-    while sum(size for _, size in geod.calls) < n and time.monotonic() < deadline:
-        time.sleep(0.005)
-    assert sum(size for _, size in geod.calls) == n
-    assert done.is_alive()  # it waits for the helper's (now empty) share, but all work is already done
-    assert {name for name, _ in geod.calls} == {done.name}
-    release.set()
-    blocker.result(5)
-    done.join(5)
-    assert not done.is_alive()
+    try:
+        started = time.monotonic()
+        move.geodesics(geod, *buffers)
+        assert time.monotonic() - started < 5  # returned while the helper was still held up
+        assert sum(size for _, size in geod.calls) == n
+        assert {name for name, _ in geod.calls} == {threading.current_thread().name}
+    finally:
+        release.set()
+        blocker.result(5)
     np.testing.assert_array_equal(buffers[0], expected[0])
     np.testing.assert_array_equal(buffers[1], expected[1])
+
+
+def test_after_a_move_the_helper_missed_the_next_moves_run_on_one_thread(monkeypatch):
+    monkeypatch.setattr(move, "_sharing", move._Sharing())
+    geod, n = _RecordingGeod(), 20000
+    release = threading.Event()
+    blocker = move._executor().submit(release.wait, 10)
+    try:
+        move.geodesics(geod, *_inputs(n))  # the helper took nothing
+    finally:
+        release.set()
+        blocker.result(5)
+    geod.calls.clear()
+    for _ in range(move.PROBE_EVERY):
+        move.geodesics(geod, *_inputs(n))
+    assert [size for _, size in geod.calls] == [n] * move.PROBE_EVERY  # one call each: not shared
+    geod.calls.clear()
+    move.geodesics(geod, *_inputs(n))  # then sharing is tried again
+    assert len(geod.calls) == move.CHUNKS
+
+
+def test_a_failure_on_the_helper_thread_reaches_the_caller(monkeypatch):
+    monkeypatch.setattr(move, "_sharing", move._Sharing())
+    geod = _RecordingGeod()
+    real = geod._fwd
+
+    helper_took_one = threading.Event()
+
+    def failing(lon, *args, **kwargs):
+        if threading.current_thread().name.startswith("geodesic"):
+            helper_took_one.set()
+            raise ValueError("bad input")
+        helper_took_one.wait(5)  # the caller's first chunk: until the helper has taken one
+        return real(lon, *args, **kwargs)
+
+    geod._fwd = failing
+    with pytest.raises(ValueError, match="bad input"):
+        move.geodesics(geod, *_inputs(20000))
