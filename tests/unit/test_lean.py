@@ -176,10 +176,10 @@ def write_varying_forcing(path: Path, cells: int = 40, hours: int = 8) -> Path:
     return path
 
 
-def _check_file_forcing(path: Path, reader_module: str, tmp_path: Path, monkeypatch):
+def _check_file_forcing(path: Path, reader_module: str, tmp_path: Path, monkeypatch, hours: float = 8):
     """Lean and plain runs on one forcing file (a fresh reader each): byte-identical files, the lean environment
     having asked that reader; returns the params and the x current along the tracks."""
-    p = _params({**CASES["forward_strand_capsize_jibe"], "num_particles": 150})
+    p = _params({**CASES["forward_strand_capsize_jibe"], "num_particles": 150, "duration_hours": hours})
 
     def plans():  # a fresh reader per run: OpenDrift readers keep per-run block caches
         base = constant_plan(p.wind, p.current)
@@ -226,6 +226,6 @@ def test_gridded_roms_forcing_equals_plain_opendrift(tmp_path, monkeypatch):
     from tests.roms_files import write_roms
 
     path = write_roms(tmp_path / "roms.nc", datetime(2024, 1, 1))
-    p, u = _check_file_forcing(path, "opendrift.readers.reader_ROMS_native", tmp_path, monkeypatch)
+    p, u = _check_file_forcing(path, "opendrift.readers.reader_ROMS_native", tmp_path, monkeypatch, hours=4)
     fallback = np.float32(p.current.components[0])
     assert np.std(u[u != fallback]) > 0.01  # the ROMS currents varied along the tracks: the reader was used
