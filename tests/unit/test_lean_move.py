@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import contextmanager
 
 import numpy as np
 import pyproj
@@ -20,6 +21,23 @@ def _inputs(n: int, seed: int = 3) -> list[np.ndarray]:
 def _reference(geod, arrays: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     lon, lat, _ = geod.fwd(*arrays)
     return np.asarray(lon), np.asarray(lat)
+
+
+def _assert_positions(buffers: list[np.ndarray], expected: tuple[np.ndarray, np.ndarray]) -> None:
+    np.testing.assert_array_equal(buffers[0], expected[0])
+    np.testing.assert_array_equal(buffers[1], expected[1])
+
+
+@contextmanager
+def _helper_held_up():
+    """The helper thread busy with something else (as when it gets no core) until the block ends."""
+    release = threading.Event()
+    blocker = move._executor().submit(release.wait, 10)
+    try:
+        yield
+    finally:
+        release.set()
+        blocker.result(5)
 
 
 class _RecordingGeod:
@@ -41,52 +59,43 @@ def test_geodesics_equal_pyprojs_forward_problem(n):
     expected = _reference(geod, arrays)
     buffers = [a.copy() for a in arrays]
     move.geodesics(geod, *buffers)
-    np.testing.assert_array_equal(buffers[0], expected[0])
-    np.testing.assert_array_equal(buffers[1], expected[1])
+    _assert_positions(buffers, expected)
+
+
+def _recorded(monkeypatch, n: int):
+    """A fresh sharing history, a recording Geod, inputs of n particles and pyproj's answer for them."""
+    monkeypatch.setattr(move, "_sharing", move._Sharing())
+    geod, buffers = _RecordingGeod(), _inputs(n)
+    return geod, buffers, _reference(geod.geod, buffers)
 
 
 def test_a_large_move_is_cut_into_chunks_for_both_threads(monkeypatch):
-    monkeypatch.setattr(move, "_sharing", move._Sharing())
-    geod, n = _RecordingGeod(), 40000
-    buffers = _inputs(n)
-    expected = _reference(geod.geod, buffers)
+    n = 40000
+    geod, buffers, expected = _recorded(monkeypatch, n)
     move.geodesics(geod, *buffers)
     assert sum(size for _, size in geod.calls) == n
     assert len(geod.calls) == move.CHUNKS
-    np.testing.assert_array_equal(buffers[0], expected[0])
+    _assert_positions(buffers, expected)
 
 
 def test_a_helper_without_a_core_leaves_every_chunk_to_the_caller(monkeypatch):
     """The helper thread is held up (a busy machine): the caller moves all chunks and does not wait for it."""
-    monkeypatch.setattr(move, "_sharing", move._Sharing())
-    geod, n = _RecordingGeod(), 20000
-    buffers = _inputs(n)
-    expected = _reference(geod.geod, buffers)
-    release = threading.Event()
-    blocker = move._executor().submit(release.wait, 10)
-    try:
+    n = 20000
+    geod, buffers, expected = _recorded(monkeypatch, n)
+    with _helper_held_up():
         started = time.monotonic()
         move.geodesics(geod, *buffers)
         assert time.monotonic() - started < 5  # returned while the helper was still held up
         assert sum(size for _, size in geod.calls) == n
         assert {name for name, _ in geod.calls} == {threading.current_thread().name}
-    finally:
-        release.set()
-        blocker.result(5)
-    np.testing.assert_array_equal(buffers[0], expected[0])
-    np.testing.assert_array_equal(buffers[1], expected[1])
+    _assert_positions(buffers, expected)
 
 
 def test_after_a_move_the_helper_missed_the_next_moves_run_on_one_thread(monkeypatch):
     monkeypatch.setattr(move, "_sharing", move._Sharing())
     geod, n = _RecordingGeod(), 20000
-    release = threading.Event()
-    blocker = move._executor().submit(release.wait, 10)
-    try:
+    with _helper_held_up():
         move.geodesics(geod, *_inputs(n))  # the helper took nothing
-    finally:
-        release.set()
-        blocker.result(5)
     geod.calls.clear()
     for _ in range(move.PROBE_EVERY):
         move.geodesics(geod, *_inputs(n))
