@@ -149,10 +149,21 @@ class PrivateDaemon:
                 pass
             self.proc.wait()
             self._log.close()
-        subprocess.run(["umount", "-R", "-l", str(self.dir / "exec")], capture_output=True)
-        if not os.environ.get(KEEP_DATA_ENV):
-            subprocess.run(["umount", "-R", "-l", str(self.data)], capture_output=True)
+        roots = [self.dir] if os.environ.get(KEEP_DATA_ENV) else [self.dir, self.data]
+        for mount in mounts_under(*roots):
+            subprocess.run(["umount", "-l", mount], capture_output=True)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def mounts_under(*roots: Path) -> list[str]:
+    """Mount points at or below the roots (the daemon's netns, overlays, shm), deepest first."""
+    prefixes = [str(r.resolve()) for r in roots]
+    found = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        point = line.split()[4].replace("\\040", " ")
+        if any(point == p or point.startswith(p + "/") for p in prefixes):
+            found.append(point)
+    return sorted(set(found), key=lambda m: m.count("/"), reverse=True)
 
 
 def existing_engine() -> Docker | None:
