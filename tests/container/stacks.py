@@ -64,6 +64,26 @@ class Stack:
     def network(self) -> str:
         return f"{self.project}_default"
 
+    def up_isolated(self, *args: str, timeout_s: float = 600) -> None:
+        """`up ARGS` on the project's internal network, made first as compose makes it (its labels, so `down`
+        removes it) and with IPv4 forwarding off on its bridge before any container starts (compose.internal.yml)."""
+        version = self.docker.compose(self.files, self.project, "version", "--short").stdout.strip()
+        labels = {"network": "default", "project": self.project, "version": version}
+        self.docker(
+            "network",
+            "create",
+            "--internal",
+            *[a for k, v in labels.items() for a in ("--label", f"com.docker.compose.{k}={v}")],
+            self.network,
+        )
+        self.forwarding().write_text("0\n")
+        self("up", *args, timeout_s=timeout_s)
+
+    def forwarding(self) -> Path:
+        """The IPv4 forwarding switch of the project network's bridge (br-<network id>) on the host."""
+        bridge = "br-" + self.docker.inspect(self.network)["Id"][:12]
+        return Path("/proc/sys/net/ipv4/conf") / bridge / "forwarding"
+
     def services(self, tmp: Path) -> Services:
         """The dev stack's Redis, PostgreSQL and object store, as the tests' helpers address services."""
         return Services(

@@ -9,6 +9,7 @@ the internal network's bridge (the engine routes nothing further: --iptables=fal
 
 from __future__ import annotations
 
+import socket
 import time
 import uuid
 
@@ -16,6 +17,7 @@ import pytest
 import yaml
 
 from tests.conftest import RESULTS_BUCKET, mission, results
+from tests.container.conftest import wait_container
 from tests.container.stacks import (
     DEV_DB,
     DEV_FILE,
@@ -50,9 +52,21 @@ def stacks(docker):
         stack("down", "-v", "--remove-orphans", "-t", "10", check=False, timeout_s=300)
 
 
+# The routes of a container (/proc/net/route): destination and gateway of each, little-endian hex.
+ROUTES = "print(*(w for l in open('/proc/net/route').readlines()[1:] for w in l.split()[1:3]))"
+
+
 def assert_internal_network(docker, stack: Stack) -> None:
+    """Internal: no host port published, and no container has a route off its subnet (so no packet leaves)."""
     net = docker.inspect(stack.network)
     assert net["Internal"] is True and net["Driver"] == "bridge", net
+    # With --iptables=false Docker's `internal` installs no DROP rules and still gives containers a default route:
+    # its one gateway is the network's own bridge address on this machine, which forwards nothing received there.
+    assert stack.forwarding().read_text().strip() == "0"
+    gateway = net["IPAM"]["Config"][0]["Gateway"]
+    routes = docker("exec", stack.inspect("drift-worker")["Id"], "python", "-c", ROUTES).stdout.split()
+    via = {socket.inet_ntoa(bytes.fromhex(g)[::-1]) for g in routes[1::2] if g != "00000000"}
+    assert via <= {gateway}, (routes, gateway)
     for service in ("redis", "postgres", "minio"):
         ports = stack.inspect(service)["NetworkSettings"]["Ports"] or {}
         assert not any(ports.values()), f"{service} published a host port on an internal network: {ports}"
@@ -63,8 +77,9 @@ def assert_services_up(stack: Stack) -> None:
     for service in ("redis", "postgres", "minio"):
         state = stack.inspect(service)["State"]
         assert state["Running"] and state["Health"]["Status"] == "healthy", (service, state)
-    init = stack.inspect("minio-init")["State"]
-    assert init["Status"] == "exited" and init["ExitCode"] == 0, init
+    (init,) = stack.containers("minio-init")
+    code = stack.docker("wait", init, timeout_s=120).stdout.strip()  # nothing waits for it when no worker is up
+    assert code == "0", stack.docker("logs", init, check=False)
 
 
 def test_dev_compose_up_drift_worker_completes_a_mission_pushed_by_test_worker_py(
@@ -73,7 +88,7 @@ def test_dev_compose_up_drift_worker_completes_a_mission_pushed_by_test_worker_p
     docker("tag", image, DEV_WORKER_IMAGE)  # the image compose would build: the tested build, not a second one
     stack = stacks([DEV_FILE, INTERNAL], "dev")
     t0 = time.monotonic()
-    stack("up", "-d", "drift-worker", timeout_s=600)  # waits for the health/completion conditions of depends_on
+    stack.up_isolated("-d", "drift-worker")  # waits for the health/completion conditions of depends_on
     figures.add("dev compose: up -d drift-worker (services healthy, buckets made)", f"{time.monotonic() - t0:.0f} s")
     assert_internal_network(docker, stack)
     assert_services_up(stack)
@@ -90,6 +105,8 @@ def test_dev_compose_up_drift_worker_completes_a_mission_pushed_by_test_worker_p
     assert row["status"] == "completed" and row["attempts"] == 1, (row, out)
     assert row["worker_id"].rsplit("-", 1)[0] == worker["Config"]["Hostname"], row["worker_id"]
     assert_result_set(svc, mission_id)
+    # The compose file's own health check (30 s interval): the first one after the preload passes.
+    wait_container(docker, worker["Id"], lambda i: i["State"]["Health"]["Status"] == "healthy", 150, "healthy")
     t1 = time.monotonic()
     stack.down()
     figures.add("dev compose: down -v", f"{time.monotonic() - t1:.0f} s")
@@ -123,7 +140,7 @@ def test_prod_compose_three_replicas_share_a_queue_of_12_missions_with_one_resul
     docker, image, figures, stacks, tmp_path
 ):
     services = stacks([DEV_FILE, INTERNAL], "svc")
-    services("up", "-d", "redis", "postgres", "minio-init", timeout_s=600)
+    services.up_isolated("-d", "redis", "postgres", "minio-init")
     assert_services_up(services)
     svc = services.services(tmp_path)
     prod = stacks([PROD_FILE, PROD_NETWORK], "prod", prod_env(services))
