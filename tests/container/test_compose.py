@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from tests.conftest import RESULTS_BUCKET, mission, results
-from tests.container.conftest import wait_container
+from tests.container.conftest import IMAGE, wait_container
 from tests.container.stacks import (
     DEV_DB,
     DEV_FILE,
@@ -129,8 +129,7 @@ def prod_env(services: Stack) -> dict[str, str]:
 
 
 def image_repo() -> str:
-    from tests.container.conftest import IMAGE
-
+    """The tested image as the production file names it: ${DRIFTLINE_IMAGE}:${DRIFTLINE_TAG}."""
     repo, tag = IMAGE.rsplit(":", 1)
     assert tag == "test"
     return repo
