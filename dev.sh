@@ -7,11 +7,14 @@ cd "$(dirname "$0")"
 VENV=${VENV:-.venv}
 PY=${PYTHON:-python3}
 
-apt_install() {  # missing Debian packages: Redis, PostgreSQL, docker-compose; readers of the products (Chromium, GDAL...)
+apt_install() {  # missing Debian packages: Redis, PostgreSQL, Docker (engine, compose, debootstrap for the test
+    # stand-in images); readers of the products (Chromium, GDAL...)
     local missing=()
     command -v redis-server >/dev/null || missing+=(redis-server)
     command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+    command -v dockerd >/dev/null || [ -x /usr/sbin/dockerd ] || missing+=(docker.io)
     command -v docker-compose >/dev/null || missing+=(docker-compose)
+    command -v debootstrap >/dev/null || [ -x /usr/sbin/debootstrap ] || missing+=(debootstrap)
     command -v runuser >/dev/null || missing+=(util-linux)
     command -v chromium >/dev/null || missing+=(chromium)
     command -v chromedriver >/dev/null || missing+=(chromium-driver)

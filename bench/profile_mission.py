@@ -1,6 +1,7 @@
 """Where a mission's time goes: pyinstrument over `driftline.pipeline.run_mission` in a warm process.
 
     .venv/bin/python bench/profile_mission.py [--workloads A,C] [--services] [--out bench/profiles]
+    .venv/bin/python bench/profile_mission.py --workloads G --services    # the gridded workload (needs S3)
 
 The process warms up as the forkserver does (`driftline.warm`), runs one unprofiled mission, then each workload
 under pyinstrument. By default files go to a LocalStore; with --services the job process's setup is reproduced
@@ -24,7 +25,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.harness import Workload, services  # noqa: E402
-from bench.run import FULL  # noqa: E402
+from bench.run import FULL, GRIDDED, upload_grid, write_grid_file  # noqa: E402
 
 
 def make_context(svc, work: Path, mission_id: str):
@@ -81,15 +82,33 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="drift-profile-") as tmp, ExitStack() as stack:
         svc = stack.enter_context(services(Path(tmp))) if args.services else None
+        workloads = _workloads(args.workloads.split(","), svc, Path(tmp))
         run_once(FULL["A"], svc, Path(tmp))  # first mission: lazy imports, caches
-        for name in args.workloads.split(","):
+        for w in workloads:
+            if w.forcing_file:
+                run_once(w, svc, Path(tmp))  # the first job naming the file downloads it: not profiled
+        for w in workloads:
+            name = w.name
             profiler = Profiler(interval=args.interval)
-            timings = run_once(FULL[name], svc, Path(tmp), profiler)
+            timings = run_once(w, svc, Path(tmp), profiler)
             (out / f"profile-{name}.txt").write_text(profiler.output_text(unicode=False, color=False, show_all=True))
             (out / f"profile-{name}.html").write_text(profiler.output_html())
             print(f"{name}: " + ", ".join(f"{k} {v:.3f}" for k, v in timings.items()))
     print(f"profiles written to {out}/profile-*.txt|html")
     return 0
+
+
+def _workloads(names: list[str], svc, work: Path) -> list[Workload]:
+    """FULL's workloads by name; G (bench/run.py's gridded workload) with its forcing file uploaded."""
+    out = [FULL[name] for name in names if name not in GRIDDED]
+    if "G" in names:
+        if svc is None:
+            raise SystemExit("workload G reads its forcing file from S3: add --services")
+        grid = Workload("G", *GRIDDED["G"], forcing_file=str(write_grid_file(work)))
+        make_context(svc, work, str(uuid.uuid4()))  # makes the buckets
+        upload_grid(svc, {"G": grid})
+        out.append(grid)
+    return out
 
 
 if __name__ == "__main__":

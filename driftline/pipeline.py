@@ -120,7 +120,7 @@ def run_mission(job: Job, ctx: MissionContext) -> MissionOutcome:
         timings["run_mission"] = time.perf_counter() - started  # the stages overlap (animation, uploads)
         summary = build_summary(job, ctx, sim, plans, report, stored, timings, warnings)
         summary.update(search_summary(search))
-        stored += _tasking(job, ctx, summary, work / "products")
+        stored += _tasking(job, ctx, summary, work / "products", pool)
         summary_path = work / "summary.json"
         summary_path.write_text(json.dumps(summary, indent=2, sort_keys=False, default=str))
         stored.append(ctx.objects.put("summary", f"{job.mission_id}/products/summary.json", summary_path))
@@ -135,13 +135,16 @@ def _search(job: Job, sim, plans, timings: dict[str, float]) -> SearchStage:
     return stage
 
 
-def _tasking(job: Job, ctx: MissionContext, summary: dict, out_dir: Path) -> list[StoredObject]:
-    """SAP, report, GPX, CSV and GeoTIFF from the summary; uploaded, listed in the summary's products and timed."""
+def _tasking(job: Job, ctx: MissionContext, summary: dict, out_dir: Path, pool: ThreadPoolExecutor) -> list:
+    """SAP, report, GPX, CSV and GeoTIFF from the summary; uploaded (each while the next is built), listed in the
+    summary's products and timed."""
     from driftline.products.tasking import build_tasking
 
     clock = time.perf_counter()
-    files = build_tasking(summary, out_dir)
-    stored = [ctx.objects.put(PRODUCT_KINDS[n], f"{job.mission_id}/products/{n}", path) for n, path in files.items()]
+    uploads: list[Future] = []
+    build_tasking(summary, out_dir, on_file=lambda n, path: uploads.append(
+        pool.submit(ctx.objects.put, PRODUCT_KINDS[n], f"{job.mission_id}/products/{n}", path)))  # fmt: skip
+    stored = [f.result() for f in uploads]  # in the order the files were made; re-raises upload errors
     summary["products"] += [
         {"kind": s.kind, "key": s.key, "uri": s.uri, "size_bytes": s.size_bytes, "sha256": s.sha256} for s in stored
     ]

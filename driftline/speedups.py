@@ -58,31 +58,42 @@ class FastPreviousStateMixin:
     """
 
     def update_previous_state(self):
-        from xarray.core.variable import as_compatible_data
-
-        stores = [(self._environment_previous, "environment_previous", lambda v: self.environment[v])]
-        stores.append((self._elements_previous, "elements_previous", lambda v: getattr(self.elements, v)))
-        if any(ds is not None and not _numpy_backed(ds) for ds, _, _ in stores):
+        if not store_previous_state(self, lambda ds, ids: ds.isel(trajectory=ids)):
             return super().update_previous_state()
-        new = None
-        if self.newly_seeded_IDs is not None:  # for newly seeded elements, previous is set equal to present
-            new = np.where(self.elements.age_seconds == self.time_step.total_seconds())[0]
-        ids = self.elements.ID
-        for ds, name, present in stores:
-            if ds is None:
-                continue
-            if new is not None:  # OpenDrift indexes the store with positions among the active elements here
-                for var in ds:
-                    ds.variables[var].values[new] = as_compatible_data(present(var)[new])
-            setattr(self, name, ds.isel(trajectory=ids))
-            for var in ds:
-                ds.variables[var].values[ids] = as_compatible_data(present(var))
         return None
+
+
+def store_previous_state(model, snapshot) -> bool:
+    """OpenDrift's previous-state stores written into the numpy arrays behind them; False (nothing done) when a
+    store is not numpy-backed, so that OpenDrift's own code runs.
+
+    `snapshot(ds, ids)` gives what `elements_previous` / `environment_previous` are set to before the store is
+    overwritten (OpenDrift: `ds.isel(trajectory=ids)`).
+    """
+    stores = [(model._environment_previous, "environment_previous", lambda v: model.environment[v])]
+    stores.append((model._elements_previous, "elements_previous", lambda v: getattr(model.elements, v)))
+    if any(ds is not None and not _numpy_backed(ds) for ds, _, _ in stores):
+        return False
+    new = None
+    if model.newly_seeded_IDs is not None:  # for newly seeded elements, previous is set equal to present
+        new = np.where(model.elements.age_seconds == model.time_step.total_seconds())[0]
+    ids = model.elements.ID
+    for ds, name, present in stores:
+        if ds is None:
+            continue
+        if new is not None:  # OpenDrift indexes the store with positions among the active elements here
+            for var in ds:
+                ds.variables[var].values[new] = present(var)[new]
+        setattr(model, name, snapshot(ds, ids))
+        for var in ds:
+            ds.variables[var].values[ids] = present(var)
+    return True
 
 
 def _numpy_backed(ds) -> bool:
     """Every data variable of `ds` is one-dimensional and held in a numpy array (writable in place)."""
-    return all(type(v.data) is np.ndarray and v.ndim == 1 for v in ds.data_vars.values())
+    variables = ds.variables  # by name: iterating data_vars.values() builds a DataArray per variable
+    return all(type(variables[k].data) is np.ndarray and variables[k].ndim == 1 for k in ds.data_vars)
 
 
 @functools.cache

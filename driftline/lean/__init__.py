@@ -11,8 +11,9 @@ the OpenDrift model class, with driftline.speedups) replace how a step gets ther
   (same draws, same order). Anything else (gridded readers, profiles, tabularised Stokes drift, lazy readers)
   goes through OpenDrift's own `get_environment`.
 - `LeanMoveMixin`: OpenDrift's `update_positions` (pyproj's `Geod.fwd`, Karney's geodesic direct problem, per
-  particle) with the Geod built once and, for large particle counts, the particles split between two threads:
-  pyproj computes without the GIL, so the second core takes half the geodesics. The values are computed by
+  particle) with the Geod built once and, for large particle counts, the particles cut into chunks that two
+  threads take in turn: pyproj computes without the GIL, so a free second core takes about half the geodesics
+  (and a busy one costs at most the chunk its thread holds). The values are computed by
   the same C code on the same float64 inputs: identical positions.
 
 The output is identical to plain OpenDrift's for the same seed (tests/unit/lean/test_lean.py).

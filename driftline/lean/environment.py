@@ -177,12 +177,17 @@ class ReaderEnvironment:
                 return None
         still = np.zeros(len(todo), dtype=bool)
         for var in group:
-            invalid = np.ma.getmaskarray(np.ma.masked_invalid(values[var]))
+            invalid = invalid_mask(values[var])
             if var in data and var in self.env.required_variables:
                 data[var][todo] = np.ma.getdata(values[var])[: len(todo)].astype(np.float32)
                 masked[var][todo] = invalid[: len(todo)]
             still |= invalid
         return still
+
+
+def invalid_mask(values) -> np.ndarray:
+    """`np.ma.getmaskarray(np.ma.masked_invalid(values))` without building the masked array: masked or not finite."""
+    return ~np.isfinite(np.ma.getdata(values)) | np.ma.getmaskarray(values)
 
 
 def _truncated(env, z, profiles_depth):

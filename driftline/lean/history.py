@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from driftline.speedups import store_previous_state
+
 
 class LeanBufferMixin:
     """OpenDrift's `state_to_buffer` with the history staged time-major in numpy, copied to its buffer when full.
@@ -192,23 +194,8 @@ class LeanPreviousStateMixin:
     """
 
     def update_previous_state(self):
-        stores = [(self._environment_previous, "environment_previous", lambda v: self.environment[v])]
-        stores.append((self._elements_previous, "elements_previous", lambda v: getattr(self.elements, v)))
-        if any(ds is not None and not _numpy_backed(ds) for ds, _, _ in stores):
+        if not store_previous_state(self, _Snapshot):
             return super().update_previous_state()
-        new = None
-        if self.newly_seeded_IDs is not None:  # for newly seeded elements, previous is set equal to present
-            new = np.where(self.elements.age_seconds == self.time_step.total_seconds())[0]
-        ids = self.elements.ID
-        for ds, name, present in stores:
-            if ds is None:
-                continue
-            if new is not None:  # OpenDrift indexes the store with positions among the active elements here
-                for var in ds:
-                    ds.variables[var].values[new] = present(var)[new]
-            self.__dict__["_lean_" + name] = _Snapshot(ds, ids)
-            for var in ds:
-                ds.variables[var].values[ids] = present(var)
         return None
 
     @property
@@ -247,8 +234,3 @@ def _resolved(model, key: str):
     if isinstance(value, _Snapshot):
         value = model.__dict__[key] = value.build()
     return value
-
-
-def _numpy_backed(ds) -> bool:
-    """Every data variable of `ds` is one-dimensional and held in a numpy array (writable in place)."""
-    return all(type(v.data) is np.ndarray and v.ndim == 1 for v in ds.data_vars.values())

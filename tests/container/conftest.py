@@ -42,11 +42,21 @@ class Figures:
         print(f"FIGURE {name}: {value}")
 
 
+FIGURES = pytest.StashKey[Figures]()
+
+
 @pytest.fixture(scope="session")
-def figures():
-    figs = Figures()
-    yield figs
-    print("\ncontainer figures:\n" + "\n".join(f"  {k}: {v}" for k, v in figs.values.items()))
+def figures(request) -> Figures:
+    """The session's figures; pytest's terminal summary prints them (in CI's log too, output captured or not)."""
+    return request.config.stash.setdefault(FIGURES, Figures())
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    figs = config.stash.get(FIGURES, None)
+    if figs is not None and figs.values:
+        terminalreporter.section("container figures")
+        for name, value in figs.values.items():
+            terminalreporter.write_line(f"{name}: {value}")
 
 
 @pytest.fixture(scope="session")

@@ -1,10 +1,10 @@
 """A Docker engine for the container tests: a reachable one, or a private dockerd started (and stopped) here.
 
 The private daemon keeps its socket, pid file, data and exec roots under one temporary directory and runs
-with no default bridge and no iptables/NAT rules (`--bridge=none --iptables=false --ip-masq=false`), so it
-never touches a system daemon's state and no container it runs can reach anything outside this machine
-unless it shares the host's network (`--network host`), as the tests' `docker run`s do to reach their
-throwaway services on 127.0.0.1.
+with no default bridge, no iptables/NAT rules and the host's forwarding switch left as it is
+(`--bridge=none --iptables=false --ip-masq=false --ip-forward=false`), so it never touches a system daemon's
+or the host's network state. The tests' `docker run`s share the host's network (`--network host`) to reach
+their throwaway services on 127.0.0.1; compose stacks run on an internal network (tests/container/stacks.py).
 """
 
 from __future__ import annotations
@@ -104,6 +104,7 @@ class PrivateDaemon:
                 "--bridge=none",
                 "--iptables=false",
                 "--ip-masq=false",
+                "--ip-forward=false",
                 "--ip6tables=false",
                 "--data-root",
                 str(self.data),
@@ -149,10 +150,21 @@ class PrivateDaemon:
                 pass
             self.proc.wait()
             self._log.close()
-        subprocess.run(["umount", "-R", "-l", str(self.dir / "exec")], capture_output=True)
-        if not os.environ.get(KEEP_DATA_ENV):
-            subprocess.run(["umount", "-R", "-l", str(self.data)], capture_output=True)
+        roots = [self.dir] if os.environ.get(KEEP_DATA_ENV) else [self.dir, self.data]
+        for mount in mounts_under(*roots):
+            subprocess.run(["umount", "-l", mount], capture_output=True)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def mounts_under(*roots: Path) -> list[str]:
+    """Mount points at or below the roots (the daemon's netns, overlays, shm), deepest first."""
+    prefixes = [str(r.resolve()) for r in roots]
+    found = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        point = line.split()[4].replace("\\040", " ")
+        if any(point == p or point.startswith(p + "/") for p in prefixes):
+            found.append(point)
+    return sorted(set(found), key=lambda m: m.count("/"), reverse=True)
 
 
 def existing_engine() -> Docker | None:

@@ -10,6 +10,7 @@ drifts by one float32 unit anywhere fails here (see test_a_drifting_step_is_caug
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 import netCDF4
@@ -175,21 +176,32 @@ def write_varying_forcing(path: Path, cells: int = 40, hours: int = 8) -> Path:
     return path
 
 
-def test_gridded_cf_forcing_equals_plain_opendrift(tmp_path, monkeypatch):
-    """Readers interpolate in both runs (OpenDrift's own get_environment); the move and buffer are lean."""
-    path = write_varying_forcing(tmp_path / "forcing.nc")
-    p = _params({**CASES["forward_strand_capsize_jibe"], "num_particles": 150})
+def _check_file_forcing(path: Path, reader_module: str, tmp_path: Path, monkeypatch, hours: float = 8):
+    """Lean and plain runs on one forcing file (a fresh reader each): byte-identical files, the lean environment
+    having asked that reader; returns the params and the x current along the tracks."""
+    p = _params({**CASES["forward_strand_capsize_jibe"], "num_particles": 150, "duration_hours": hours})
 
     def plans():  # a fresh reader per run: OpenDrift readers keep per-run block caches
         base = constant_plan(p.wind, p.current)
         return [ForcingPlan(readers=[open_reader(path)], constants=base.constants, sources=base.sources)]
 
-    lean_run = _simulate(p, plans(), tmp_path / "lean.nc", False, monkeypatch)
+    read, real_read = [], lean.ReaderEnvironment._read
+    spy = lambda self, reader, *args: read.append(type(reader).__module__) or real_read(self, reader, *args)  # noqa: E731
+    with monkeypatch.context() as m:
+        m.setattr(lean.ReaderEnvironment, "_read", spy)
+        lean_run = _simulate(p, plans(), tmp_path / "lean.nc", False, monkeypatch)
+    assert reader_module in read  # the lean environment (not OpenDrift's) interpolated the file's fields
     plain_run = _simulate(p, plans(), tmp_path / "plain.nc", True, monkeypatch)
     assert_same_file(tmp_path / "lean.nc", tmp_path / "plain.nc")
     np.testing.assert_array_equal(lean_run.trajectories.state, plain_run.trajectories.state)
     with netCDF4.Dataset(tmp_path / "lean.nc") as nc:
-        u = nc["x_sea_water_velocity"][:].compressed()
+        return p, nc["x_sea_water_velocity"][:].compressed()
+
+
+def test_gridded_cf_forcing_equals_plain_opendrift(tmp_path, monkeypatch):
+    """A CF file: OpenDrift's reader interpolates in both runs, the lean step keeps the results in numpy."""
+    path = write_varying_forcing(tmp_path / "forcing.nc")
+    p, u = _check_file_forcing(path, "opendrift.readers.reader_netCDF_CF_generic", tmp_path, monkeypatch)
     fallback = np.float32(p.current.components[0])
     assert np.std(u[u != fallback]) > 0.01  # the field varied along the tracks: the reader was used
     assert (u == fallback).sum() > 0  # and outside the grid the fallback took over
@@ -207,3 +219,13 @@ def test_a_drifting_step_is_caught(tmp_path, monkeypatch):
     p = _params({**CASES["track_line"], "duration_hours": 2})
     with pytest.raises(AssertionError):
         _check("drift", p, [constant_plan(p.wind, p.current)], tmp_path, monkeypatch)
+
+
+def test_gridded_roms_forcing_equals_plain_opendrift(tmp_path, monkeypatch):
+    """A ROMS native file (s-levels, staggered u/v, rotated grid, its own land mask): byte-identical too."""
+    from tests.roms_files import write_roms
+
+    path = write_roms(tmp_path / "roms.nc", datetime(2024, 1, 1))
+    p, u = _check_file_forcing(path, "opendrift.readers.reader_ROMS_native", tmp_path, monkeypatch, hours=4)
+    fallback = np.float32(p.current.components[0])
+    assert np.std(u[u != fallback]) > 0.01  # the ROMS currents varied along the tracks: the reader was used
