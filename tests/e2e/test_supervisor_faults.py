@@ -134,12 +134,20 @@ def pids_cgroup():
     path.mkdir()
     yield path
     (path / "pids.max").write_text("max")
-    for pid in (path / "cgroup.procs").read_text().split():
+    deadline = time.monotonic() + 10  # the daemon still runs here (its fixture ends later) and may fork meanwhile
+    while True:
+        for pid in (path / "cgroup.procs").read_text().split():
+            try:
+                Path("/sys/fs/cgroup/pids/cgroup.procs").write_text(pid)
+            except OSError:
+                pass
         try:
-            Path("/sys/fs/cgroup/pids/cgroup.procs").write_text(pid)
-        except OSError:
-            pass
-    path.rmdir()
+            path.rmdir()
+            return
+        except OSError:  # EBUSY: a process forked into it after the move
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 def test_fork_refused_at_a_pids_limit_requeues_and_completes_when_it_lifts(services, spawn, pids_cgroup):
