@@ -233,7 +233,7 @@ def test_after_a_redis_outage_longer_than_the_ttl_live_workers_are_not_reaped_de
     for w in (first, other):
         maintain(w)
     first.queue.r.delete(first.s.heartbeat_key(), other.s.heartbeat_key())  # every heartbeat expired
-    first.housekeeping.last_beat = other._last_beat = time.monotonic() - 30  # both were cut off for 30 s
+    first.housekeeping.last_beat = other.housekeeping.last_beat = time.monotonic() - 30  # both cut off for 30 s
     deadline = time.monotonic() + first.s.heartbeat_ttl_s + 0.5
     while time.monotonic() < deadline:  # the first one back keeps reaping; the other is still away
         maintain(first)
@@ -250,7 +250,8 @@ def test_after_a_redis_outage_longer_than_the_ttl_live_workers_are_not_reaped_de
     while first.queue.r.llen(other.s.processing_list()) and time.monotonic() < deadline:
         maintain(first)
         time.sleep(0.2)
-    assert first.queue.r.lrange(q, 0, -1) == [job]
+    # once: (missions of other tests' rows without a queue may be re-enqueued here by the reconciler too)
+    assert first.queue.r.lrange(q, 0, -1).count(job) == 1
     assert time.monotonic() < deadline
 
 
