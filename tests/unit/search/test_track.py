@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from driftline.search.geo import LocalPlane
@@ -53,6 +53,7 @@ def test_a_particle_passed_between_output_steps_is_where_its_own_trajectory_puts
 
 
 @settings(max_examples=25, deadline=None)
+@example("inverse_cube", 0.0, 0.25, 2.0, 0.0, 10.0)  # a close pass: a coarse quadrature was 0.02 off
 @given(
     st.sampled_from(["exponential", "inverse_cube"]),
     st.floats(-2, 2), st.floats(-2, 2), st.floats(0.2, 2.0), st.floats(0, 360), st.floats(10, 30),
