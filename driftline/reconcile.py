@@ -81,7 +81,7 @@ def job_body(mission_id: str, params: dict | None, settings: Settings) -> str | 
     """A valid job body from a mission row's params (the producer's, or the worker's record of them)."""
     if not isinstance(params, dict):
         return None
-    body = json.dumps({"mission_id": mission_id, "params": job_params(params)})
+    body = json.dumps({"mission_id": mission_id, "params": job_params(params, mission_id)})
     try:
         parse_job(body, settings)
     except InvalidJob:

@@ -14,9 +14,14 @@ from typing import Any
 _DROP_WHEN = {"radius_m": ("area",)}
 
 
-def job_params(record: dict[str, Any]) -> dict[str, Any]:
-    """Producer-form params from a stored record (a producer's own params pass through unchanged)."""
+def job_params(record: dict[str, Any], mission_id: str | None = None) -> dict[str, Any]:
+    """Producer-form params from a stored record (a producer's own params pass through unchanged).
+
+    With the mission id, a seed equal to the one derived from it is dropped, so the rebuilt job still says
+    its seed was derived (summary.json `random_seed_source`)."""
     params = {k: v for k, v in record.items() if v is not None}
+    if mission_id is not None and params.get("random_seed") == _derived_seed(mission_id):
+        params.pop("random_seed")
     for key, because in _DROP_WHEN.items():
         if any(params.get(other) is not None for other in because):
             params.pop(key, None)
@@ -33,6 +38,15 @@ def job_params(record: dict[str, Any]) -> dict[str, Any]:
         search = {k: v for k, v in params["search"].items() if k != "conditions"}  # derived from wind and visibility
         params["search"] = {**search, "units": [_unit(u) for u in search["units"]]}
     return params
+
+
+def _derived_seed(mission_id: str) -> int | None:
+    from driftline.contract.parse import derived_seed
+
+    try:
+        return derived_seed(mission_id)
+    except ValueError:  # not a UUID: parse_job refuses such a job anyway
+        return None
 
 
 def _unit(unit: Any) -> Any:

@@ -60,10 +60,13 @@ def _csv_tracks(text: str, path: Path) -> list[dict[str, Any]]:
     tracks: dict[str, list[dict[str, Any]]] = {}
     for line, row in enumerate(reader, start=2):
         track_id = (row.get(header["id"]) or "").strip() if "id" in header else path.stem
+        missing = [key for key in ("time", "lat", "lon") if not (row.get(columns[key]) or "").strip()]
+        if missing:  # a short row gives None (csv.DictReader), an empty cell ""
+            raise InvalidJob(f"drifter file {path} line {line}: no {', '.join(missing)} value")
         try:
             fix = {"time": row[columns["time"]].strip(), "lat": _float(row[columns["lat"]]),
                    "lon": _float(row[columns["lon"]])}  # fmt: skip
-        except (AttributeError, ValueError) as e:
+        except ValueError as e:
             raise InvalidJob(f"drifter file {path} line {line}: {e}") from e
         tracks.setdefault(track_id or path.stem, []).append(fix)
     return [{"id": k, "positions": v} for k, v in tracks.items()]

@@ -52,6 +52,11 @@ PARAM_KEYS |= {"scenarios"}  # contract/scenarios.py
 PARAM_KEYS |= {"tasking"}  # SAP blanks (co-ordinators, channels, POB): driftline/tasking.py
 
 
+def derived_seed(mission_id: str) -> int:
+    """The random seed of a job that gives none: a function of its mission id, so a retry draws the same cloud."""
+    return uuid.UUID(mission_id).int % 2**32
+
+
 def parse_job(body: bytes | str, settings: Settings) -> Job:
     """Parse and validate one queue message; raise InvalidJob naming the problem."""
     raw = body.encode() if isinstance(body, str) else body
@@ -145,7 +150,7 @@ def parse_params(p: dict, settings: Settings, mission_id: str) -> MissionParams:
         num_particles=integer(p, "num_particles", 1000, 1, settings.max_particles),
         objects=parse_objects(p.get("object_type", 1)) if leeway else (),
         radius_m=number(p, "radius_m", 1000.0, 0, 500_000),
-        random_seed=integer(p, "random_seed", 0, 0, 2**32 - 1) if seed_given else uuid.UUID(mission_id).int % 2**32,
+        random_seed=integer(p, "random_seed", 0, 0, 2**32 - 1) if seed_given else derived_seed(mission_id),
         seed_was_given=seed_given,
         time_step_minutes=number(p, "time_step_minutes", 10.0, 0.5, 180),
         output_step_minutes=number(p, "output_step_minutes", 60.0, 1, 24 * 60),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 
 from config import Settings
 from driftline.contract.parse import parse_job
@@ -21,10 +20,8 @@ def parse(params: dict):
 def round_trip(params: dict):
     first = parse(params)
     record = json.loads(json.dumps(first.as_record()))
-    again = parse(job_params(record))
-    assert again.random_seed == first.random_seed
-    # seed_was_given differs: the record names the derived seed, so it parses as a job's seed (reported, not tested)
-    return first, record, replace(again, seed_was_given=first.seed_was_given)
+    again = parse(job_params(record, MISSION))
+    return first, record, again
 
 
 def test_an_area_mission_drops_the_default_radius_and_parses_the_same():
@@ -82,3 +79,11 @@ def test_producer_params_pass_through_unchanged():
     params = {"latitude": 60.0, "longitude": 4.0, "object_type": "PIW-1", "radius_m": 50, "ensemble": "x"}
     assert job_params(params) == params
     assert job_params({"object_type": [3, {"type": "PIW-1"}]})["object_type"] == [3, {"type": "PIW-1", "weight": 1.0}]
+
+
+def test_the_seed_keeps_its_source_through_the_record():
+    derived = round_trip({"latitude": 60.0, "longitude": 4.0, "start_time": "2024-01-01T00:00:00Z"})
+    given = round_trip({"latitude": 60.0, "longitude": 4.0, "start_time": "2024-01-01T00:00:00Z", "random_seed": 7})
+    assert (derived[0].seed_was_given, derived[2].seed_was_given) == (False, False)
+    assert derived[2].random_seed == derived[0].random_seed
+    assert (given[2].seed_was_given, given[2].random_seed) == (True, 7)

@@ -64,7 +64,9 @@ def test_gpx_tracks_join_their_segments_and_are_named(tmp_path):
         ("x.csv", "time,lat\n2024-03-01T12:00:00Z,60\n", "needs a CSV header with time, lat and lon columns"),
         ("x.csv", "time,lat,lon\n2024-03-01T12:00:00Z,60,east\n", "line 2: could not convert string to float: 'east'"),
         ("x.csv", "time,lat,lon\nt,60,4\nt,inf,4\n", "line 3: 'inf' is not a finite number"),
-        ("x.csv", "lat,lon,time\n60,4\n", "line 2: 'NoneType' object has no attribute 'strip'"),
+        ("x.csv", "lat,lon,time\n60,4\n", "line 2: no time value"),
+        ("x.csv", "time,lat,lon\n2024-03-01T12:00:00Z,60\n", "line 2: no lon value"),
+        ("x.csv", "time,lat,lon\n2024-03-01T12:00:00Z,,\n", "line 2: no lat, lon value"),
         ("x.gpx", "<gpx", "is not valid GPX: "),
         ("x.gpx", '<gpx version="1.1" creator="t"></gpx>', "holds no GPX track"),
         (
