@@ -88,10 +88,16 @@ class _Sea:
     fraction: np.ndarray  # (nlat, nlon) float 0..1
     sub: int = 3  # land samples per side of a coast cell
     coast: dict[int, np.ndarray] = field(default_factory=dict)  # flat cell -> (sub, sub) bool land
+    looked_up: np.ndarray | None = None  # (nlat, nlon) bool: cells whose land was looked up (None: no land mask)
 
     @property
     def cells(self) -> np.ndarray:
         return self.fraction >= 0.5
+
+    @property
+    def known_sea(self) -> np.ndarray:
+        """Sea cells whose land was looked up: the only ones land weight may move to."""
+        return self.cells if self.looked_up is None else self.cells & self.looked_up
 
 
 def _land_samples(grid: Grid, cells: np.ndarray, n: int, land_fn: LandFn) -> np.ndarray:
@@ -120,6 +126,8 @@ def _sea(grid: Grid, score: np.ndarray, land_fn: LandFn | None) -> _Sea:
     mixed.flat[cand[(first > 0) & (first < 1)]] = True
     mixed |= (binary_dilation(land_map, near) & wet) | (binary_dilation(wet, near) & land_map)
     sea.fraction.flat[cand] = 1.0 - first
+    sea.looked_up = np.zeros(score.shape, bool)
+    sea.looked_up.flat[cand] = True
     coast = np.flatnonzero(mixed)
     if coast.size:
         sub_land = _land_samples(grid, coast, sea.sub, land_fn)
@@ -202,7 +210,7 @@ def highest_density_regions(
     score = gaussian_filter(counts, sigma, mode="constant", truncate=TRUNCATE)
     sea = _sea(grid, score, land_fn)
     if land_fn is not None and sea.cells.any():
-        counts = _to_nearest_sea(counts, sea.cells)
+        counts = _to_nearest_sea(counts, sea.known_sea)  # never into a cell not looked up (it may be land)
         score = np.where(sea.cells, gaussian_filter(counts, sigma, mode="constant", truncate=TRUNCATE), -1.0)
     rr, cc = np.divmod(np.arange(counts.size), grid.nlon)
     cy, cx = grid.xy(np.array([out.datum[1]]), np.array([out.datum[0]]))

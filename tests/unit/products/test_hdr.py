@@ -63,10 +63,8 @@ def test_regions_hold_their_level_and_match_the_smoothed_normal(seed, levels):
 
 
 def test_land_is_left_out_and_particles_on_land_still_count():
-    """With land west of 5°E the sea area shrinks and the coastal strip, which gets the land weight, is inside.
-
-    (Not asserted: no piece lies wholly on land. It does here - see the report of issue 20's test task.)
-    """
+    """With land west of 5°E the sea area shrinks, the coastal strip, which gets the land weight, is inside, and
+    no part of the region lies on land (land weight once moved into cells whose land was never looked up)."""
     lon, lat = _cloud(3000, 2000.0, 5)
 
     def land(x, y):
@@ -77,6 +75,8 @@ def test_land_is_left_out_and_particles_on_land_still_count():
     assert coast.area_km2[0] < free.area_km2[0]
     strip = (lon > 5.005) & (lon < 5.02) & (np.abs(lat - LAT0) < 0.02)  # near the coast, where land weight goes
     assert strip.sum() > 100 and shapely.contains_xy(coast.polygons[0], lon[strip], lat[strip]).all()
+    west = shapely.box(-180.0, -90.0, 5.0 - 0.001, 90.0)  # one sub-cell of slack at the coast
+    assert shapely.intersection(coast.polygons[0], west).area == 0.0
 
 
 def test_split_cloud_parts_weights_and_empty_input():
