@@ -23,9 +23,10 @@ UIDS = (
     "import os; print(*(l.split()[1] for p in os.listdir('/proc') if p.isdigit() "
     "for l in open(f'/proc/{p}/status') if l.startswith('Uid:')))"
 )
-# About a minute of simulation here (1728 steps x 5000 particles; history hourly, so memory stays small): it is
-# still running when `docker stop` comes. 72 h at 10 min steps finished inside the drain on this machine.
-LONG = {**SMALL, "duration_hours": 144, "num_particles": 5000, "time_step_minutes": 5}
+# Minutes of simulation (2880 steps x 25000 particles; history hourly, so memory stays small): still running when
+# `docker stop` comes, however fast the machine. 1728 steps x 5000 particles finished inside the drain on an idle
+# machine here, 72 h at 10 min steps on a loaded one.
+LONG = {**SMALL, "duration_hours": 240, "num_particles": 25000, "time_step_minutes": 5}
 
 
 @pytest.fixture
