@@ -101,10 +101,29 @@ class _Perturbation:
             a = math.exp(-abs(self.time_step.total_seconds()) / (DECORRELATION_HOURS * 3600))
             for key, e in self._errors.items():
                 e *= a
-                e += self._sigmas[key] * math.sqrt(1 - a * a) * self._rng.standard_normal(e.shape)
-        rows = np.asarray(self.elements.ID, dtype=np.int64) - 1
+                # In place, the same draws and operations as e += (sigma * sqrt(1 - a^2)) * normal(e.shape)
+                draw = self._rng.standard_normal(e.shape, out=self._draw_buffer(e.shape))
+                draw *= self._sigmas[key] * math.sqrt(1 - a * a)
+                e += draw
+        rows = _rows(self.elements.ID)
         names = {"current": ("x_sea_water_velocity", "y_sea_water_velocity"), "wind": ("x_wind", "y_wind")}
         for key, e in self._errors.items():
             for component, name in enumerate(names[key]):
                 values = getattr(self.environment, name)
                 setattr(self.environment, name, values + e[component, rows].astype(values.dtype))
+
+    def _draw_buffer(self, shape: tuple[int, ...]) -> np.ndarray:
+        buffer = getattr(self, "_draws", None)
+        if buffer is None or buffer.shape != shape:
+            buffer = self._draws = np.empty(shape)
+        return buffer
+
+
+def _rows(ids: np.ndarray) -> slice | np.ndarray:
+    """Error rows of the active elements (ID - 1): a slice while they are all of the first IDs in order (the usual
+    case until one strands), so the errors are read without a gather."""
+    ids = np.asarray(ids)
+    n = ids.size
+    if n and ids[0] == 1 and ids[-1] == n and (n < 2 or bool((np.diff(ids) == 1).all())):
+        return slice(0, n)
+    return ids.astype(np.int64) - 1

@@ -110,3 +110,22 @@ def test_the_90_percent_area_grows_with_the_forcing_uncertainty():
     areas = {k: area_90(current_uncertainty_ms=c, wind_uncertainty_ms=w) for k, (c, w) in levels.items()}
     print("24 h PIW-1, 2000 particles, 90 % area: " + ", ".join(f"{k} {a:.1f} km²" for k, a in areas.items()))
     assert areas["0"] < areas["default"] < areas["2x default"]
+
+
+@pytest.mark.parametrize(
+    "ids, rows",
+    [
+        ([1, 2, 3, 4], slice(0, 4)),
+        ([1], slice(0, 1)),
+        ([1, 2, 4], [0, 1, 3]),  # one stranded and removed
+        ([2, 3, 4], [1, 2, 3]),
+        ([1, 3, 2, 4], [0, 2, 1, 3]),  # out of order: read by index, never as a slice
+    ],
+)
+def test_error_rows_are_a_slice_only_for_the_first_ids_in_order(ids, rows):
+    from driftline.uncertainty import _rows
+
+    got = _rows(np.array(ids))
+    errors = np.arange(10.0)
+    assert (got == rows) if isinstance(rows, slice) else np.array_equal(got, rows)
+    assert np.array_equal(errors[got], errors[np.array(ids) - 1])
