@@ -108,19 +108,24 @@ def run_mission(job: Job, ctx: MissionContext) -> MissionOutcome:
         timings["write_particles"] = time.perf_counter() - clock
 
         report = _products(job, sim, plans, work / "products", put, ctx, search.fc, scenarios)
-        write_search_files(search, work / "products", _product_put(put))
-        timings.update({f"products.{k}": v for k, v in report.timings_s.items()})
-        warnings = _unique(warnings + report.warnings + search.warnings)
-        if ctx.progress:
-            ctx.progress(0.95)
+        try:
+            write_search_files(search, work / "products", _product_put(put))
+            timings.update({f"products.{k}": v for k, v in report.timings_s.items()})
+            warnings = _unique(warnings + report.warnings + search.warnings)
+            if ctx.progress:
+                ctx.progress(0.95)
 
-        clock = time.perf_counter()
-        stored = [f.result() for f in uploads]  # re-raises upload errors
-        timings["upload_wait"] = time.perf_counter() - clock
-        timings["run_mission"] = time.perf_counter() - started  # the stages overlap (animation, uploads)
-        summary = build_summary(job, ctx, sim, plans, report, stored, timings, warnings)
-        summary.update(search_summary(search))
-        stored += _tasking(job, ctx, summary, work / "products", pool)
+            clock = time.perf_counter()
+            stored = [f.result() for f in uploads]  # re-raises upload errors
+            timings["upload_wait"] = time.perf_counter() - clock
+            timings["run_mission"] = time.perf_counter() - started  # the stages overlap (animation, uploads)
+            summary = build_summary(job, ctx, sim, plans, report, stored, timings, warnings)
+            summary.update(search_summary(search))
+            stored += _tasking(job, ctx, summary, work / "products", pool)  # while the animation is finished
+            stored += _animation(report, uploads, summary)
+        finally:
+            report.animation.cancel()  # an error above: no child or ffmpeg left behind (nothing once finished)
+        warnings = summary["warnings"]
         summary_path = work / "summary.json"
         summary_path.write_text(json.dumps(summary, indent=2, sort_keys=False, default=str))
         stored.append(ctx.objects.put("summary", f"{job.mission_id}/products/summary.json", summary_path))
@@ -135,6 +140,23 @@ def _search(job: Job, sim, plans, timings: dict[str, float]) -> SearchStage:
     return stage
 
 
+def _animation(report, uploads: list[Future], summary: dict) -> list:
+    """Wait for the animation the products left running, upload it and add it (or its warning) to the summary."""
+    clock, made = time.perf_counter(), len(uploads)
+    before = len(report.warnings)
+    report.animation.finish()
+    stored = [f.result() for f in uploads[made:]]
+    summary["products"] += [_product_entry(s) for s in stored]
+    summary["warnings"] = _unique(summary["warnings"] + report.warnings[before:])
+    timings = summary["timings_s"]
+    timings["products.animation"] = round(timings.get("products.animation", 0.0) + time.perf_counter() - clock, 3)
+    return stored
+
+
+def _product_entry(s: StoredObject) -> dict:
+    return {"kind": s.kind, "key": s.key, "uri": s.uri, "size_bytes": s.size_bytes, "sha256": s.sha256}
+
+
 def _tasking(job: Job, ctx: MissionContext, summary: dict, out_dir: Path, pool: ThreadPoolExecutor) -> list:
     """SAP, report, GPX, CSV and GeoTIFF from the summary; uploaded (each while the next is built), listed in the
     summary's products and timed."""
@@ -145,9 +167,7 @@ def _tasking(job: Job, ctx: MissionContext, summary: dict, out_dir: Path, pool: 
     build_tasking(summary, out_dir, on_file=lambda n, path: uploads.append(
         pool.submit(ctx.objects.put, PRODUCT_KINDS[n], f"{job.mission_id}/products/{n}", path)))  # fmt: skip
     stored = [f.result() for f in uploads]  # in the order the files were made; re-raises upload errors
-    summary["products"] += [
-        {"kind": s.kind, "key": s.key, "uri": s.uri, "size_bytes": s.size_bytes, "sha256": s.sha256} for s in stored
-    ]
+    summary["products"] += [_product_entry(s) for s in stored]
     summary["timings_s"]["products.tasking"] = round(time.perf_counter() - clock, 3)
     return stored
 
@@ -235,7 +255,8 @@ def _products(job: Job, sim, plans, out_dir: Path, put, ctx: MissionContext, sea
         scenarios=tuple(scenarios),
     )
     traj = sim.trajectories
-    return build_products(traj, meta, out_dir, on_file=_product_put(put), outside_forcing=outside_forcing(plans, traj))
+    outside = outside_forcing(plans, traj)
+    return build_products(traj, meta, out_dir, on_file=_product_put(put), outside_forcing=outside, defer_animation=True)
 
 
 def _product_put(put):
@@ -325,9 +346,7 @@ def build_summary(job, ctx, sim, plans, report, stored, timings, warnings) -> di
         **({"scenarios": report.scenarios} if report.scenarios else {}),
         "members": report.members,
         "grid": report.grid,
-        "products": [
-            {"kind": s.kind, "key": s.key, "uri": s.uri, "size_bytes": s.size_bytes, "sha256": s.sha256} for s in stored
-        ],
+        "products": [_product_entry(s) for s in stored],
         "timings_s": {k: round(v, 3) for k, v in timings.items()},
         "attempt": ctx.attempt,
         "worker_id": ctx.worker_id,

@@ -28,6 +28,7 @@ from driftline.products.areas import (
     member_stats,
 )
 from driftline.products.density import Density, compute_density, write_density_nc
+from driftline.products.forked import fork_call
 from driftline.products.geojson import feature_collection, shoreline_collection, write_geojson
 from driftline.products.grid import Grid, make_grid, present_positions
 from driftline.products.hdr import highest_density_regions
@@ -67,6 +68,7 @@ class ProductReport:
     shoreline: list[dict] = field(default_factory=list)
     scenarios: list[dict] = field(default_factory=list)  # per scenario: weights, centre, 90 % area, share
     scenario_stats: ScenarioStats | None = field(default=None, repr=False)
+    animation: PendingAnimation | None = field(default=None, repr=False)  # see build_products
 
 
 def build_products(
@@ -77,8 +79,13 @@ def build_products(
     *,
     land_fn: LandFn | None = None,
     outside_forcing: np.ndarray | None = None,
+    defer_animation: bool = False,
 ) -> ProductReport:
     """Write all six product files into out_dir; call on_file(name, path) as soon as each is complete.
+
+    With `defer_animation` it returns while the animation is still being made: the caller goes on with other
+    work and then must call `report.animation.finish()` (which reports animation.mp4, or a warning) or
+    `report.animation.cancel()`.
 
     The imagery (preview, animation) never fails the mission: errors there become report warnings.
     `land_fn` replaces OpenDrift's landmask (tests inject a cheap one); it cuts land out of the search areas
@@ -106,21 +113,51 @@ def build_products(
         with _timed(report, "animation"), _imagery(report, "animation", meta):
             if scene is None:
                 raise RuntimeError("no map background (see the preview warning)")
-            # Started before the search areas: ffmpeg encodes on the other core while they are built.
-            encoding = start_animation(out_dir / "animation.mp4", traj, dens, *scene, meta)
+            encoding = _animate(out_dir / "animation.mp4", traj, dens, scene, meta)
         with _timed(report, "search_areas"):
             areas, shore = _search_areas(traj, meta, out_dir, report, done, indices, dens, land_fn)
         with _timed(report, "preview"), _imagery(report, "preview", meta):
             if scene is not None:
                 preview = render_preview(out_dir / "preview.png", traj, dens, *scene, meta, areas[-1], areas, shore)
                 done("preview.png", preview)
-        with _timed(report, "animation"), _imagery(report, "animation", meta):
-            if encoding is not None:
-                done("animation.mp4", encoding.finish())
+        report.animation = PendingAnimation(report, encoding, done, meta)
+        if not defer_animation:
+            report.animation.finish()
     finally:
-        if encoding is not None:
+        if encoding is not None and report.animation is None:
             encoding.abort()  # a failure elsewhere: no ffmpeg left running (nothing once finished)
     return report
+
+
+class PendingAnimation:
+    """The animation being made: `finish()` waits for it (once) and reports the file or a warning; `cancel()`
+    stops it (nothing once finished)."""
+
+    def __init__(self, report: ProductReport, encoding, done: Callable[[str, Path], None], meta: ProductMeta):
+        self._report, self._encoding, self._done, self._meta = report, encoding, done, meta
+
+    def finish(self) -> None:
+        encoding, self._encoding = self._encoding, None
+        with _timed(self._report, "animation"), _imagery(self._report, "animation", self._meta):
+            if encoding is not None:
+                try:
+                    path = encoding.finish()
+                finally:
+                    encoding.abort()  # nothing once finished; else no ffmpeg or child left running
+                self._done("animation.mp4", path)
+
+    def cancel(self) -> None:
+        encoding, self._encoding = self._encoding, None
+        if encoding is not None:
+            encoding.abort()
+
+
+def _animate(path: Path, traj: Trajectories, dens: Density, scene: tuple, meta: ProductMeta):
+    """The animation, started before the search areas: drawn in a forked child (on the other core, beside the
+    search areas and the preview), or here with ffmpeg encoding on the other core when no fork is allowed.
+    Either has `finish()` (the file, or an error) and `abort()`."""
+    forked = fork_call(lambda: start_animation(path, traj, dens, *scene, meta).finish(), "animation")
+    return forked if forked is not None else start_animation(path, traj, dens, *scene, meta)
 
 
 def _search_areas(

@@ -56,8 +56,8 @@ def _extent_points(view: MissionView, area: AreaTime | None, plan_fc: dict | Non
 def _shade(img: Image.Image, mv: MapView, density_nc: Path, when: datetime) -> None:
     """Blend the floating probability of the density.nc cell under each pixel over the map (in place).
 
-    Only the pixels over cells with probability are computed (a few percent of the map), and the colormap is
-    looked up by index as matplotlib does: the same pixels as blending the whole map, in a tenth of the time.
+    Colour and opacity are worked out once per cell, then gathered for the pixels over cells with probability
+    (the map is equirectangular: a pixel's cell is its row's cell row and its column's cell column).
     """
     grid, bands = floating_bands(density_nc, [when])
     band = bands[0][2]
@@ -67,26 +67,28 @@ def _shade(img: Image.Image, mv: MapView, density_nc: Path, when: datetime) -> N
     lon, _ = mv.lonlat(np.arange(mv.width) + 0.5, np.zeros(mv.width))  # equirectangular: lon by column,
     _, lat = mv.lonlat(np.zeros(mv.height), np.arange(mv.height) + 0.5)  # lat by row
     lon = unwrap_lon(lon, grid["west"] + 0.5 * grid["nlon"] * grid["dlon"])
+    nlat, nlon = grid["nlat"], grid["nlon"]
     col = np.floor((lon - grid["west"]) / grid["dlon"]).astype(np.int64)
     row = np.floor((grid["north"] - lat) / grid["dlat"]).astype(np.int64)
-    col_ok, row_ok = (col >= 0) & (col < grid["nlon"]), (row >= 0) & (row < grid["nlat"])
-    col, row = np.clip(col, 0, grid["nlon"] - 1), np.clip(row, 0, grid["nlat"] - 1)
-    cols = np.flatnonzero(col_ok & (band > 0).any(axis=0)[col])  # pixel columns over a cell with probability
-    rows = np.flatnonzero(row_ok & (band > 0).any(axis=1)[row])
+    col = np.where((col >= 0) & (col < nlon), col, nlon)  # off the grid: the transparent cell past the edge
+    row = np.where((row >= 0) & (row < nlat), row, nlat)
+    frac = np.sqrt(np.clip(band / top, 0, 1))  # square root: the tails stay visible
+    alpha = np.zeros((nlat + 1, nlon + 1), np.float32)
+    alpha[:nlat, :nlon] = MAX_ALPHA * frac * (band > 0)
+    colour = np.zeros((nlat + 1, nlon + 1, 3), np.float32)
+    colour[:nlat, :nlon] = _SHADE_LUT[np.minimum((0.35 + 0.65 * frac) * SHADE.N, SHADE.N - 1).astype(np.int64)] * 255
+    cols, rows = np.flatnonzero(alpha.any(axis=0)[col]), np.flatnonzero(alpha.any(axis=1)[row])
     if cols.size == 0 or rows.size == 0:
         return
     x0, x1, y0, y1 = cols[0], cols[-1] + 1, rows[0], rows[-1] + 1
-    value = band[row[y0:y1, None], col[None, x0:x1]]
-    value = np.where(row_ok[y0:y1, None] & col_ok[None, x0:x1], value, 0.0)
-    frac = np.sqrt(np.clip(value / top, 0, 1))  # square root: the tails stay visible
-    rgb = _SHADE_LUT[np.minimum((0.35 + 0.65 * frac) * SHADE.N, SHADE.N - 1).astype(np.int64)]
-    alpha = (MAX_ALPHA * frac * (value > 0))[..., None]
-    arr = np.asarray(img)
-    box = (slice(mv.top + y0, mv.top + y1), slice(x0, x1))
-    part = arr[box].astype(float)
-    blended = np.array(arr)
-    blended[box] = (part * (1 - alpha) + rgb * 255 * alpha).astype(np.uint8)
-    img.paste(Image.fromarray(blended))
+    cells = (row[y0:y1, None], col[None, x0:x1])
+    a = alpha[cells][..., None]
+    arr = np.array(img)
+    box = arr[mv.top + y0 : mv.top + y1, x0:x1]
+    part = box.astype(np.float32)
+    part += (colour[cells] - part) * a  # = part * (1 - a) + colour * a
+    box[...] = part.astype(np.uint8)
+    img.paste(Image.fromarray(arr))
 
 
 def _areas(draw: ImageDraw.ImageDraw, mv: MapView, area: AreaTime) -> None:
@@ -141,5 +143,6 @@ def render_report_map(
     draw_north_arrow(draw, mv, mv.width - 280)
     _legend(draw, mv, area)
     buf = io.BytesIO()
-    img.convert("P", palette=Image.Palette.ADAPTIVE, colors=255).save(buf, "PNG")
+    # Fast octree: a 255-colour palette in ~5 ms (median cut, PIL's ADAPTIVE, took ~20 ms for the same look)
+    img.quantize(255, method=Image.Quantize.FASTOCTREE).save(buf, "PNG")
     return buf.getvalue(), area

@@ -1,4 +1,4 @@
-"""The report map's probability shading: the cropped, table-lookup blend gives the pixels of the whole-map blend."""
+"""The report map's probability shading: the per-cell, cropped blend gives the pixels of the whole-map blend."""
 
 from __future__ import annotations
 
@@ -37,6 +37,11 @@ def whole_map_shade(img: Image.Image, mv: MapView, grid: dict, band: np.ndarray)
     img.paste(Image.fromarray(arr.astype(np.uint8)))
 
 
+def assert_same_picture(ours: np.ndarray, reference: np.ndarray) -> None:
+    """Equal but for float32 rounding: no channel of any pixel off by more than one level in 255."""
+    assert np.abs(ours.astype(int) - reference.astype(int)).max(initial=0) <= 1
+
+
 def _scene(seed: int, nlat: int, nlon: int, west: float, north: float, filled: float):
     rng = np.random.default_rng(seed)
     band = (rng.random((nlat, nlon)) * (rng.random((nlat, nlon)) < filled)).astype(np.float32)
@@ -58,7 +63,7 @@ def _both(monkeypatch, band, grid, mv, pixels) -> tuple[np.ndarray, np.ndarray]:
 def test_cropped_shade_equals_the_whole_map_blend(monkeypatch, filled):
     band, grid, mv, pixels = _scene(3, 30, 50, 3.0, 57.3, filled)
     ours, reference = _both(monkeypatch, band, grid, mv, pixels)
-    assert np.array_equal(ours, reference)
+    assert_same_picture(ours, reference)
     assert (ours != pixels).any() == (filled > 0)  # the shading really is drawn (and only with probability)
 
 
@@ -66,7 +71,7 @@ def test_a_single_cell_shades_only_its_own_pixels(monkeypatch):
     band, grid, mv, pixels = _scene(4, 30, 50, 3.0, 57.3, 0.0)
     band[12, 20] = 0.5
     ours, reference = _both(monkeypatch, band, grid, mv, pixels)
-    assert np.array_equal(ours, reference)
+    assert_same_picture(ours, reference)
     changed_y, changed_x = np.nonzero((ours != pixels).any(axis=2))
     x, y = mv.px(np.array([3.0 + 0.01 * 20.5]), np.array([57.3 - 0.006 * 12.5]))
     assert abs(changed_x.mean() - x[0]) < 2 and abs(changed_y.mean() - y[0]) < 2
@@ -85,4 +90,4 @@ def test_cropped_shade_equals_the_whole_map_blend_anywhere(seed, nlat, nlon, wes
     band, grid, mv, pixels = _scene(seed, nlat, nlon, west, north, filled)
     with pytest.MonkeyPatch.context() as mp:
         ours, reference = _both(mp, band, grid, mv, pixels)
-    assert np.array_equal(ours, reference)
+    assert_same_picture(ours, reference)
