@@ -52,6 +52,9 @@ __all__ = [
 ]  # fmt: skip
 
 log = logging.getLogger(__name__)
+# Particle positions (particles x output times) from which the animation is drawn in a forked child: below,
+# its frames take a few tens of ms and the child would only compete with the job for the cores.
+FORK_MIN_DOTS = 50_000
 
 
 @dataclass
@@ -156,8 +159,11 @@ def _animate(path: Path, traj: Trajectories, dens: Density, scene: tuple, meta: 
     """The animation, started before the search areas: drawn in a forked child (on the other core, beside the
     search areas and the preview), or here with ffmpeg encoding on the other core when no fork is allowed.
     Either has `finish()` (the file, or an error) and `abort()`."""
-    forked = fork_call(lambda: start_animation(path, traj, dens, *scene, meta).finish(), "animation")
-    return forked if forked is not None else start_animation(path, traj, dens, *scene, meta)
+    if traj.lon.size >= FORK_MIN_DOTS:
+        forked = fork_call(lambda: start_animation(path, traj, dens, *scene, meta).finish(), "animation")
+        if forked is not None:
+            return forked
+    return start_animation(path, traj, dens, *scene, meta)
 
 
 def _search_areas(

@@ -114,6 +114,7 @@ def test_a_refused_fork_builds_the_animation_in_process(tmp_path: Path, meta, mo
     def refuse():
         raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
 
+    monkeypatch.setattr("driftline.products.FORK_MIN_DOTS", 0)
     in_process, in_child = tmp_path / "in-process", tmp_path / "in-child"
     build_products(drifting_plume(t=5), meta, in_child, land_fn=fake_land)
     monkeypatch.setattr(forked.os, "fork", refuse)
@@ -125,7 +126,10 @@ def test_a_refused_fork_builds_the_animation_in_process(tmp_path: Path, meta, mo
     assert (in_process / "animation.mp4").read_bytes() == (in_child / "animation.mp4").read_bytes()
 
 
-def test_the_animation_is_made_in_a_child(tmp_path: Path, meta, monkeypatch):
+@pytest.mark.parametrize("fork_min_dots, forks", [(0, 1), (10**9, 0)])
+def test_the_animation_is_made_in_a_child_for_large_missions_only(tmp_path: Path, meta, monkeypatch,
+                                                                   fork_min_dots, forks):  # fmt: skip
+    monkeypatch.setattr("driftline.products.FORK_MIN_DOTS", fork_min_dots)
     made_by = []
     real = forked.fork_call
 
@@ -136,5 +140,5 @@ def test_the_animation_is_made_in_a_child(tmp_path: Path, meta, monkeypatch):
 
     monkeypatch.setattr("driftline.products.fork_call", watched)
     report = build_products(drifting_plume(t=5), meta, tmp_path, land_fn=fake_land)
-    assert len(made_by) == 1 and made_by[0] != os.getpid()
+    assert len(made_by) == forks and os.getpid() not in made_by
     assert report.files["animation.mp4"].stat().st_size > 1000
