@@ -60,7 +60,7 @@ def test_a_service_is_retried_with_backoff_until_it_answers(clock, caplog):
     with caplog.at_level(logging.ERROR, "driftline.worker"):
         assert Startup(w).until_ready("PostgreSQL", fn, "a", 1) == 42
     assert calls == [("a", 1)] * 3
-    assert 0.5 + 1.0 <= clock.slept <= 1.0 + 2.0  # Backoff(1, 30): the first two waits
+    assert 0.5 + 1.0 <= clock.slept <= 1.0 + 2.0 + 1e-9  # Backoff(1, 30): the first two waits (summed in floats)
     messages = [r.getMessage() for r in caplog.records]
     assert messages[0].startswith(
         "PostgreSQL not ready: Redis connection error (ConnectionError): refused (retrying in"
