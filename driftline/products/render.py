@@ -145,6 +145,7 @@ def start_animation(
     meta: ProductMeta,
     preset: str = PRESET,
     crf: int = CRF,
+    queue_bytes: int = QUEUE_BYTES,
 ) -> Encoding:
     """Stream one frame per output time to imageio-ffmpeg's H.264 encoder (yuv420p, +faststart); return while
     ffmpeg may still be encoding (`.finish()` gives the file).
@@ -156,7 +157,7 @@ def start_animation(
     bg = draw_title(bg.copy(), *titles(meta, view.width // 2 - 24))
     fps = min(24, max(4, traj.num_times // 8))
     encoding = Encoding(
-        path, _start_ffmpeg(path, bg.size, fps, preset, crf), max(2, QUEUE_BYTES // (3 * bg.width * bg.height))
+        path, _start_ffmpeg(path, bg.size, fps, preset, crf), max(2, queue_bytes // (3 * bg.width * bg.height))
     )
     try:
         for frame in frames(traj, dens, view, bg):

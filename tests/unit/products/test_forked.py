@@ -142,3 +142,33 @@ def test_the_animation_is_made_in_a_child_for_large_missions_only(tmp_path: Path
     report = build_products(drifting_plume(t=5), meta, tmp_path, land_fn=fake_land)
     assert len(made_by) == forks and os.getpid() not in made_by
     assert report.files["animation.mp4"].stat().st_size > 1000
+
+
+def test_the_child_draws_at_most_a_few_frames_ahead_of_ffmpeg(tmp_path: Path, meta, monkeypatch):
+    import driftline.products as products
+
+    seen = {}
+    real = products.start_animation
+
+    def recording(*args, **kwargs):
+        seen.setdefault("queue_bytes", []).append(kwargs.get("queue_bytes", products.render.QUEUE_BYTES))
+        return real(*args, **kwargs)
+
+    class InProcess:  # runs the child's function here, so that what it was given can be seen
+        def __init__(self, fn, name):
+            self.value = fn()
+
+        def finish(self):
+            return self.value
+
+        def abort(self):
+            pass
+
+    monkeypatch.setattr(products, "FORK_MIN_DOTS", 0)
+    monkeypatch.setattr(products, "start_animation", recording)
+    monkeypatch.setattr(products, "fork_call", InProcess)
+    build_products(drifting_plume(t=5), meta, tmp_path, land_fn=fake_land)
+    assert seen["queue_bytes"] == [products.CHILD_QUEUE_BYTES] and products.CHILD_QUEUE_BYTES <= 32 * 2**20
+    monkeypatch.setattr(products, "FORK_MIN_DOTS", 10**9)
+    build_products(drifting_plume(t=5), meta, tmp_path / "in-process", land_fn=fake_land)
+    assert seen["queue_bytes"][-1] == products.render.QUEUE_BYTES
