@@ -126,10 +126,11 @@ def test_a_refused_fork_builds_the_animation_in_process(tmp_path: Path, meta, mo
     assert (in_process / "animation.mp4").read_bytes() == (in_child / "animation.mp4").read_bytes()
 
 
-@pytest.mark.parametrize("fork_min_dots, forks", [(0, 1), (10**9, 0)])
-def test_the_animation_is_made_in_a_child_for_large_missions_only(tmp_path: Path, meta, monkeypatch,
-                                                                   fork_min_dots, forks):  # fmt: skip
+@pytest.mark.parametrize("fork_min_dots, fork_max_dots, forks", [(0, 10**9, 1), (10**9, 10**10, 0), (0, 10, 0)])
+def test_the_animation_is_made_in_a_child_for_mid_size_missions_only(tmp_path: Path, meta, monkeypatch,
+                                                                      fork_min_dots, fork_max_dots, forks):  # fmt: skip
     monkeypatch.setattr("driftline.products.FORK_MIN_DOTS", fork_min_dots)
+    monkeypatch.setattr("driftline.products.FORK_MAX_DOTS", fork_max_dots)
     made_by = []
     real = forked.fork_call
 
