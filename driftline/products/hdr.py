@@ -99,6 +99,11 @@ class _Sea:
         """Sea cells whose land was looked up: the only ones land weight may move to."""
         return self.cells if self.looked_up is None else self.cells & self.looked_up
 
+    @property
+    def known_land(self) -> np.ndarray:
+        """Cells found to be mostly land: the only ones whose weight moves (cells not looked up keep theirs)."""
+        return ~self.cells if self.looked_up is None else ~self.cells & self.looked_up
+
 
 def _land_samples(grid: Grid, cells: np.ndarray, n: int, land_fn: LandFn) -> np.ndarray:
     """(K, n, n) land at n x n points spread evenly over each cell (row index along latitude)."""
@@ -136,13 +141,15 @@ def _sea(grid: Grid, score: np.ndarray, land_fn: LandFn | None) -> _Sea:
     return sea
 
 
-def _to_nearest_sea(counts: np.ndarray, sea_cells: np.ndarray) -> np.ndarray:
-    """Weights of particles in land cells moved to the nearest sea cell (they float: land there is resolution)."""
-    if sea_cells.all() or not sea_cells.any() or not counts[~sea_cells].any():
+def _to_nearest_sea(counts: np.ndarray, sea: _Sea) -> np.ndarray:
+    """Weights of particles in land cells moved to the nearest sea cell whose land was looked up (they float: land
+    there is resolution). Cells not looked up (beyond the candidates) keep theirs: they are not known to be land."""
+    land, dest = sea.known_land, sea.known_sea
+    if not dest.any() or not counts[land].any():
         return counts
-    idx = distance_transform_edt(~sea_cells, return_distances=False, return_indices=True)
-    moved = np.zeros_like(counts)
-    np.add.at(moved, (idx[0].ravel(), idx[1].ravel()), counts.ravel())
+    idx = distance_transform_edt(~dest, return_distances=False, return_indices=True)
+    moved = np.where(land, 0.0, counts)
+    np.add.at(moved, (idx[0][land], idx[1][land]), counts[land])
     return moved
 
 
@@ -210,7 +217,7 @@ def highest_density_regions(
     score = gaussian_filter(counts, sigma, mode="constant", truncate=TRUNCATE)
     sea = _sea(grid, score, land_fn)
     if land_fn is not None and sea.cells.any():
-        counts = _to_nearest_sea(counts, sea.known_sea)  # never into a cell not looked up (it may be land)
+        counts = _to_nearest_sea(counts, sea)  # never into a cell not looked up (it may be land)
         score = np.where(sea.cells, gaussian_filter(counts, sigma, mode="constant", truncate=TRUNCATE), -1.0)
     rr, cc = np.divmod(np.arange(counts.size), grid.nlon)
     cy, cx = grid.xy(np.array([out.datum[1]]), np.array([out.datum[0]]))

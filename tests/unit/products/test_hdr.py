@@ -93,3 +93,27 @@ def test_split_cloud_parts_weights_and_empty_input():
     assert reg.datum[1] < heavy.datum[1]
     empty = highest_density_regions(np.array([np.nan, 1.0]), np.array([1.0, 2.0]), np.array([1.0, 0.0]))
     assert empty.datum is None and empty.polygons == [] and empty.grid is None
+
+
+def test_weight_beyond_the_looked_up_cells_stays_where_it_is():
+    """Only cells found to be land give their weight away: with a land mask that finds no land, a few far
+    particles in cells whose land was never looked up (beyond the candidates) keep their weight, and the region
+    holding all the weight reaches them as without a mask (their weight was once moved into the cloud's edge)."""
+    lon, lat = _cloud(3000, 2000.0, 7)
+    far_lon, far_lat = _cloud(3, 300.0, 8, dx_m=40_000.0)  # 40 km east, 0.01 % of the weight
+    lon, lat = np.concatenate([lon, far_lon]), np.concatenate([lat, far_lat])
+    w = np.concatenate([np.ones(3000), np.full(3, 0.1)])
+    looked_up = []
+
+    def no_land(x, y):
+        looked_up.append(np.size(x))
+        return np.zeros(np.size(x), bool)
+
+    levels = (0.5, 0.9, 1.0)
+    plain = highest_density_regions(lon, lat, w, levels)
+    masked = highest_density_regions(lon, lat, w, levels, no_land)
+    assert sum(looked_up) < 4 * plain.grid.nlat * plain.grid.nlon  # the far cells were not looked up
+    assert shapely.contains_xy(masked.polygons[-1], far_lon, far_lat).all()
+    for a, b in zip(plain.cells, masked.cells, strict=True):
+        assert np.array_equal(a, b)
+    assert masked.area_km2 == plain.area_km2
