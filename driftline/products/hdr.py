@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import shapely
+import shapely.geometry
+from affine import Affine
+from rasterio import features
 from scipy.ndimage import binary_dilation, distance_transform_edt, gaussian_filter, label
 
 from driftline.products.grid import M_PER_DEG, Grid, unwrap_lon
@@ -159,11 +162,20 @@ def cells_polygon(grid: Grid, cells: np.ndarray) -> shapely.Geometry:
 
 
 def _cells_union(grid: Grid, cells: np.ndarray) -> shapely.Geometry:
-    """Union of the cell boxes in cell units (column, row): exact, so later cuts meet its edges exactly."""
+    """Union of the cell boxes in cell units (column, row): exact, so later cuts meet its edges exactly.
+
+    GDAL's polygonize (rasterio.features.shapes) traces the outline of the cells' mask, cropped to their
+    bounding box: the same polygons as the union of one box per cell, ~3x faster (a third of the search areas).
+    """
     if cells.size == 0:
         return shapely.Polygon()
     row, col = np.divmod(np.asarray(cells, np.int64), grid.nlon)
-    return shapely.simplify(shapely.coverage_union_all(shapely.box(col, row, col + 1, row + 1)), 0)
+    r0, c0 = int(row.min()), int(col.min())
+    mask = np.zeros((int(row.max()) - r0 + 1, int(col.max()) - c0 + 1), np.uint8)
+    mask[row - r0, col - c0] = 1
+    shapes = features.shapes(mask, mask=mask.astype(bool), connectivity=4, transform=Affine.translation(c0, r0))
+    polygons = [shapely.geometry.shape(g) for g, _ in shapes]
+    return shapely.simplify(polygons[0] if len(polygons) == 1 else shapely.MultiPolygon(polygons), 0)
 
 
 def _to_lonlat(grid: Grid, geom: shapely.Geometry) -> shapely.Geometry:

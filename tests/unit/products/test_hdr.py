@@ -10,9 +10,10 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from driftline.products.grid import M_PER_DEG
+from driftline.products.grid import M_PER_DEG, Grid
 from driftline.products.hdr import (
     MIN_BANDWIDTH_M,
+    cells_polygon,
     highest_density_regions,
     robust_scale,
     scott_bandwidth_m,
@@ -117,3 +118,19 @@ def test_weight_beyond_the_looked_up_cells_stays_where_it_is():
     for a, b in zip(plain.cells, masked.cells, strict=True):
         assert np.array_equal(a, b)
     assert masked.area_km2 == plain.area_km2
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 9), st.integers(1, 9), st.data())
+def test_cells_polygon_is_the_union_of_the_cell_boxes(nlat, nlon, data):
+    """The traced outline of any set of cells (holes, cells touching at a corner, several parts) is a valid
+    polygon with the point set, area and parts of the union of one box per cell."""
+    cells = np.array(sorted(data.draw(st.sets(st.integers(0, nlat * nlon - 1), min_size=1))), np.int64)
+    grid = Grid(lat0=60.0, lon0=-1.0, dlat=0.25, dlon=0.5, nlat=nlat, nlon=nlon, resolution_m=27_800.0)
+    poly = cells_polygon(grid, cells)
+    row, col = np.divmod(cells, nlon)
+    lon0, lat0 = -1.0 + col * 0.5, 60.0 + row * 0.25
+    boxes = shapely.unary_union(shapely.box(lon0, lat0, lon0 + 0.5, lat0 + 0.25))
+    assert poly.is_valid and poly.equals(boxes)
+    assert poly.area == pytest.approx(cells.size * 0.125, rel=1e-12)
+    assert len(getattr(poly, "geoms", [poly])) == len(getattr(boxes, "geoms", [boxes]))
