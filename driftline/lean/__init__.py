@@ -15,6 +15,10 @@ the OpenDrift model class, with driftline.speedups) replace how a step gets ther
   threads take in turn: pyproj computes without the GIL, so a free second core takes about half the geodesics
   (and a busy one costs at most the chunk its thread holds). The values are computed by
   the same C code on the same float64 inputs: identical positions.
+- `LeanRunMixin` (driftline.lean.run): for the duration of `run`, a throttled memory probe, no read-back of
+  the streamed file, and gridded readers interpolating with `LeanLinear2DInterpolator`
+  (driftline.lean.interpolate): OpenDrift's bilinear `linearNDFast` with each block's stencil built once a
+  step and scipy's arithmetic repeated in numpy (the same bits).
 
 The output is identical to plain OpenDrift's for the same seed (tests/unit/lean/test_lean.py).
 """

@@ -1,12 +1,14 @@
-"""The run of a lean step: two per-run costs of OpenDrift's `run` that the worker does not need.
+"""The run of a lean step: per-run costs of OpenDrift's `run` that the worker does not need.
 
 - OpenDrift samples `psutil.virtual_memory()` before every time step for a memory plot (~0.4 ms each, a tenth
   of a 100-particle run); here it is sampled at most once a second.
 - After streaming its output to a file OpenDrift opens that file again with xarray as its `result` (~50 ms);
   the worker's streamed runs (driftline.trajfile) already hold what they need, so the reopened result is an
   empty Dataset that the caller closes. In-memory runs are untouched.
+- Gridded readers interpolate with `driftline.lean.interpolate.LeanLinear2DInterpolator` (OpenDrift's
+  `linearNDFast`, its stencil built once per block and step: the same values).
 
-Both are swapped in for the duration of `run` only, in OpenDrift's base-model module.
+They are swapped in for the duration of `run` only, in OpenDrift's base-model and interpolation modules.
 """
 
 from __future__ import annotations
@@ -28,15 +30,19 @@ class LeanRunMixin:
 @contextmanager
 def _swapped(streamed: bool):
     import opendrift.models.basemodel as base
+    from opendrift.readers.interpolation.interpolators import horizontal_interpolation_methods as methods
 
-    saved = base.psutil, base.xr
+    from driftline.lean.interpolate import LeanLinear2DInterpolator
+
+    saved = base.psutil, base.xr, methods["linearNDFast"]
     base.psutil = _ThrottledPsutil(saved[0])
     if streamed:
         base.xr = _NoReopenXarray(saved[1])
+    methods["linearNDFast"] = LeanLinear2DInterpolator  # ReaderBlocks made during the run take it
     try:
         yield
     finally:
-        base.psutil, base.xr = saved
+        base.psutil, base.xr, methods["linearNDFast"] = saved
 
 
 class _ThrottledPsutil:
