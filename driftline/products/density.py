@@ -115,8 +115,20 @@ def _var(nc: netCDF4.Dataset, name: str, dtype: str, dims: tuple[str, ...], **at
     chunks = (1, *(len(nc.dimensions[d]) for d in dims[1:])) if len(dims) == 3 else None
     fill = attrs.pop("_FillValue", None)
     v = nc.createVariable(name, dtype, dims, zlib=True, complevel=4, shuffle=True, chunksizes=chunks, fill_value=fill)
+    if chunks is not None:
+        bound_chunk_cache(v)
     v.setncatts(attrs)
     return v
+
+
+def bound_chunk_cache(var: netCDF4.Variable, chunks: int = 2) -> None:
+    """Let HDF5 cache at most `chunks` chunks of a variable read or written slice by slice: its default (64 MB a
+    variable) kept every time slice of the largest missions' fields in memory until the file was closed."""
+    layout = var.chunking()
+    if layout == "contiguous":
+        return
+    size = chunks * int(np.prod(layout)) * var.dtype.itemsize
+    var.set_var_chunk_cache(size=size, nelems=max(chunks, 1), preemption=1.0)
 
 
 def _write_coords(nc: netCDF4.Dataset, g: Grid, times: np.ndarray) -> None:

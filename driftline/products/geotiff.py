@@ -12,6 +12,9 @@ splitting it in two would make one raster span the whole globe.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -20,17 +23,23 @@ import numpy as np
 import rasterio
 import rasterio.shutil
 from affine import Affine
-from rasterio.io import MemoryFile
+
+from driftline.products.density import bound_chunk_cache
 
 NODATA = 0.0
+
+
+CACHE_MB = 16  # GDAL's block cache while the COG is made (its default is 5 % of the machine's memory)
 
 
 def _times(nc: netCDF4.Dataset) -> np.ndarray:
     return np.asarray(nc["time"][:], np.float64).astype("int64").astype("datetime64[s]")
 
 
-def floating_bands(density_nc: Path, times: list[datetime]) -> tuple[dict, list[tuple[str, float, np.ndarray]]]:
-    """(grid, [(iso time, floating share, (nlat, nlon) north-up float32)]) at the output times nearest `times`."""
+@contextmanager
+def _bands(density_nc: Path, times: list[datetime]) -> Iterator[tuple[dict, list[tuple[str, float, Callable]]]]:
+    """(grid, [(iso time, floating share, read)]) at the output times nearest `times`; `read()` gives that
+    time's (nlat, nlon) north-up float32 floating probability, one band at a time, while the file is open."""
     with netCDF4.Dataset(density_nc) as nc:
         nc.set_auto_mask(False)
         all_times = _times(nc)
@@ -38,47 +47,63 @@ def floating_bands(density_nc: Path, times: list[datetime]) -> tuple[dict, list[
         lat_b, lon_b = np.asarray(nc["lat_bnds"][:]), np.asarray(nc["lon_bnds"][:])
         fill = nc["probability"]._FillValue
         share = np.asarray(nc["share_floating"][:], np.float64)
-        bands = []
-        wanted = times or [all_times[-1].astype(datetime)]
-        for t in wanted:
-            t64 = np.datetime64(t.replace(tzinfo=None) if isinstance(t, datetime) else t, "s")
-            k = int(np.argmin(np.abs((all_times - t64) / np.timedelta64(1, "s"))))
+        bound_chunk_cache(nc["probability"])
+        bound_chunk_cache(nc["stranded_probability"])
+
+        def read(k: int) -> np.ndarray:
             p = np.asarray(nc["probability"][k], np.float64)
             s = np.asarray(nc["stranded_probability"][k], np.float64)
             p, s = np.where(p == fill, 0.0, p), np.where(s == fill, 0.0, s)
-            floating = np.clip(p - s, 0.0, None)[::-1].astype(np.float32)  # rows from the north
+            return np.clip(p - s, 0.0, None)[::-1].astype(np.float32)  # rows from the north
+
+        bands = []
+        for t in times or [all_times[-1].astype(datetime)]:
+            t64 = np.datetime64(t.replace(tzinfo=None) if isinstance(t, datetime) else t, "s")
+            k = int(np.argmin(np.abs((all_times - t64) / np.timedelta64(1, "s"))))
             iso = f"{np.datetime_as_string(all_times[k], unit='s')}Z"
-            bands.append((iso, float(share[k]), floating))
-    west = (float(lon_b[0, 0]) + 180.0) % 360.0 - 180.0
-    grid = {"west": west, "north": float(lat_b[-1, 1]), "dlon": float(lon[1] - lon[0]) if lon.size > 1 else
-            float(lon_b[0, 1] - lon_b[0, 0]), "dlat": float(lat[1] - lat[0]) if lat.size > 1 else
-            float(lat_b[0, 1] - lat_b[0, 0]), "nlat": lat.size, "nlon": lon.size}  # fmt: skip
-    return grid, bands
+            bands.append((iso, float(share[k]), functools.partial(read, k)))
+        west = (float(lon_b[0, 0]) + 180.0) % 360.0 - 180.0
+        grid = {"west": west, "north": float(lat_b[-1, 1]), "dlon": float(lon[1] - lon[0]) if lon.size > 1 else
+                float(lon_b[0, 1] - lon_b[0, 0]), "dlat": float(lat[1] - lat[0]) if lat.size > 1 else
+                float(lat_b[0, 1] - lat_b[0, 0]), "nlat": lat.size, "nlon": lon.size}  # fmt: skip
+        yield grid, bands
+
+
+def floating_bands(density_nc: Path, times: list[datetime]) -> tuple[dict, list[tuple[str, float, np.ndarray]]]:
+    """(grid, [(iso time, floating share, (nlat, nlon) north-up float32)]) at the output times nearest `times`."""
+    with _bands(density_nc, times) as (grid, bands):
+        return grid, [(iso, share, read()) for iso, share, read in bands]
 
 
 def write_probability_tif(path: Path, density_nc: Path, times: list[datetime], mission_id: str) -> Path:
-    """Write the COG (DEFLATE, float predictor, 256-px tiles) through an in-memory GeoTIFF."""
-    grid, bands = floating_bands(density_nc, times)
-    profile = dict(
-        driver="GTiff", width=grid["nlon"], height=grid["nlat"], count=len(bands), dtype="float32",
-        crs="EPSG:4326", transform=Affine(grid["dlon"], 0.0, grid["west"], 0.0, -grid["dlat"], grid["north"]),
-        nodata=NODATA,
-    )  # fmt: skip
-    with MemoryFile() as mem:
-        with mem.open(**profile) as ds:
-            ds.update_tags(
-                mission_id=mission_id,
-                quantity="share of the total probability floating in the cell",
-                units="1",
-                band_sums="each band sums to the share floating at its time (tag share_floating)",
-            )
-            for i, (iso, share, data) in enumerate(bands, 1):
-                ds.write(data, i)
-                ds.set_band_description(i, iso)
-                ds.update_tags(i, time=iso, share_floating=f"{share:.6f}")
-        with mem.open() as src, rasterio.Env(GDAL_NUM_THREADS="1"):
+    """Write the COG (DEFLATE, float predictor, 256-px tiles) from a plain GeoTIFF written beside it band by band.
+
+    One band in memory at a time and GDAL's cache bounded: with every band and an in-memory GeoTIFF held at
+    once, the 41 bands of a 50000 x 240 h mission added ~170 MB to the job's memory for a moment.
+    """
+    staging = path.with_name(f".{path.name}.bands.tif")
+    try:
+        with rasterio.Env(GDAL_NUM_THREADS="1", GDAL_CACHEMAX=CACHE_MB), _bands(density_nc, times) as (grid, bands):
+            profile = dict(
+                driver="GTiff", width=grid["nlon"], height=grid["nlat"], count=len(bands), dtype="float32",
+                crs="EPSG:4326", transform=Affine(grid["dlon"], 0.0, grid["west"], 0.0, -grid["dlat"], grid["north"]),
+                nodata=NODATA, interleave="band",
+            )  # fmt: skip
+            with rasterio.open(staging, "w", **profile) as ds:
+                ds.update_tags(
+                    mission_id=mission_id,
+                    quantity="share of the total probability floating in the cell",
+                    units="1",
+                    band_sums="each band sums to the share floating at its time (tag share_floating)",
+                )
+                for i, (iso, share, read) in enumerate(bands, 1):
+                    ds.write(read(), i)
+                    ds.set_band_description(i, iso)
+                    ds.update_tags(i, time=iso, share_floating=f"{share:.6f}")
             rasterio.shutil.copy(
-                src, str(path), driver="COG", COMPRESS="DEFLATE", PREDICTOR="3", BLOCKSIZE="256",
+                str(staging), str(path), driver="COG", COMPRESS="DEFLATE", PREDICTOR="3", BLOCKSIZE="256",
                 OVERVIEW_RESAMPLING="AVERAGE",
             )  # fmt: skip
+    finally:
+        staging.unlink(missing_ok=True)
     return path
