@@ -77,9 +77,10 @@ def job_main(
     try:
         job = parse_job(raw, settings)
         mission_var.set(job.mission_id)
-        outcome, result = _run(job, settings, attempt, lease)
+        outcome, result, completion = _run(job, settings, attempt, lease)
         seconds = time.monotonic() - started
-        _send(report, JobReport.success(result, seconds, outcome.summary["timings_s"], outcome.warnings).to_dict())
+        timings = outcome.summary["timings_s"]
+        _send(report, JobReport.success(result, seconds, timings, outcome.warnings, completion).to_dict())
     except DriftError as e:
         full = disk_full(e)
         log.debug("Mission failed", exc_info=True)
@@ -103,13 +104,14 @@ def _send(report, message: dict) -> None:
         log.warning("Supervisor gone, outcome not reported (%s): %s", type(e).__name__, message.get("result"))
 
 
-def _run(job: Job, settings: Settings, attempt: int, lease: str | None) -> tuple[MissionOutcome, str]:
-    """Run the mission; the result is `completed`, `parked` (outbox) or `superseded` (stood down)."""
+def _run(job: Job, settings: Settings, attempt: int, lease: str | None) -> tuple[MissionOutcome, str, dict | None]:
+    """Run the mission and record its completion: (outcome, result, the completion update if handed over).
+
+    The result is `completed`, `parked` (outbox), `handover` (the supervisor records it) or `superseded`."""
     from driftline.db import MissionStore
-    from driftline.fencing import StagedStore, apply_update
+    from driftline.fencing import StagedStore
     from driftline.forcing import ForcingContext
     from driftline.objects import S3Store, make_s3_client
-    from driftline.queue import RedisQueue
 
     # Bounded like the supervisor's: a frozen PostgreSQL costs io_timeout_s per call, then the completion is
     # parked in the outbox (a retry, never a JobTimeout) and progress writes pause.
@@ -130,24 +132,46 @@ def _run(job: Job, settings: Settings, attempt: int, lease: str | None) -> tuple
     # `attempt`: the `processing` write may still be parked in the outbox (or lost with it)
     staged = getattr(objects, "staged", None)
     update = Completed(job.mission_id, stored, location, job.params.as_record(), lease, attempt, staged).to_dict()
-    try:
-        applied = apply_update(store, update, lambda: s3, settings.results_bucket)
-    except DatabaseUnavailable as e:
-        RedisQueue(settings).push_status(update)  # applied by a supervisor when PostgreSQL is back; never dropped
-        log.warning("%s: completion of mission %s kept in the Redis status outbox", e, job.mission_id)
-        return outcome, "parked"
+    result = _record_completion(store, s3, settings, update)
+    if result in ("parked", "handover"):
+        return outcome, result, update if result == "handover" else None
     if isinstance(objects, StagedStore):
         _discard_quietly(s3, settings.results_bucket, objects.prefix)
-    if not applied:
+    if result == "superseded":
         log.warning(
             "Mission %s: this attempt was superseded by a later claim or the mission is already finished; "
             "standing down without publishing its results",
             job.mission_id,
         )
-        return outcome, "superseded"
+        return outcome, result, None
     warn = f" with warnings: {'; '.join(outcome.warnings)}" if outcome.warnings else ""
     log.info("Mission %s completed successfully%s", job.mission_id, warn)
-    return outcome, "completed"
+    return outcome, result, None
+
+
+def _record_completion(store, s3, settings: Settings, update: dict) -> str:
+    """Commit the completion (`completed` or `superseded`); while PostgreSQL is down park it in the Redis outbox
+    (`parked`), and with Redis out of reach too hand it to the supervisor in the report (`handover`).
+
+    Never a failure once the products are made: a commit whose answer was lost may have landed, and a rerun
+    would then find the mission completed with nobody having recorded it; the supervisor replays it instead.
+    """
+    from driftline.fencing import apply_update
+    from driftline.queue import REDIS_ERRORS, RedisQueue
+
+    mission_id = update["mission_id"]
+    try:
+        applied = apply_update(store, update, lambda: s3, settings.results_bucket)
+    except DatabaseUnavailable as e:
+        try:
+            RedisQueue(settings).push_status(update)  # applied by a supervisor when PostgreSQL is back
+        except REDIS_ERRORS as r:
+            log.warning("%s; Redis out of reach too (%s): completion of mission %s handed to the supervisor", e,
+                        type(r).__name__, mission_id)  # fmt: skip
+            return "handover"
+        log.warning("%s: completion of mission %s kept in the Redis status outbox", e, mission_id)
+        return "parked"
+    return "completed" if applied else "superseded"
 
 
 def _discard_quietly(s3, bucket: str, prefix: str) -> None:

@@ -149,17 +149,20 @@ class JobReport:
     """What a job process sends back before it exits: success (with its result) or its failure."""
 
     ok: bool
-    result: str | None = None  # completed, parked (in the outbox) or superseded
+    result: str | None = None  # completed, parked (in the outbox), handover (to the supervisor) or superseded
     seconds: float | None = None
     timings: dict = field(default_factory=dict)
     warnings: list = field(default_factory=list)
     retryable: bool = False  # kept in the dict for its readers; the supervisor decides from error_class
     reason: Any = "internal"
     error: str = ""
+    completion: dict | None = None  # handover: the completion update the supervisor records in its place
 
     @classmethod
-    def success(cls, result: str, seconds: float, timings: dict, warnings: list) -> JobReport:
-        return cls(True, result, seconds, timings, warnings)
+    def success(
+        cls, result: str, seconds: float, timings: dict, warnings: list, completion: dict | None = None
+    ) -> JobReport:
+        return cls(True, result, seconds, timings, warnings, completion=completion)
 
     @classmethod
     def failure(cls, e: BaseException, error: str) -> JobReport:
@@ -169,7 +172,7 @@ class JobReport:
 
     def to_dict(self) -> dict[str, Any]:
         if self.ok:
-            keys = ("ok", "result", "seconds", "timings", "warnings")
+            keys = ("ok", "result", "seconds", "timings", "warnings") + (("completion",) if self.completion else ())
         else:
             keys = ("ok", "retryable", "reason", "error")
         return {k: getattr(self, k) for k in keys}

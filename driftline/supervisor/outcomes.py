@@ -67,6 +67,9 @@ class Outcomes:
         elif report.ok and report.result == "superseded":
             self.stand_down(job, "a later claim superseded it or the mission is already finished")
         elif report.ok:
+            if report.result == "handover" and not job.handed_over:  # finish() is retried after a Redis error
+                self.w.status.take_over_completion(report.completion)
+                job.handed_over = True
             self.w.queue.ack(job.raw, job.mission_id)
             self.w.metrics.completed.inc()
             self.w.metrics.observe_timings(report.timings)
@@ -160,7 +163,7 @@ class Outcomes:
         if job.workdir is not None:
             shutil.rmtree(job.workdir, ignore_errors=True)
         result = (job.message or {}).get("result")
-        if job.lease and result not in ("completed", "parked", "superseded"):
+        if job.lease and result not in ("completed", "parked", "handover", "superseded"):
             from driftline.fencing import discard, staging_prefix
 
             self.w.housekeeping.in_background(

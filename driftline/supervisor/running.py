@@ -37,6 +37,7 @@ class RunningJob:
     workdir: Path | None = None  # its temporary files, removed however it ends
     ended: bool = False  # its process closed the report pipe
     refunded: bool = False  # its attempt was given back (standing down)
+    handed_over: bool = False  # the completion it handed over is recorded (applied or in the outbox)
     oom_kills: int | None = field(default_factory=oom_kill_count)  # the cgroup's count when the job started
     alone: bool = True  # no other job ran beside it (the cgroup's OOM count is then its own)
 

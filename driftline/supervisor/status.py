@@ -47,7 +47,16 @@ class StatusWriter:
         except DriftError as e:
             log.warning("Status outbox waiting for S3: %s", e)
 
-    def _apply_parked(self, update: dict) -> None:
+    def take_over_completion(self, update: dict) -> None:
+        """Record a completion its job process could not (PostgreSQL and Redis both out of its reach): apply it
+        now, or park it in the outbox while PostgreSQL is down; a Redis error is raised (the caller retries)."""
+        try:
+            self._apply_parked(update, "handed over by its job process")
+        except (DatabaseUnavailable, RetryableError) as e:
+            log.warning("%s: completion of mission %s kept in the Redis status outbox", e, update["mission_id"])
+            self.w.queue.push_status(update)
+
+    def _apply_parked(self, update: dict, source: str = "from the status outbox") -> None:
         """Apply one outbox update; a completion publishes the objects its job process staged."""
         from driftline.fencing import apply_update, discard, staging_prefix
 
@@ -58,9 +67,9 @@ class StatusWriter:
         except Exception:  # noqa: BLE001 - an update PostgreSQL refuses must not block the ones behind it
             log.exception("Status update %s for mission %s dropped", update.get("op"), update.get("mission_id"))
             return
+        if update["op"] == "completed" and applied:
+            log.info("Mission %s completed successfully (%s)", update["mission_id"], source)
         if update["op"] == "completed" and update.get("lease"):
-            if applied:
-                log.info("Mission %s completed successfully (from the status outbox)", update["mission_id"])
             self.w.housekeeping.in_background(
                 discard, self.w.s.results_bucket, staging_prefix(update["mission_id"], update["lease"])
             )

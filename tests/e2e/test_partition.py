@@ -206,7 +206,11 @@ def check_outcome(local, worker, queue, ids, figures, started, ready, done, miss
     log = worker.log()
     starts = {m: log.count(f"Mission {m} started in job process") for m in ids}
     completions = {m: len(re.findall(rf"Mission {m} completed successfully", log)) for m in ids}
-    assert all(n == 1 for n in completions.values()), completions
+    wrong = {m: n for m, n in completions.items() if n != 1}
+    assert not wrong, "\n".join(
+        [f"{m}: completed {n} times; fault: {dict(figures).get(m)}" for m, n in wrong.items()]
+        + [line for line in log.splitlines() if any(m in line for m in wrong)][-60:]
+    )
     for m in ids:
         one_result_set(local, m)
     failed_lines = [line for line in log.splitlines() if " failed: " in line and "Mission " in line]
