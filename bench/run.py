@@ -55,7 +55,8 @@ LIMIT_PHASES = ("startup", "big60", "big10", "flat", "refusal")
 
 FULL = {w.name: w for w in (Workload("A", 100, 24), Workload("B", 1000, 24), Workload("C", 5000, 48))}
 QUICK = {w.name: w for w in (Workload("A", 20, 2), Workload("B", 100, 3), Workload("C", 300, 6))}
-GRIDDED = {"G": (5000, 48), "g": (300, 6)}  # name -> (particles, hours) on a 300 x 300 x 48 h CF grid (full, quick)
+GRIDDED = {"G": (5000, 48)}  # name -> (particles, hours) on a 300 x 300 x 48 h CF grid
+GRIDDED_QUICK = {"G": (300, 6)}  # the same name in --quick, like QUICK's A, B and C, so its targets are read
 MIX_FULL = "ABABACABABABACABABAB"  # 20 jobs: 10 A, 8 B, 2 C
 MIX_QUICK = "ABAC"
 TARGETS = [  # (what, path into the summary, comparison, limit)
@@ -464,9 +465,9 @@ def run_benchmark(
 ) -> dict:
     workloads = dict(QUICK if quick else FULL)
     if gridded and {"bare", "plain", "worker"} & set(phases):
-        name = "g" if quick else "G"
+        name = "G"
         grid = write_grid_file(work)
-        workloads[name] = Workload(name, *GRIDDED[name], forcing_file=str(grid))
+        workloads[name] = Workload(name, *(GRIDDED_QUICK if quick else GRIDDED)[name], forcing_file=str(grid))
     raw: dict = {
         "machine": machine_info(),
         "config": {

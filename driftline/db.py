@@ -24,6 +24,11 @@ from driftline.protocol import StatusUpdate
 log = logging.getLogger("driftline.store")  # the logger name log readers know (module was store.py)
 
 REQUIRED_TABLES = ("missions", "mission_results")
+# TCP keepalives at both ends of a bounded session: libpq's notice a dead server; the server's (session settings)
+# a dead client. Without the server's, a job process cut off while its completion held the mission row FOR UPDATE
+# leaves that row locked for the OS default of two hours (~15 minutes when its last answer was unacknowledged),
+# and every other worker's completion of the mission waits behind it.
+KEEPALIVE_IDLE_S, KEEPALIVE_INTERVAL_S, KEEPALIVE_COUNT = 30, 10, 3
 
 
 class SchemaMissing(DriftError):
@@ -40,6 +45,19 @@ class BoundedConnection(psycopg2.extensions.connection):
     """A connection whose every wait for the server ends after `io_timeout_s` (see _bounded_wait)."""
 
     io_timeout_s: float | None = None
+
+
+def _session_options(io_timeout_s: float) -> str:
+    """A bounded session's settings: the server cancels a statement first (keeping the session), and keepalives."""
+    statement_ms = max(1, int(io_timeout_s * 800))
+    # tcp_user_timeout: the same bound while the server's last answer is still unacknowledged (keepalives only
+    # probe an idle connection; retransmissions alone would go on for ~15 minutes)
+    dead_after_ms = 1000 * (KEEPALIVE_IDLE_S + KEEPALIVE_INTERVAL_S * KEEPALIVE_COUNT)
+    return (
+        f"-c statement_timeout={statement_ms} -c tcp_keepalives_idle={KEEPALIVE_IDLE_S} "
+        f"-c tcp_keepalives_interval={KEEPALIVE_INTERVAL_S} -c tcp_keepalives_count={KEEPALIVE_COUNT} "
+        f"-c tcp_user_timeout={dead_after_ms}"
+    )
 
 
 class MissionStore:
@@ -61,17 +79,16 @@ class MissionStore:
             if self.io_timeout_s:
                 psycopg2.extensions.set_wait_callback(_bounded_wait)  # this process only; set at first use
                 factory = type("BoundedConnection", (BoundedConnection,), {"io_timeout_s": self.io_timeout_s})
-                statement_ms = max(1, int(self.io_timeout_s * 800))  # the server cancels first, keeping the session
-                options = {"connection_factory": factory, "options": f"-c statement_timeout={statement_ms}"}
+                options = {"connection_factory": factory, "options": _session_options(self.io_timeout_s)}
             try:
                 self._conn = psycopg2.connect(
                     self.database_url,
                     connect_timeout=self.connect_timeout_s,
                     application_name="driftline-worker",
                     keepalives=1,
-                    keepalives_idle=30,
-                    keepalives_interval=10,
-                    keepalives_count=3,
+                    keepalives_idle=KEEPALIVE_IDLE_S,
+                    keepalives_interval=KEEPALIVE_INTERVAL_S,
+                    keepalives_count=KEEPALIVE_COUNT,
                     **options,
                 )
             except psycopg2.OperationalError as e:

@@ -21,6 +21,8 @@ import subprocess
 import time
 import uuid
 
+import pytest
+
 from driftline.db import MissionStore
 from tests.conftest import RESULTS_BUCKET, Services, apply_schema, mission, queue_keys, results, wait_for
 from tests.e2e.test_redis_loss_daemon import BASE as SCENARIO_BASE
@@ -104,6 +106,7 @@ def final_keys(local: Services, mission_id: str) -> set[str]:
     return {o["Key"] for page in pages for o in page.get("Contents", [])}
 
 
+@pytest.mark.faults
 def test_chaos_three_workers_six_faults_every_mission_completed_once(services, tmp_path):
     started = time.monotonic()
     redis_server, pg = PersistentRedis().start(), PostgresServer().init().start()

@@ -59,6 +59,7 @@ def assert_queue_empty(services: Services, queue: str) -> None:
         assert left() == {}
 
 
+@pytest.mark.faults
 def test_kill_9_of_the_worker_holding_a_job_another_worker_completes_it_once(services, tmp_path, spawn):
     q = new_queue()
     starting = [spawn(services, q, name, wait=False) for name in ("one", "two")]
@@ -104,6 +105,7 @@ def test_sigterm_lets_the_running_job_finish_and_exits_0(services, tmp_path, spa
     assert_queue_empty(services, q)
 
 
+@pytest.mark.faults
 def test_sigterm_past_the_grace_period_requeues_the_job_at_the_head(services, tmp_path, spawn):
     q = new_queue()
     w = spawn(services, q, "impatient", SHUTDOWN_GRACE_S="1")

@@ -142,6 +142,7 @@ def one_result_set(local: Services, mid: str) -> None:
     assert {o["Key"] for o in out.get("Contents", [])} == named, mid
 
 
+@pytest.mark.faults
 def test_partitions_of_every_link_in_every_phase_each_mission_completed_once(net, net_services, tmp_path):
     started = time.monotonic()
     local, ports = net_services

@@ -50,6 +50,7 @@ def final_objects_match_rows(services, mid: str) -> None:
     assert named and set(bucket_keys(services, f"{mid}/")) == named
 
 
+@pytest.mark.faults
 def test_flushall_with_no_producer_rows_every_kind_back_within_30_s_and_completed_once(
     services, redis_server, spawn, record_property
 ):

@@ -72,6 +72,7 @@ def fill_inodes(path: Path) -> list[Path]:
     return made
 
 
+@pytest.mark.faults
 def test_a_full_disk_never_charges_or_fails_missions_supervisor_side_or_job_side(services, spawn, small_tmp):
     queue = new_queue()
     worker = spawn(services, queue, "disk-1", TMPDIR=str(small_tmp), MAX_ATTEMPTS="3")
@@ -94,6 +95,7 @@ def test_a_full_disk_never_charges_or_fails_missions_supervisor_side_or_job_side
 
 
 # --- defect 3: the forkserver dies, or fork() is refused, while jobs start ----------------------------------------
+@pytest.mark.faults
 def test_forkserver_killed_again_and_again_while_missions_start_none_fails(services, spawn):
     queue = new_queue()
     worker = spawn(services, queue, "fs-kill", MAX_CONCURRENT_JOBS="2")
@@ -150,6 +152,7 @@ def pids_cgroup():
             time.sleep(0.1)
 
 
+@pytest.mark.faults
 def test_fork_refused_at_a_pids_limit_requeues_and_completes_when_it_lifts(services, spawn, pids_cgroup):
     queue = new_queue()
     worker = spawn(services, queue, "fs-eagain")
@@ -182,6 +185,7 @@ def postgres_pids(server) -> list[int]:
     return [root, *(int(p) for p in children.split())]
 
 
+@pytest.mark.faults
 def test_a_database_frozen_during_a_job_ends_as_a_retry_never_a_failure(services, spawn, own_pg):
     from dataclasses import replace
 

@@ -401,7 +401,8 @@ def test_timing_5000_particles_49_steps(tmp_path: Path, meta):
     report = build_products(traj, meta, tmp_path)
     total = time.perf_counter() - t0
     print(f"\n5000 x 49 product timings (s): {report.timings_s} total {total:.2f}")
-    assert len(report.files) == 5 and not report.warnings
+    made = {"density.nc", "search_area.geojson", "shoreline.geojson", "search_area.kml", "preview.png", "animation.mp4"}
+    assert set(report.files) == made and not report.warnings
     assert report.timings_s["animation"] < 5.0
 
 
