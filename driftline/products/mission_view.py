@@ -169,6 +169,20 @@ def _positions(values: Any) -> list[Position]:
     return [p for p in (_pos(v) for v in values) if p is not None]
 
 
+def _dict(value: Any) -> dict:
+    """The value if it is a JSON object, else {} (summary.json may carry fields of other shapes)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _records(value: Any) -> list[dict]:
+    """The objects of a JSON array (nothing for anything else)."""
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, (list, tuple)) else []
+
+
+def _items(value: Any) -> list:
+    return list(value) if isinstance(value, (list, tuple)) else []
+
+
 def _text(value: Any) -> str | None:
     return str(value) if isinstance(value, (str, int, float)) and not isinstance(value, bool) and value != "" else None
 
@@ -254,30 +268,30 @@ def _unit(i: int, rec: dict, feats: list[dict], extra: dict) -> UnitTask:
 
 def _areas(summary: dict, area_fc: dict | None) -> list[AreaTime]:
     regions: dict[str, dict[str, dict]] = {}
-    for feat in (area_fc or {}).get("features", []):
-        props = feat.get("properties") or {}
-        if props.get("kind") == "search_area":
-            regions.setdefault(props.get("time"), {})[f"{round(props['probability'] * 100)}"] = feat["geometry"]
+    for feat in _records(_dict(area_fc).get("features")):
+        props = _dict(feat.get("properties"))
+        if props.get("kind") == "search_area" and _num(props.get("probability")) is not None:
+            regions.setdefault(props.get("time"), {})[f"{round(props['probability'] * 100)}"] = feat.get("geometry")
     out = []
-    for sa in summary.get("search_areas") or []:
+    for sa in _records(summary.get("search_areas")):
         t = parse_time(sa.get("time"))
         if t is None:
             continue
-        parts = [p for p in (_pos(q) for q in sa.get("parts") or []) if p]
-        floating = _num((sa.get("shares") or {}).get("floating"))
+        parts = _positions(sa.get("parts"))
+        floating = _num(_dict(sa.get("shares")).get("floating"))
+        area_nm2 = {str(k): v for k, v in _dict(sa.get("area_nm2")).items() if _num(v) is not None}
         out.append(
-            AreaTime(t, _pos(sa.get("centre")), parts, dict(sa.get("area_nm2") or {}), floating or 0.0,
-                     regions.get(sa.get("time"), {}))
-        )  # fmt: skip
+            AreaTime(t, _pos(sa.get("centre")), parts, area_nm2, floating or 0.0, regions.get(sa.get("time"), {}))
+        )
     return sorted(out, key=lambda a: a.time)
 
 
 def _forcing(summary: dict) -> list[str]:
     rows = []
-    members = summary.get("forcing") or []
+    members = _records(summary.get("forcing"))
     for member in members:
         prefix = f"{member.get('member')}: " if len(members) > 1 else ""
-        for src in member.get("sources") or []:
+        for src in _records(member.get("sources")):
             rows.append(f"{prefix}{src.get('quantity', '?')}: {src.get('description', '')}")
     return rows
 
@@ -286,36 +300,38 @@ def mission_view(
     summary: dict, plan_fc: dict | None = None, area_fc: dict | None = None, shoreline_fc: dict | None = None
 ) -> MissionView:
     """The mission as the tasking products see it (summary.json plus the GeoJSON products, all optional keys)."""
-    params = summary.get("params") or {}
-    tasking = params.get("tasking") or {}
-    plan = summary.get("search_plan") or {}
+    params = _dict(summary.get("params"))
+    tasking = _dict(params.get("tasking"))
+    plan = _dict(summary.get("search_plan"))
+    model = _dict(summary.get("model"))
     feats = _pattern_features(plan_fc)
     units = [
-        _unit(i, rec, feats.get(str(rec.get("unit") or rec.get("name")), []), tasking.get("units") or {})
-        for i, rec in enumerate((r for r in plan.get("units") or [] if isinstance(r, dict)), 1)
+        _unit(i, rec, feats.get(str(rec.get("unit") or rec.get("name")), []), _dict(tasking.get("units")))
+        for i, rec in enumerate(_records(plan.get("units")), 1)
     ]
     view = MissionView(
         mission_id=str(summary.get("mission_id", "")),
         title=str(summary.get("title") or "Drift prediction"),
         direction=str(summary.get("direction", "forward")),
-        objects=[f"{o.get('key')}: {o.get('description')}" for o in summary.get("object_types") or []]
-        or [str((summary.get("model") or {}).get("name", "object"))],
-        lkp=(float(params.get("latitude", 0.0)), float(params.get("longitude", 0.0))),
+        objects=[f"{o.get('key')}: {o.get('description')}" for o in _records(summary.get("object_types"))]
+        or [str(model.get("name", "object"))],
+        lkp=(_num(params.get("latitude")) or 0.0, _num(params.get("longitude")) or 0.0),
         start=parse_time(params.get("start_time")) or parse_time(summary.get("time_start")) or datetime.now(UTC),
         end=parse_time(summary.get("time_end")),
         units=units,
         areas=_areas(summary, area_fc),
         plan_pos=_num(plan.get("cumulative_pos")),
-        survival=summary.get("survival") or {},
-        warnings=[str(w) for w in summary.get("warnings") or []],
+        survival=_dict(summary.get("survival")),
+        warnings=[str(w) for w in _items(summary.get("warnings"))],
         tasking=tasking,
         forcing=_forcing(summary),
-        model=str((summary.get("model") or {}).get("opendrift_class") or "OpenDrift"),
-        software=summary.get("software") or {},
+        model=str(model.get("opendrift_class") or "OpenDrift"),
+        software=_dict(summary.get("software")),
         seed=summary.get("random_seed"),
-        shoreline=[f["properties"] for f in (shoreline_fc or {}).get("features", [])] or summary.get("shoreline") or [],
-        searches_done=summary.get("searches_done"),
-        searches_done_params=params.get("searches_done") or [],
+        shoreline=[_dict(f.get("properties")) for f in _records(_dict(shoreline_fc).get("features"))]
+        or _records(summary.get("shoreline")),
+        searches_done=_dict(summary.get("searches_done")) or None,
+        searches_done_params=_records(params.get("searches_done")),
         persons=tasking.get("persons_on_board"),
     )
     for u in view.units:

@@ -63,3 +63,26 @@ def test_any_added_or_odd_fields_never_break_the_adapter(extra, plan):
     summary = {**extra, "params": {"latitude": 1.0, "longitude": 2.0}, "search_plan": {"units": units}}
     view = mission_view(summary)
     assert all(line.isascii() and len(line) <= 69 for line in sap_text(view).splitlines())
+
+
+TOP_LEVEL = ("direction", "forcing", "mission_id", "model", "object_types", "search_areas", "search_plan",
+             "searches_done", "shoreline", "software", "survival", "time_end", "time_start", "title", "warnings",
+             "random_seed")  # fmt: skip
+ODD = (None, 1.0, "x", [None], [1.0], ["x"], {"a": 1}, [{"a": None}], {"time": 1}, [[1, 2]], True)
+
+
+def test_every_top_level_field_the_adapter_reads_may_hold_any_odd_value(planned):
+    """Each key mission_view reads set to each odd JSON value, in an otherwise real summary: the adapter, the SAP
+    message, the routes and the report are made (the property test above found `search_areas: [None]`)."""
+    from datetime import UTC, datetime
+
+    from driftline.products.report import report_html
+
+    _, real = planned
+    for key in TOP_LEVEL:
+        for value in ODD:
+            summary = {**real, key: value}
+            view = mission_view(summary)
+            assert all(line.isascii() for line in sap_text(view).splitlines()), (key, value)
+            plan_points(view)
+            report_html(view, sap_text(view), None, view.areas[-1] if view.areas else None, datetime.now(UTC))
