@@ -21,7 +21,7 @@ import time
 from config import Settings
 from driftline.contract.params import Job
 from driftline.contract.parse import parse_job
-from driftline.errors import DatabaseUnavailable, DiskFull, DriftError
+from driftline.errors import DatabaseUnavailable, DiskFull, DriftError, StorageUnavailable
 from driftline.logs import mission_var, setup_logging
 from driftline.pipeline import MissionContext, MissionOutcome, describe_error, run_mission
 from driftline.protocol import Completed, JobReport
@@ -150,11 +150,13 @@ def _run(job: Job, settings: Settings, attempt: int, lease: str | None) -> tuple
 
 
 def _record_completion(store, s3, settings: Settings, update: dict) -> str:
-    """Commit the completion (`completed` or `superseded`); while PostgreSQL is down park it in the Redis outbox
-    (`parked`), and with Redis out of reach too hand it to the supervisor in the report (`handover`).
+    """Commit the completion (`completed` or `superseded`); while PostgreSQL is down, or S3 cannot publish the
+    staged objects, park it in the Redis outbox (`parked`), and with Redis out of reach too hand it to the
+    supervisor in the report (`handover`).
 
-    Never a failure once the products are made: a commit whose answer was lost may have landed, and a rerun
-    would then find the mission completed with nobody having recorded it; the supervisor replays it instead.
+    Never a failure once the products are made and staged: a commit whose answer was lost may have landed (a
+    rerun would then find the mission completed with nobody having recorded it), and a rerun would simulate the
+    whole mission again; the supervisor applies the same completion instead.
     """
     from driftline.fencing import apply_update
     from driftline.queue import REDIS_ERRORS, RedisQueue
@@ -162,7 +164,7 @@ def _record_completion(store, s3, settings: Settings, update: dict) -> str:
     mission_id = update["mission_id"]
     try:
         applied = apply_update(store, update, lambda: s3, settings.results_bucket)
-    except DatabaseUnavailable as e:
+    except (DatabaseUnavailable, StorageUnavailable) as e:
         try:
             RedisQueue(settings).push_status(update)  # applied by a supervisor when PostgreSQL is back
         except REDIS_ERRORS as r:

@@ -111,3 +111,36 @@ def test_a_handed_over_completion_waits_in_the_outbox_while_postgresql_is_down(s
     w.status.take_over_completion(update)
     assert [json.loads(x)["mission_id"] for x in w.queue.r.lrange(w.s.status_outbox, 0, -1)] == [mid]
     assert mission(services, mid) is None and final_object(services, mid) is None
+
+
+def test_a_completion_whose_publication_meets_an_s3_outage_is_parked_and_published_later(
+    services, tmp_path, monkeypatch, caplog
+):
+    """S3 fails while the staged objects are copied to their final keys: the completion waits in the outbox (the
+    products are made and staged) instead of failing the attempt and simulating the mission again."""
+    import driftline.fencing as fencing
+    from driftline.errors import StorageUnavailable
+
+    w = worker_for(services, new_queue(), "s3-out")
+    mid, token = str(uuid.uuid4()), lease(9)
+    MissionStore(services.database_url).ensure_queued(mid, {"duration_hours": 2})
+    monkeypatch.setattr(jobproc, "run_mission", products_made(tmp_path))
+    real_publish = fencing.publish
+
+    def s3_down(*args):
+        raise StorageUnavailable("S3 unreachable during publication of a product: EndpointConnectionError")
+
+    monkeypatch.setattr(fencing, "publish", s3_down)
+    job = jobproc.parse_job(body(mid), w.s)
+    _, result, completion = jobproc._run(job, w.s, attempt=1, lease=token)  # old code: StorageUnavailable raised
+    assert result == "parked" and completion is None
+    assert mission(services, mid)["status"] == "queued" and final_object(services, mid) is None
+    assert [json.loads(x)["mission_id"] for x in w.queue.r.lrange(w.s.status_outbox, 0, -1)] == [mid]
+    w.status.drain_outbox()  # S3 still down: it waits in the outbox
+    assert w.queue.r.llen(w.s.status_outbox) == 1 and mission(services, mid)["status"] == "queued"
+    monkeypatch.setattr(fencing, "publish", real_publish)
+    caplog.set_level(logging.INFO)
+    w.status.drain_outbox()
+    assert mission(services, mid)["status"] == "completed" and set(results(services, mid)) == {"summary"}
+    assert json.loads(final_object(services, mid)) == {"mission": mid}
+    assert caplog.text.count(f"Mission {mid} completed successfully (from the status outbox)") == 1
