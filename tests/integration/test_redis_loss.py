@@ -70,8 +70,9 @@ def test_after_a_flushall_lost_missions_are_back_at_once_and_nothing_is_doubled(
     w.running[1] = RunningJob(None, None, raw, running, 1, deadline=time.monotonic() + 600, lease=f"{3:016x}-a")
     store.ensure_queued(old, SHORT)  # a producer row whose job was pushed long ago
     conn = services.db()
-    with conn.cursor() as cur:
-        cur.execute("UPDATE missions SET updated_at = now() - interval '1 minute' WHERE id = %s", (old,))
+    with conn.cursor() as cur:  # older than any other test's leftover rows: first in the reconciler's batch
+        cur.execute("UPDATE missions SET updated_at = '2000-01-01' WHERE id = ANY(%s::uuid[])",
+                    ([old, lost_area, lost_point],))  # fmt: skip
     conn.close()
     store.ensure_queued(young, SHORT)  # a producer between its row insert and its push
     r.flushall()

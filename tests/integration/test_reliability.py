@@ -363,7 +363,8 @@ def test_reconciler_re_enqueues_missions_redis_lost_from_their_row_one_worker_at
     store.mark_processing(running_lost, {**SHORT, "num_particles": 7}, "gone", lease(1), 1, q)
     queue.r.rpush(q, body(present))
     ids = (lost, running_lost, present, broken)
-    sql(services, "UPDATE missions SET updated_at = now() - interval '1 minute' WHERE id = ANY(%s::uuid[])", list(ids))
+    # older than any other test's leftover rows: first in the reconciler's batch (BATCH, oldest first)
+    sql(services, "UPDATE missions SET updated_at = '2000-01-01' WHERE id = ANY(%s::uuid[])", list(ids))
     holder = services.db()
     holder.autocommit = False
     with holder.cursor() as cur:  # another worker is reconciling: this one does nothing
