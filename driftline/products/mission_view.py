@@ -180,6 +180,7 @@ def _records(value: Any) -> list[dict]:
 
 
 def _items(value: Any) -> list:
+    """The elements of a JSON array (nothing for anything else)."""
     return list(value) if isinstance(value, (list, tuple)) else []
 
 

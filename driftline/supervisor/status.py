@@ -52,7 +52,7 @@ class StatusWriter:
         now, or park it in the outbox while PostgreSQL is down; a Redis error is raised (the caller retries)."""
         try:
             self._apply_parked(update, "handed over by its job process")
-        except (DatabaseUnavailable, RetryableError) as e:
+        except RetryableError as e:  # PostgreSQL down (DatabaseUnavailable) or S3 unable to publish
             log.warning("%s: completion of mission %s kept in the Redis status outbox", e, update["mission_id"])
             self.w.queue.push_status(update)
 
