@@ -61,6 +61,10 @@ FORK_MAX_DOTS = 2_000_000
 # Raw frames the child may draw ahead of ffmpeg: nobody waits for the child to get ahead, and its memory adds
 # to the job's (the job process's own queue lets it get back to the other products sooner: 128 MB).
 CHILD_QUEUE_BYTES = 16 * 2**20
+# ... and the job process's own queue above FORK_MAX_DOTS: there the frames are drawn faster than ffmpeg encodes
+# them (~4 against ~6 ms), so 128 MB filled up and was the job's peak (50000 x 240 h: +70 MB over the density
+# stage); the job now waits for the encoder for ~0.5 s instead.
+LARGE_QUEUE_BYTES = 16 * 2**20
 
 
 @dataclass
@@ -172,6 +176,8 @@ def _animate(path: Path, traj: Trajectories, dens: Density, scene: tuple, meta: 
         )
         if forked is not None:
             return forked
+    if traj.lon.size > FORK_MAX_DOTS:
+        return start_animation(path, traj, dens, *scene, meta, queue_bytes=LARGE_QUEUE_BYTES)
     return start_animation(path, traj, dens, *scene, meta)
 
 

@@ -24,7 +24,7 @@ FILL = np.float32(netCDF4.default_fillvals["f4"])
 
 @dataclass
 class Density:
-    """Per-time probability per cell; `cells` keeps each particle's flat cell index (-1 when not counted)."""
+    """Per-time probability per cell, the shares of the states and the probability-weighted centre."""
 
     grid: Grid
     times: np.ndarray  # (T,) datetime64[s]
@@ -33,7 +33,6 @@ class Density:
     present: np.ndarray  # (T,) int, particles counted per time
     centre_lat: np.ndarray  # (T,) probability-weighted centre, NaN when nothing is present
     centre_lon: np.ndarray
-    cells: np.ndarray  # (N, T) int32
     shares: dict[str, np.ndarray] = field(default_factory=dict)  # (T,) floating/stranded/out_of_domain/not_released
     outside_forcing: np.ndarray | None = None  # (T,) share floating outside the forcing files, when there are files
 
@@ -42,18 +41,21 @@ def compute_density(traj: Trajectories, grid: Grid) -> Density:
     """Bin the floating and stranded particles of every output time by weight (one bincount per time).
 
     Each slice sums to the share floating + stranded at that time; the rest of the probability is out of
-    the domain or not released yet (`shares`), so nothing is renormalised away.
+    the domain or not released yet (`shares`), so nothing is renormalised away. The cells are found one time
+    at a time: an (N, T) index array was 48 MB of the largest mission's memory, held to the end of its products.
     """
     lon, lat = present_positions(traj)
-    cells = grid.index(lon, lat)
     ncell, nt = grid.nlat * grid.nlon, traj.num_times
-    present = (cells >= 0).sum(axis=0)
+    present = np.zeros(nt, np.int64)
     w = traj.shares()
     prob = np.zeros((nt, grid.nlat, grid.nlon), np.float32)
     strand = np.zeros_like(prob)
-    for t in np.flatnonzero(present):
-        c = cells[:, t]
+    for t in range(nt):
+        c = grid.index(lon[:, t], lat[:, t])
         ok = c >= 0
+        present[t] = np.count_nonzero(ok)
+        if not present[t]:
+            continue
         prob[t] = np.bincount(c[ok], w[ok], minlength=ncell).reshape(grid.nlat, grid.nlon)
         s = ok & (traj.state[:, t] == STRANDED)
         if s.any():
@@ -63,7 +65,7 @@ def compute_density(traj: Trajectories, grid: Grid) -> Density:
         has = (present > 0) & (py.sum(axis=1) > 0)
         clat = np.where(has, py @ grid.lat / py.sum(axis=1), np.nan)
         clon = np.where(has, px @ grid.lon / px.sum(axis=1), np.nan)
-    return Density(grid, traj.times, prob, strand, present, clat, clon, cells, time_shares(traj))
+    return Density(grid, traj.times, prob, strand, present, clat, clon, time_shares(traj))
 
 
 def time_seconds(times: np.ndarray) -> np.ndarray:

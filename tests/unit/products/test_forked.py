@@ -173,3 +173,8 @@ def test_the_child_draws_at_most_a_few_frames_ahead_of_ffmpeg(tmp_path: Path, me
     monkeypatch.setattr(products, "FORK_MIN_DOTS", 10**9)
     build_products(drifting_plume(t=5), meta, tmp_path / "in-process", land_fn=fake_land)
     assert seen["queue_bytes"][-1] == products.render.QUEUE_BYTES
+    # above FORK_MAX_DOTS the job draws its frames itself, faster than ffmpeg takes them: a short queue too
+    monkeypatch.setattr(products, "FORK_MIN_DOTS", 0)
+    monkeypatch.setattr(products, "FORK_MAX_DOTS", 10)
+    build_products(drifting_plume(t=5), meta, tmp_path / "large", land_fn=fake_land)
+    assert seen["queue_bytes"][-1] == products.LARGE_QUEUE_BYTES <= 32 * 2**20

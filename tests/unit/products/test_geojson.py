@@ -33,7 +33,7 @@ def _meta(direction="forward"):
 def _density(centre_lat, centre_lon):
     z = np.zeros((3, 1, 1), np.float32)
     grid = Grid(0.0, 0.0, 1.0, 1.0, 1, 1, 1.0)
-    return Density(grid, TIMES, z, z, np.zeros(3, int), np.array(centre_lat), np.array(centre_lon), np.zeros((1, 3)))
+    return Density(grid, TIMES, z, z, np.zeros(3, int), np.array(centre_lat), np.array(centre_lon))
 
 
 def _ring_area(ring):

@@ -109,6 +109,31 @@ def test_point_cloud_puts_all_mass_in_one_cell():
     assert shapely.contains_xy(polys[0], LON0, LAT0)
 
 
+def test_the_density_holds_no_index_array_of_every_particle_and_time():
+    """The largest mission's (N, T) cell indices were 48 MB held to the end of its products: the density now finds
+    the cells one time at a time, so beyond its own fields it needs only block temporaries of a fixed size
+    (present_positions' 2**20 values at a time, float64: 16 MB) and (N,) columns. tracemalloc sees numpy's memory."""
+    import tracemalloc
+
+    n, t = 40000, 250
+    rng = np.random.default_rng(3)
+    lon = (LON0 + np.cumsum(rng.normal(0, 0.002, (n, t)), axis=1)).astype(np.float32)  # as a streamed run's
+    lat = (LAT0 + np.cumsum(rng.normal(0, 0.001, (n, t)), axis=1)).astype(np.float32)
+    times = START + (np.arange(t) * 3600).astype("timedelta64[s]")
+    traj = Trajectories(times, lon, lat, np.zeros((n, t), np.int8), np.zeros(n, np.int16), np.ones(n, np.int16),
+                        masked=True)  # fmt: skip
+    grid = make_grid(traj)
+    fields = 2 * t * grid.nlat * grid.nlon * 4  # probability and stranded, float32
+    tracemalloc.start()
+    try:
+        dens = compute_density(traj, grid)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert dens.present.tolist() == [n] * t
+    assert peak - fields < 20 * 2**20, (peak, fields)  # the old int32 (N, T) array alone: n * t * 4 = 38 MB
+
+
 def test_every_time_slice_sums_to_the_present_share_and_shares_sum_to_one():
     traj = drifting_plume()
     traj.state[:, 0] = NOT_RELEASED
