@@ -6,7 +6,7 @@ import contextlib
 import queue
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -57,36 +57,47 @@ DOTS_BY_MASK_MIN = 20000  # particles from which a frame's dots are painted thro
 
 def draw_particles(arr: np.ndarray, view: MapView, lon: np.ndarray, lat: np.ndarray, stranded: np.ndarray) -> None:
     """Paint 3x3 dots into an (H, W, 3) frame array in place, floating first and stranded on top."""
+    for pixels, rgb in particle_pixels(arr.shape[:2], view, lon, lat, stranded):
+        arr[pixels] = rgb
+
+
+def particle_pixels(
+    shape: tuple[int, int], view: MapView, lon: np.ndarray, lat: np.ndarray, stranded: np.ndarray
+) -> list[tuple[tuple[np.ndarray, np.ndarray], tuple[int, int, int]]]:
+    """(rows, columns) of the 3x3 dots of the floating and then of the stranded particles, with their colours."""
     x, y = view.px(lon, lat)
     ok = np.isfinite(x) & np.isfinite(y)
-    h, w = arr.shape[:2]
-    if np.count_nonzero(ok) >= DOTS_BY_MASK_MIN:
-        return _draw_by_mask(arr, view, x, y, ok, stranded)
+    by_mask = np.count_nonzero(ok) >= DOTS_BY_MASK_MIN
+    out = []
     for sel, rgb in ((ok & ~stranded, ACTIVE_RGB), (ok & stranded, STRANDED_RGB)):
         xi, yi = np.floor(x[sel]).astype(np.int64), np.floor(y[sel]).astype(np.int64)
-        for dy, dx in DOT:
-            yy, xx = yi + dy, xi + dx
-            inside = (yy >= view.top) & (yy < h) & (xx >= 0) & (xx < w)
-            arr[yy[inside], xx[inside]] = rgb
+        out.append((_dots_by_mask(shape, view, xi, yi) if by_mask else _dots(shape, view, xi, yi), rgb))
+    return out
 
 
-def _draw_by_mask(arr, view: MapView, x, y, ok, stranded) -> None:
-    """The same pixels as the per-particle dots: centres marked once on a 1-px padded canvas, grown to 3x3.
+def _dots(shape: tuple[int, int], view: MapView, xi: np.ndarray, yi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    h, w = shape
+    yy, xx = (yi[None, :] + np.array(DOT)[:, :1]).ravel(), (xi[None, :] + np.array(DOT)[:, 1:]).ravel()
+    inside = (yy >= view.top) & (yy < h) & (xx >= 0) & (xx < w)
+    return yy[inside], xx[inside]
+
+
+def _dots_by_mask(shape: tuple[int, int], view: MapView, xi: np.ndarray, yi: np.ndarray):
+    """The same pixels as `_dots`: centres marked once on a 1-px padded canvas, grown to 3x3.
 
     With tens of thousands of particles most dots overlap: one scatter and nine shifted ORs of the frame
     are cheaper than nine fancy-indexed writes per particle (50000 particles: ~20 ms -> ~4 ms a frame).
     """
-    h, w = arr.shape[:2]
-    for sel, rgb in ((ok & ~stranded, ACTIVE_RGB), (ok & stranded, STRANDED_RGB)):
-        xi, yi = np.floor(x[sel]).astype(np.int64) + 1, np.floor(y[sel]).astype(np.int64) + 1
-        near = (yi >= 0) & (yi <= h + 1) & (xi >= 0) & (xi <= w + 1)  # a centre one pixel off still paints inside
-        centres = np.zeros((h + 2, w + 2), dtype=bool)
-        centres[yi[near], xi[near]] = True
-        dots = np.zeros((h, w), dtype=bool)
-        for dy, dx in DOT:
-            dots |= centres[1 - dy : h + 1 - dy, 1 - dx : w + 1 - dx]
-        dots[: view.top] = False
-        arr[dots] = rgb
+    h, w = shape
+    xi, yi = xi + 1, yi + 1
+    near = (yi >= 0) & (yi <= h + 1) & (xi >= 0) & (xi <= w + 1)  # a centre one pixel off still paints inside
+    centres = np.zeros((h + 2, w + 2), dtype=bool)
+    centres[yi[near], xi[near]] = True
+    dots = np.zeros((h, w), dtype=bool)
+    for dy, dx in DOT:
+        dots |= centres[1 - dy : h + 1 - dy, 1 - dx : w + 1 - dx]
+    dots[: view.top] = False
+    return np.nonzero(dots)
 
 
 def draw_track(draw: ImageDraw.ImageDraw, view: MapView, dens: Density, upto: int) -> None:
@@ -117,23 +128,74 @@ def track_pixels(view: MapView, dens: Density) -> tuple[np.ndarray, np.ndarray, 
     return yy, xx, shown_from[yy, xx]
 
 
-def frames(traj: Trajectories, dens: Density, view: MapView, bg: Image.Image) -> Iterator[np.ndarray]:
-    """One RGB24 frame per output time: background copy, particle dots, track so far, timestamp."""
+def frames(
+    traj: Trajectories, dens: Density, view: MapView, bg: Image.Image, recycled: queue.SimpleQueue | None = None
+) -> Iterator[np.ndarray]:
+    """One RGB24 frame per output time: background, particle dots, track so far, timestamp.
+
+    Each frame is a new array, or one taken back from `recycled` (frames the encoder has written): only the
+    pixels drawn on it are set back to the background, instead of copying and faulting in a whole new 2 MB
+    frame each time (a third of a small mission's frame time).
+    """
     base = np.asarray(bg).copy()
+    canvas = _Canvases(base, recycled)
     lon, lat = present_positions(traj)
     stranded = traj.state == STRANDED
     ty, tx, t_from = track_pixels(view, dens)
     f, strip_w = font(14), view.width // 2
+    strip_at = (slice(30, 50), slice(view.width - strip_w, view.width))
     for t in range(traj.num_times):
-        arr = base.copy()
-        draw_particles(arr, view, lon[:, t], lat[:, t], stranded[:, t])
+        arr = canvas.take()
+        for pixels, rgb in particle_pixels(arr.shape[:2], view, lon[:, t], lat[:, t], stranded[:, t]):
+            canvas.paint(arr, pixels, rgb)
         on = t_from <= t
-        arr[ty[on], tx[on]] = TRACK_RGB
+        canvas.paint(arr, (ty[on], tx[on]), TRACK_RGB)
         strip = Image.new("RGB", (strip_w, 20), TITLE_BG)
         text = _status(traj, t)
         ImageDraw.Draw(strip).text((strip_w - 8 - f.getlength(text), 2), text, fill=INK, font=f)
-        arr[30:50, view.width - strip_w :] = np.asarray(strip)
+        canvas.paint(arr, strip_at, np.asarray(strip))
         yield arr
+
+
+class _Canvases:
+    """Frame arrays for `frames`: new copies of the base, or recycled ones with what was drawn on them undone."""
+
+    FULL_COPY_SHARE = 0.1  # beyond this share of a frame's pixels drawn, copying the whole base is cheaper
+
+    def __init__(self, base: np.ndarray, recycled: queue.SimpleQueue | None) -> None:
+        self.base, self.recycled = base, recycled
+        self.drawn: dict[int, list] = {}  # id(frame) -> the pixel selections painted on it
+        self.owned: list[np.ndarray] = []  # keeps the ids unique while frames come back
+
+    def take(self) -> np.ndarray:
+        try:
+            arr = self.recycled.get_nowait() if self.recycled is not None else None
+        except queue.Empty:
+            arr = None
+        if arr is None or id(arr) not in self.drawn:
+            arr = self.base.copy()
+            self.owned.append(arr)
+            self.drawn[id(arr)] = []
+            return arr
+        drawn = self.drawn[id(arr)]
+        if sum(_size(sel) for sel in drawn) > self.FULL_COPY_SHARE * self.base.shape[0] * self.base.shape[1]:
+            np.copyto(arr, self.base)
+        else:
+            for sel in drawn:
+                arr[sel] = self.base[sel]
+        drawn.clear()
+        return arr
+
+    def paint(self, arr: np.ndarray, sel, value) -> None:
+        arr[sel] = value
+        if id(arr) in self.drawn:
+            self.drawn[id(arr)].append(sel)
+
+
+def _size(sel) -> int:
+    if isinstance(sel[0], slice):
+        return (sel[0].stop - sel[0].start) * (sel[1].stop - sel[1].start)
+    return sel[0].size
 
 
 def start_animation(
@@ -156,12 +218,14 @@ def start_animation(
     """
     bg = draw_title(bg.copy(), *titles(meta, view.width // 2 - 24))
     fps = min(24, max(4, traj.num_times // 8))
+    recycled: queue.SimpleQueue = queue.SimpleQueue()
     encoding = Encoding(
-        path, _start_ffmpeg(path, bg.size, fps, preset, crf), max(2, queue_bytes // (3 * bg.width * bg.height))
-    )
+        path, _start_ffmpeg(path, bg.size, fps, preset, crf), max(2, queue_bytes // (3 * bg.width * bg.height)),
+        written=recycled.put,
+    )  # fmt: skip
     try:
-        for frame in frames(traj, dens, view, bg):
-            encoding.put(np.ascontiguousarray(frame, dtype=np.uint8))  # frames() yields a new array each time
+        for frame in frames(traj, dens, view, bg, recycled):
+            encoding.put(frame)
         encoding.put(None)
     except BaseException:
         encoding.abort()
@@ -172,8 +236,14 @@ def start_animation(
 class Encoding:
     """An ffmpeg process fed from a bounded queue of raw frames by a writer thread (None ends the stream)."""
 
-    def __init__(self, path: Path, encoder: subprocess.Popen, max_frames: int) -> None:
-        self.path, self.encoder = path, encoder
+    def __init__(
+        self,
+        path: Path,
+        encoder: subprocess.Popen,
+        max_frames: int,
+        written: Callable[[np.ndarray], None] | None = None,
+    ) -> None:
+        self.path, self.encoder, self._written = path, encoder, written
         self._frames: queue.Queue[np.ndarray | None] = queue.Queue(max_frames)
         self._error: BaseException | None = None
         self._finished = False
@@ -194,6 +264,8 @@ class Encoding:
         try:
             while (frame := self._frames.get()) is not None:
                 self.encoder.stdin.write(memoryview(frame))
+                if self._written is not None:
+                    self._written(frame)  # the frame's array may be drawn on again
             self.encoder.stdin.close()
         except (OSError, ValueError) as e:  # a closed or broken pipe: reported by put() and finish()
             self._error = e

@@ -26,3 +26,33 @@ def test_mask_dots_equal_per_particle_dots(seed, monkeypatch):
         frames.append(arr)
     assert (frames[0] != 255).any(axis=2).sum() > 10000  # many dots drawn
     np.testing.assert_array_equal(frames[1], frames[0])
+
+
+@pytest.mark.parametrize("n, mask_min", [(300, 10**9), (3000, 1)])  # per-particle dots; dots by mask
+def test_recycled_frames_equal_new_ones(n, mask_min, monkeypatch):
+    """A frame taken back from the encoder has only what was drawn on it undone: every frame equals the one drawn
+    on a fresh copy of the background, whether its pixels are undone one by one or by copying the whole base."""
+    import queue
+
+    from driftline.products import compute_density, make_grid
+    from driftline.products.grid import present_positions
+    from driftline.products.mapview import background, land_raster, map_view
+    from tests.unit.conftest import LAT0, LON0
+    from tests.unit.products.test_products import drifting_plume, fake_land
+
+    monkeypatch.setattr(render, "DOTS_BY_MASK_MIN", mask_min)
+    traj = drifting_plume(n=n, t=9)
+    dens = compute_density(traj, make_grid(traj))
+    lon, lat = present_positions(traj)
+    view = map_view(lon.ravel(), lat.ravel(), lkp=(LON0, LAT0))
+    bg = background(view, land_raster(view, fake_land), (LON0, LAT0, "LKP"))
+    fresh = [frame.copy() for frame in render.frames(traj, dens, view, bg)]
+    for share in (1.0, 0.0):  # undo pixel by pixel; copy the whole base
+        monkeypatch.setattr(render._Canvases, "FULL_COPY_SHARE", share)
+        recycled, seen = queue.SimpleQueue(), set()
+        for t, frame in enumerate(render.frames(traj, dens, view, bg, recycled)):
+            np.testing.assert_array_equal(frame, fresh[t])
+            seen.add(id(frame))
+            recycled.put(frame)  # written: the next frame draws on it again
+        assert len(seen) == 1 and len(fresh) == 9
+    assert not all(np.array_equal(fresh[0], f) for f in fresh[1:])  # the frames differ (dots, track, time)
