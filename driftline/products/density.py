@@ -68,6 +68,19 @@ def compute_density(traj: Trajectories, grid: Grid) -> Density:
     return Density(grid, traj.times, prob, strand, present, clat, clon, time_shares(traj))
 
 
+WRITE_BLOCK_BYTES = 8 * 2**20  # float32 time slices written to density.nc at once
+
+
+def time_blocks(shape: tuple[int, ...], block_bytes: int | None = None) -> list[slice]:
+    """Runs of whole time slices of a (T, nlat, nlon) float32 field of at most block_bytes (at least one slice).
+
+    One write per run instead of per slice (a small mission's 3 x 25 writes through netCDF4 and HDF5 were most
+    of density.nc's time), while the largest missions' temporaries (probability / cell area) stay bounded.
+    """
+    per = max(1, (block_bytes or WRITE_BLOCK_BYTES) // max(1, 4 * int(np.prod(shape[1:]))))
+    return [slice(t, min(t + per, shape[0])) for t in range(0, shape[0], per)]
+
+
 def time_seconds(times: np.ndarray) -> np.ndarray:
     """datetime64 times as float seconds since 1970-01-01 (CF time values)."""
     return times.astype("datetime64[s]").astype(np.int64).astype(np.float64)
@@ -171,10 +184,10 @@ def _write_fields(nc: netCDF4.Dataset, dens: Density, backward: bool) -> None:
     d.long_name = f"probability density of {noun}"
     d.comment = "probability / cell_area, per km2"
     area_km2 = dens.grid.cell_area_km2()[:, None].astype(np.float32)
-    for t in range(len(dens.times)):  # one slice at a time
-        p[t] = dens.probability[t]
-        s[t] = dens.stranded[t]
-        d[t] = dens.probability[t] / area_km2
+    for block in time_blocks(dens.probability.shape):
+        p[block] = dens.probability[block]
+        s[block] = dens.stranded[block]
+        d[block] = dens.probability[block] / area_km2
     n = _var(nc, "particles_present", "i4", ("time",), long_name="number of particles floating or stranded")
     n.units = "1"
     n[:] = dens.present

@@ -16,6 +16,8 @@ import numpy as np
 import pytest
 import shapely
 import xarray as xr
+from hypothesis import given
+from hypothesis import strategies as st
 from PIL import Image
 
 import driftline.products.render as render
@@ -132,6 +134,31 @@ def test_the_density_holds_no_index_array_of_every_particle_and_time():
         tracemalloc.stop()
     assert dens.present.tolist() == [n] * t
     assert peak - fields < 20 * 2**20, (peak, fields)  # the old int32 (N, T) array alone: n * t * 4 = 38 MB
+
+
+@given(st.integers(1, 400), st.integers(1, 300), st.integers(1, 300), st.integers(1, 2**24))
+def test_time_blocks_cover_every_slice_once_within_the_bound(nt, nlat, nlon, block_bytes):
+    from driftline.products.density import time_blocks
+
+    blocks = time_blocks((nt, nlat, nlon), block_bytes)
+    assert [t for b in blocks for t in range(b.start, b.stop)] == list(range(nt))
+    slice_bytes = 4 * nlat * nlon
+    assert all((b.stop - b.start) * slice_bytes <= max(block_bytes, slice_bytes) for b in blocks)
+    assert all(b.stop - b.start == blocks[0].stop - blocks[0].start for b in blocks[:-1])  # as few as fit
+
+
+@pytest.mark.parametrize("block_bytes", [1, 10**9])  # a write per slice; every slice in one write
+def test_density_nc_holds_the_fields_however_they_are_written(tmp_path, meta, monkeypatch, block_bytes):
+    import driftline.products.density as density
+
+    monkeypatch.setattr(density, "WRITE_BLOCK_BYTES", block_bytes)
+    traj = drifting_plume(n=500, t=9)
+    dens = compute_density(traj, make_grid(traj))
+    with xr.open_dataset(density.write_density_nc(tmp_path / "density.nc", dens, meta, traj)) as ds:
+        np.testing.assert_array_equal(ds.probability.fillna(0).values, dens.probability)
+        np.testing.assert_array_equal(ds.stranded_probability.fillna(0).values, dens.stranded)
+        area = dens.grid.cell_area_km2()[:, None].astype(np.float32)
+        np.testing.assert_array_equal(ds.probability_density.fillna(0).values, dens.probability / area)
 
 
 def test_every_time_slice_sums_to_the_present_share_and_shares_sum_to_one():
