@@ -172,7 +172,8 @@ def _animate(path: Path, traj: Trajectories, dens: Density, scene: tuple, meta: 
     if FORK_MIN_DOTS <= traj.lon.size <= FORK_MAX_DOTS:
         queue = CHILD_QUEUE_BYTES
         forked = fork_call(
-            lambda: start_animation(path, traj, dens, *scene, meta, queue_bytes=queue).finish(), "animation"
+            lambda: start_animation(path, traj, dens, *scene, meta, queue_bytes=queue, paint_in_writer=False).finish(),
+            "animation",
         )
         if forked is not None:
             return forked

@@ -6,7 +6,7 @@ import contextlib
 import queue
 import subprocess
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -63,8 +63,9 @@ def draw_particles(arr: np.ndarray, view: MapView, lon: np.ndarray, lat: np.ndar
 
 def particle_pixels(
     shape: tuple[int, int], view: MapView, lon: np.ndarray, lat: np.ndarray, stranded: np.ndarray
-) -> list[tuple[tuple[np.ndarray, np.ndarray], tuple[int, int, int]]]:
-    """(rows, columns) of the 3x3 dots of the floating and then of the stranded particles, with their colours."""
+) -> list[tuple[tuple[np.ndarray, np.ndarray] | np.ndarray, tuple[int, int, int]]]:
+    """The 3x3 dots of the floating and then of the stranded particles, with their colours: (rows, columns), or
+    from DOTS_BY_MASK_MIN particles on an (H, W) mask (a frame's worth of pixel indices would be larger)."""
     x, y = view.px(lon, lat)
     ok = np.isfinite(x) & np.isfinite(y)
     by_mask = np.count_nonzero(ok) >= DOTS_BY_MASK_MIN
@@ -82,8 +83,8 @@ def _dots(shape: tuple[int, int], view: MapView, xi: np.ndarray, yi: np.ndarray)
     return yy[inside], xx[inside]
 
 
-def _dots_by_mask(shape: tuple[int, int], view: MapView, xi: np.ndarray, yi: np.ndarray):
-    """The same pixels as `_dots`: centres marked once on a 1-px padded canvas, grown to 3x3.
+def _dots_by_mask(shape: tuple[int, int], view: MapView, xi: np.ndarray, yi: np.ndarray) -> np.ndarray:
+    """The same pixels as `_dots`, as an (H, W) mask: centres marked once on a 1-px padded canvas, grown to 3x3.
 
     With tens of thousands of particles most dots overlap: one scatter and nine shifted ORs of the frame
     are cheaper than nine fancy-indexed writes per particle (50000 particles: ~20 ms -> ~4 ms a frame).
@@ -97,7 +98,7 @@ def _dots_by_mask(shape: tuple[int, int], view: MapView, xi: np.ndarray, yi: np.
     for dy, dx in DOT:
         dots |= centres[1 - dy : h + 1 - dy, 1 - dx : w + 1 - dx]
     dots[: view.top] = False
-    return np.nonzero(dots)
+    return dots
 
 
 def draw_track(draw: ImageDraw.ImageDraw, view: MapView, dens: Density, upto: int) -> None:
@@ -128,71 +129,62 @@ def track_pixels(view: MapView, dens: Density) -> tuple[np.ndarray, np.ndarray, 
     return yy, xx, shown_from[yy, xx]
 
 
-def frames(
-    traj: Trajectories, dens: Density, view: MapView, bg: Image.Image, recycled: queue.SimpleQueue | None = None
-) -> Iterator[np.ndarray]:
-    """One RGB24 frame per output time: background, particle dots, track so far, timestamp.
+Patches = list  # [(pixel selection, colour or array)] drawn over the background, in painting order
 
-    Each frame is a new array, or one taken back from `recycled` (frames the encoder has written): only the
-    pixels drawn on it are set back to the background, instead of copying and faulting in a whole new 2 MB
-    frame each time (a third of a small mission's frame time).
-    """
-    base = np.asarray(bg).copy()
-    canvas = _Canvases(base, recycled)
+
+def frame_patches(traj: Trajectories, dens: Density, view: MapView) -> Iterator[Patches]:
+    """What each output time's frame draws over the background: particle dots, track so far, timestamp."""
     lon, lat = present_positions(traj)
     stranded = traj.state == STRANDED
     ty, tx, t_from = track_pixels(view, dens)
     f, strip_w = font(14), view.width // 2
     strip_at = (slice(30, 50), slice(view.width - strip_w, view.width))
+    shape = (view.top + view.height, view.width)
     for t in range(traj.num_times):
-        arr = canvas.take()
-        for pixels, rgb in particle_pixels(arr.shape[:2], view, lon[:, t], lat[:, t], stranded[:, t]):
-            canvas.paint(arr, pixels, rgb)
+        patches = particle_pixels(shape, view, lon[:, t], lat[:, t], stranded[:, t])
         on = t_from <= t
-        canvas.paint(arr, (ty[on], tx[on]), TRACK_RGB)
+        patches.append(((ty[on], tx[on]), TRACK_RGB))
         strip = Image.new("RGB", (strip_w, 20), TITLE_BG)
         text = _status(traj, t)
         ImageDraw.Draw(strip).text((strip_w - 8 - f.getlength(text), 2), text, fill=INK, font=f)
-        canvas.paint(arr, strip_at, np.asarray(strip))
-        yield arr
+        patches.append((strip_at, np.asarray(strip)))
+        yield patches
 
 
-class _Canvases:
-    """Frame arrays for `frames`: new copies of the base, or recycled ones with what was drawn on them undone."""
+def frames(traj: Trajectories, dens: Density, view: MapView, bg: Image.Image) -> Iterator[np.ndarray]:
+    """One RGB24 frame per output time (the same array each time, redrawn: copy what is kept)."""
+    canvas = Canvas(np.asarray(bg))
+    for patches in frame_patches(traj, dens, view):
+        yield canvas.draw(patches)
 
-    FULL_COPY_SHARE = 0.1  # beyond this share of a frame's pixels drawn, copying the whole base is cheaper
 
-    def __init__(self, base: np.ndarray, recycled: queue.SimpleQueue | None) -> None:
-        self.base, self.recycled = base, recycled
-        self.drawn: dict[int, list] = {}  # id(frame) -> the pixel selections painted on it
-        self.owned: list[np.ndarray] = []  # keeps the ids unique while frames come back
+class Canvas:
+    """One frame array redrawn for each frame: what the previous frame drew is set back to the background, then
+    the new patches are painted. A new 2 MB frame copied (and faulted in) for every frame was a third of a small
+    mission's frame time; here the encoder's writer thread does it, off the job's main thread."""
 
-    def take(self) -> np.ndarray:
-        try:
-            arr = self.recycled.get_nowait() if self.recycled is not None else None
-        except queue.Empty:
-            arr = None
-        if arr is None or id(arr) not in self.drawn:
-            arr = self.base.copy()
-            self.owned.append(arr)
-            self.drawn[id(arr)] = []
-            return arr
-        drawn = self.drawn[id(arr)]
-        if sum(_size(sel) for sel in drawn) > self.FULL_COPY_SHARE * self.base.shape[0] * self.base.shape[1]:
-            np.copyto(arr, self.base)
+    FULL_COPY_SHARE = 0.1  # beyond this share of a frame's pixels drawn, copying the whole background is cheaper
+
+    def __init__(self, base: np.ndarray) -> None:
+        self.base = np.ascontiguousarray(base, dtype=np.uint8)
+        self.arr = self.base.copy()
+        self._drawn: list = []
+
+    def draw(self, patches: Patches) -> np.ndarray:
+        if sum(_size(sel) for sel in self._drawn) > self.FULL_COPY_SHARE * self.base.shape[0] * self.base.shape[1]:
+            np.copyto(self.arr, self.base)
         else:
-            for sel in drawn:
-                arr[sel] = self.base[sel]
-        drawn.clear()
-        return arr
-
-    def paint(self, arr: np.ndarray, sel, value) -> None:
-        arr[sel] = value
-        if id(arr) in self.drawn:
-            self.drawn[id(arr)].append(sel)
+            for sel in self._drawn:
+                self.arr[sel] = self.base[sel]
+        self._drawn = [sel for sel, _ in patches]
+        for sel, value in patches:
+            self.arr[sel] = value
+        return self.arr
 
 
 def _size(sel) -> int:
+    if isinstance(sel, np.ndarray):  # a mask over the whole frame: undone by copying the background
+        return sel.size
     if isinstance(sel[0], slice):
         return (sel[0].stop - sel[0].start) * (sel[1].stop - sel[1].start)
     return sel[0].size
@@ -208,24 +200,28 @@ def start_animation(
     preset: str = PRESET,
     crf: int = CRF,
     queue_bytes: int = QUEUE_BYTES,
+    paint_in_writer: bool = True,
 ) -> Encoding:
     """Stream one frame per output time to imageio-ffmpeg's H.264 encoder (yuv420p, +faststart); return while
     ffmpeg may still be encoding (`.finish()` gives the file).
 
-    The encoder is the slow side (~6 ms a frame against ~3 ms to draw one): frames wait in a bounded queue
-    that a writer thread empties into ffmpeg's stdin (the writes release the GIL), so the caller can build
-    the other products while ffmpeg encodes on the other core. `Encoding.finish()` waits for the file.
+    The encoder is the slow side (~6 ms a frame against ~3 ms to draw one): frames wait in a bounded queue that
+    a writer thread empties into ffmpeg's stdin (the writes release the GIL), so the caller can build the other
+    products while ffmpeg encodes on the other core. With `paint_in_writer` the queue holds what each frame
+    draws over the background and the writer paints it on its one frame array (the caller's time: A's frames
+    50 -> 28 ms); without, the caller paints and queues copies (a process doing nothing else, where the two
+    threads would only contend for the GIL). `Encoding.finish()` waits for the file.
     """
     bg = draw_title(bg.copy(), *titles(meta, view.width // 2 - 24))
     fps = min(24, max(4, traj.num_times // 8))
-    recycled: queue.SimpleQueue = queue.SimpleQueue()
+    canvas = Canvas(np.asarray(bg))
     encoding = Encoding(
         path, _start_ffmpeg(path, bg.size, fps, preset, crf), max(2, queue_bytes // (3 * bg.width * bg.height)),
-        written=recycled.put,
+        canvas if paint_in_writer else None,
     )  # fmt: skip
     try:
-        for frame in frames(traj, dens, view, bg, recycled):
-            encoding.put(frame)
+        for patches in frame_patches(traj, dens, view):
+            encoding.put(patches if paint_in_writer else canvas.draw(patches).copy())
         encoding.put(None)
     except BaseException:
         encoding.abort()
@@ -234,24 +230,19 @@ def start_animation(
 
 
 class Encoding:
-    """An ffmpeg process fed from a bounded queue of raw frames by a writer thread (None ends the stream)."""
+    """An ffmpeg process fed from a bounded queue by a writer thread: raw frames, or with a canvas each frame's
+    patches, painted on it (None ends the stream)."""
 
-    def __init__(
-        self,
-        path: Path,
-        encoder: subprocess.Popen,
-        max_frames: int,
-        written: Callable[[np.ndarray], None] | None = None,
-    ) -> None:
-        self.path, self.encoder, self._written = path, encoder, written
-        self._frames: queue.Queue[np.ndarray | None] = queue.Queue(max_frames)
+    def __init__(self, path: Path, encoder: subprocess.Popen, max_frames: int, canvas: Canvas | None = None) -> None:
+        self.path, self.encoder, self._canvas = path, encoder, canvas
+        self._frames: queue.Queue[Patches | np.ndarray | None] = queue.Queue(max_frames)
         self._error: BaseException | None = None
         self._finished = False
         self._writer = threading.Thread(target=self._write, name="ffmpeg-writer", daemon=True)
         self._writer.start()
 
-    def put(self, frame: np.ndarray | None) -> None:
-        """Queue a frame (blocks while the queue is full); raise if the writer has failed."""
+    def put(self, frame: Patches | np.ndarray | None) -> None:
+        """Queue a frame or its patches (blocks while the queue is full); raise if the writer has failed."""
         while True:
             if self._error is not None:
                 raise RuntimeError(f"ffmpeg stopped reading frames: {self._error}") from self._error
@@ -263,11 +254,9 @@ class Encoding:
     def _write(self) -> None:
         try:
             while (frame := self._frames.get()) is not None:
-                self.encoder.stdin.write(memoryview(frame))
-                if self._written is not None:
-                    self._written(frame)  # the frame's array may be drawn on again
+                self.encoder.stdin.write(memoryview(frame if self._canvas is None else self._canvas.draw(frame)))
             self.encoder.stdin.close()
-        except (OSError, ValueError) as e:  # a closed or broken pipe: reported by put() and finish()
+        except Exception as e:  # noqa: BLE001 - a broken pipe or a failed drawing: reported by put() and finish()
             self._error = e
 
     def finish(self) -> Path:

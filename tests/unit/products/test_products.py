@@ -431,9 +431,25 @@ def test_animation_failure_mid_stream_leaves_no_file(tmp_path: Path, meta, monke
         yield from ()
         raise ValueError("renderer broke")
 
-    monkeypatch.setattr(render, "frames", bad_frames)
+    monkeypatch.setattr(render, "frame_patches", bad_frames)
     report = build_products(drifting_plume(t=5), meta, tmp_path, land_fn=fake_land)
     assert report.warnings == ["animation failed: renderer broke"]
+    assert not (tmp_path / "animation.mp4").exists()
+
+
+def test_a_frame_the_writer_cannot_draw_fails_the_animation_not_the_wait(tmp_path: Path, meta, monkeypatch):
+    """The writer thread paints the frames: its failure ends ffmpeg's input and is reported (no wait forever)."""
+    real = render.frame_patches
+
+    def broken(*args, **kwargs):
+        for i, patches in enumerate(real(*args, **kwargs)):
+            yield patches if i < 2 else [((np.array([10**9]), np.array([0])), (0, 0, 0))]  # a pixel off the frame
+
+    monkeypatch.setattr(render, "frame_patches", broken)
+    started = time.perf_counter()
+    report = build_products(drifting_plume(t=5), meta, tmp_path, land_fn=fake_land)
+    assert len(report.warnings) == 1 and report.warnings[0].startswith("animation failed: ffmpeg stopped reading")
+    assert "out of bounds" in report.warnings[0] and time.perf_counter() - started < 30
     assert not (tmp_path / "animation.mp4").exists()
 
 

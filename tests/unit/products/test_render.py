@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from driftline.products import render
 from driftline.products.mapview import MapView
@@ -29,11 +30,9 @@ def test_mask_dots_equal_per_particle_dots(seed, monkeypatch):
 
 
 @pytest.mark.parametrize("n, mask_min", [(300, 10**9), (3000, 1)])  # per-particle dots; dots by mask
-def test_recycled_frames_equal_new_ones(n, mask_min, monkeypatch):
-    """A frame taken back from the encoder has only what was drawn on it undone: every frame equals the one drawn
-    on a fresh copy of the background, whether its pixels are undone one by one or by copying the whole base."""
-    import queue
-
+def test_a_redrawn_canvas_equals_a_fresh_copy_of_the_background_for_every_frame(n, mask_min, monkeypatch):
+    """The canvas undoes what the previous frame drew (pixel by pixel, or by copying the whole background) and
+    paints the next: every frame equals the same patches painted on a fresh copy of the background."""
     from driftline.products import compute_density, make_grid
     from driftline.products.grid import present_positions
     from driftline.products.mapview import background, land_raster, map_view
@@ -45,14 +44,18 @@ def test_recycled_frames_equal_new_ones(n, mask_min, monkeypatch):
     dens = compute_density(traj, make_grid(traj))
     lon, lat = present_positions(traj)
     view = map_view(lon.ravel(), lat.ravel(), lkp=(LON0, LAT0))
-    bg = background(view, land_raster(view, fake_land), (LON0, LAT0, "LKP"))
-    fresh = [frame.copy() for frame in render.frames(traj, dens, view, bg)]
-    for share in (1.0, 0.0):  # undo pixel by pixel; copy the whole base
-        monkeypatch.setattr(render._Canvases, "FULL_COPY_SHARE", share)
-        recycled, seen = queue.SimpleQueue(), set()
-        for t, frame in enumerate(render.frames(traj, dens, view, bg, recycled)):
-            np.testing.assert_array_equal(frame, fresh[t])
-            seen.add(id(frame))
-            recycled.put(frame)  # written: the next frame draws on it again
-        assert len(seen) == 1 and len(fresh) == 9
-    assert not all(np.array_equal(fresh[0], f) for f in fresh[1:])  # the frames differ (dots, track, time)
+    bg = np.asarray(background(view, land_raster(view, fake_land), (LON0, LAT0, "LKP")))
+    fresh = []
+    for patches in render.frame_patches(traj, dens, view):
+        arr = bg.copy()
+        for sel, value in patches:
+            arr[sel] = value
+        fresh.append(arr)
+    assert len(fresh) == 9 and not all(np.array_equal(fresh[0], f) for f in fresh[1:])  # dots, track, time move
+    for share in (1.0, 0.0):  # undo pixel by pixel; copy the whole background
+        monkeypatch.setattr(render.Canvas, "FULL_COPY_SHARE", share)
+        canvas = render.Canvas(bg)
+        for t, patches in enumerate(render.frame_patches(traj, dens, view)):
+            np.testing.assert_array_equal(canvas.draw(patches), fresh[t])
+    frames = [f.copy() for f in render.frames(traj, dens, view, Image.fromarray(bg))]
+    np.testing.assert_array_equal(np.stack(frames), np.stack(fresh))
