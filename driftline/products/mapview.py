@@ -174,7 +174,8 @@ def background(view: MapView, land: np.ndarray, lkp: tuple[float, float, str]) -
     """The static frame: empty title bar, sea and land, graticule with labels, scale bar, LKP marker."""
     arr = np.empty((view.top + view.height, view.width, 3), np.uint8)
     arr[: view.top] = TITLE_BG
-    arr[view.top :] = np.where(land[..., None], np.array(LAND, np.uint8), np.array(SEA, np.uint8))
+    # a two-colour lookup (~1.5 ms for 960 x 720 here; np.where over the frame took ~11 ms)
+    np.take(np.array([SEA, LAND], np.uint8), np.asarray(land, bool).view(np.uint8), axis=0, out=arr[view.top :])
     img = Image.fromarray(arr)
     draw = ImageDraw.Draw(img)
     _graticule(draw, view)

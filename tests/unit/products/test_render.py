@@ -59,3 +59,14 @@ def test_a_redrawn_canvas_equals_a_fresh_copy_of_the_background_for_every_frame(
             np.testing.assert_array_equal(canvas.draw(patches), fresh[t])
     frames = [f.copy() for f in render.frames(traj, dens, view, Image.fromarray(bg))]
     np.testing.assert_array_equal(np.stack(frames), np.stack(fresh))
+
+
+def test_the_background_is_land_coloured_exactly_where_the_land_raster_is_land():
+    from driftline.products.mapview import LAND, SEA, background
+
+    view = MapView(2.0, 4.0, 56.0, 58.0)
+    land = np.random.default_rng(5).random((view.height, view.width)) < 0.3
+    arr = np.asarray(background(view, land, (3.0, 57.0, "LKP")))[view.top :]
+    is_land, is_sea = (arr == LAND).all(axis=2), (arr == SEA).all(axis=2)
+    assert (is_land | is_sea).mean() > 0.95  # all but the graticule, labels, scale bar and LKP marker
+    assert not (is_land & ~land).any() and not (is_sea & land).any()
