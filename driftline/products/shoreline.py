@@ -80,13 +80,55 @@ def shoreline_segments(traj: Trajectories) -> list[Segment]:
     return segments
 
 
-def _stretches(xy: np.ndarray) -> list[np.ndarray]:
-    """Groups of points linked by steps of at most LINK_M (single-linkage clusters)."""
-    pairs = cKDTree(xy).query_pairs(LINK_M, output_type="ndarray")
+PAIR_BUDGET = 1_000_000  # linked pairs listed at once (16 MB); beyond, stretches are found cell by cell
+
+
+def _stretches(xy: np.ndarray, link_m: float = LINK_M) -> list[np.ndarray]:
+    """Groups of points linked by steps of at most link_m (single-linkage clusters).
+
+    Listing every linked pair costs memory with the square of the points per km of coast (20000 stranding
+    points within a few km: 5.5 million pairs, ~250 MB with the graph): past PAIR_BUDGET the same clusters are
+    found from cells of side link_m / sqrt(2), whose points are all linked to each other.
+    """
+    tree = cKDTree(xy)
     n = len(xy)
-    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
-    _, labels = connected_components(graph, directed=False)
+    if (tree.count_neighbors(tree, link_m) - n) // 2 <= PAIR_BUDGET:
+        pairs = tree.query_pairs(link_m, output_type="ndarray")
+        labels = _components(n, pairs[:, 0], pairs[:, 1])
+    else:
+        labels = _cell_components(xy, link_m)
     return [np.flatnonzero(labels == k) for k in np.unique(labels)]
+
+
+def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    graph = coo_matrix((np.ones(len(a), np.int8), (a, b)), shape=(n, n))
+    return connected_components(graph, directed=False)[1]
+
+
+def _cell_components(xy: np.ndarray, link_m: float) -> np.ndarray:
+    """Single-linkage labels through cells: two points in one cell are at most link_m apart (its diagonal), and
+    two cells are linked when their nearest points are; a link spans at most two cells in x and in y."""
+    side = link_m / math.sqrt(2)
+    ij = np.floor((xy - xy.min(axis=0)) / side).astype(np.int64)
+    cells, point_cell = np.unique(ij, axis=0, return_inverse=True)
+    point_cell = point_cell.ravel()
+    index = {tuple(c): k for k, c in enumerate(cells.tolist())}
+    members = np.split(np.argsort(point_cell, kind="stable"), np.cumsum(np.bincount(point_cell))[:-1])
+    trees: dict[int, cKDTree] = {}
+    a, b = [], []
+    forward = [(dx, dy) for dx in range(-2, 3) for dy in range(-2, 3) if (dx, dy) > (0, 0)]
+    for k, (ci, cj) in enumerate(cells.tolist()):
+        for dx, dy in forward:
+            other = index.get((ci + dx, cj + dy))
+            if other is None:
+                continue
+            if other not in trees:
+                trees[other] = cKDTree(xy[members[other]])
+            d, _ = trees[other].query(xy[members[k]], k=1, distance_upper_bound=link_m * (1 + 1e-9))
+            if (d <= link_m).any():
+                a.append(k)
+                b.append(other)
+    return _components(len(cells), np.array(a, np.int64), np.array(b, np.int64))[point_cell]
 
 
 def _axis(xy: np.ndarray) -> np.ndarray:
