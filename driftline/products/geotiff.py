@@ -28,6 +28,18 @@ from driftline.products.density import bound_chunk_cache
 
 NODATA = 0.0
 CACHE_MB = 16  # GDAL's block cache while the COG is made (its default is 5 % of the machine's memory)
+TILE_BYTES = 4 * 2**20  # GDAL 3.10's COG is pixel-interleaved: one tile holds every band, a few tiles are in memory
+
+
+def tile_px(bands: int) -> int:
+    """The COG's tile side: 256 px, halved (down to 16) while a tile of every band would pass TILE_BYTES.
+
+    41 bands in 256-px tiles (10.7 MB a tile) added 61 MB to the largest mission's peak while GDAL made the COG;
+    in 128-px tiles, 24 MB (`tests/unit/products/test_geotiff_memory.py`)."""
+    side = 256
+    while side > 16 and bands * side * side * 4 > TILE_BYTES:
+        side //= 2
+    return side
 
 
 def _times(nc: netCDF4.Dataset) -> np.ndarray:
@@ -74,11 +86,11 @@ def floating_bands(density_nc: Path, times: list[datetime]) -> tuple[dict, list[
 
 
 def write_probability_tif(path: Path, density_nc: Path, times: list[datetime], mission_id: str) -> Path:
-    """Write the COG (DEFLATE, float predictor, 256-px tiles) from a plain GeoTIFF written beside it band by band.
+    """Write the COG (DEFLATE, float predictor, `tile_px` tiles) from a plain GeoTIFF written beside it band by band.
 
-    One band in memory at a time and GDAL's cache bounded: with every band and an in-memory GeoTIFF held at
-    once, 41 bands from a density.nc of 241 x 400 x 410 (the size of a 50000 x 240 h mission's) added ~170 MB
-    to the peak, ~80 MB now (tests/unit/products/test_geotiff_memory.py measures a smaller file).
+    One band in memory at a time, GDAL's cache bounded and tiles of at most TILE_BYTES: with every band and an
+    in-memory GeoTIFF held at once, 41 bands from a density.nc of 241 x 400 x 410 (the size of a 50000 x 240 h
+    mission's) added ~170 MB to the peak, 61 MB with 256-px tiles, 24 MB now.
     """
     staging = path.with_name(f".{path.name}.bands.tif")
     try:
@@ -100,8 +112,8 @@ def write_probability_tif(path: Path, density_nc: Path, times: list[datetime], m
                     ds.set_band_description(i, iso)
                     ds.update_tags(i, time=iso, share_floating=f"{share:.6f}")
             rasterio.shutil.copy(
-                str(staging), str(path), driver="COG", COMPRESS="DEFLATE", PREDICTOR="3", BLOCKSIZE="256",
-                OVERVIEW_RESAMPLING="AVERAGE",
+                str(staging), str(path), driver="COG", COMPRESS="DEFLATE", PREDICTOR="3",
+                BLOCKSIZE=str(tile_px(len(bands))), OVERVIEW_RESAMPLING="AVERAGE",
             )  # fmt: skip
     finally:
         staging.unlink(missing_ok=True)

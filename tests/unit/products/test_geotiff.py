@@ -55,3 +55,10 @@ def test_across_the_antimeridian(tmp_path):
             rows, cols = np.unravel_index(np.argmax(band.filled(0)), band.shape)
             lon, _ = ds.xy(rows, cols)
             assert abs(((lon - sa["centre"]["lon"]) + 180) % 360 - 180) < 0.2  # the peak sits at the datum
+
+
+def test_tiles_hold_at_most_four_mb_of_every_band():
+    from driftline.products.geotiff import TILE_BYTES, tile_px
+
+    assert tile_px(1) == tile_px(16) == 256 and tile_px(17) == tile_px(41) == 128 and tile_px(10**6) == 16
+    assert all(b * tile_px(b) ** 2 * 4 <= TILE_BYTES for b in range(1, 4097))

@@ -50,9 +50,9 @@ def _density_nc(path: Path) -> Path:
 
 
 def test_the_bands_are_written_one_at_a_time(tmp_path):
-    """41 bands of 300 x 320 cells (15 MB of float32) from 120 time slices: the peak grows by less than five times
-    the bands (measured 58 MB, most of it GDAL's COG copy; with every band, HDF5's 64 MB chunk cache per variable
-    and an in-memory GeoTIFF it was 116 MB)."""
+    """41 bands of 300 x 320 cells (15 MB of float32) from 120 time slices: the peak grows by less than two and a
+    half times the bands (most of it GDAL's COG copy, whose pixel-interleaved tiles hold every band: 58 MB with
+    256-px tiles; with every band, HDF5's 64 MB chunk cache per variable and an in-memory GeoTIFF, 116 MB)."""
     density = _density_nc(tmp_path / "density.nc")
     out = subprocess.run(
         [sys.executable, "-c", MEASURE, str(density), str(BANDS)], cwd=ROOT, capture_output=True, text=True,
@@ -60,5 +60,5 @@ def test_the_bands_are_written_one_at_a_time(tmp_path):
     )  # fmt: skip
     added_mb = json.loads(out.stdout.strip().splitlines()[-1])["added_mb"]
     band_mb = BANDS * NLAT * NLON * 4 / 2**20
-    assert added_mb < 5 * band_mb, (added_mb, band_mb)
+    assert added_mb < 2.5 * band_mb, (added_mb, band_mb)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["density.nc", "p.tif", "warm.tif"]  # no staging file left
