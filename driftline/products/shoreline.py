@@ -80,7 +80,7 @@ def shoreline_segments(traj: Trajectories) -> list[Segment]:
     return segments
 
 
-PAIR_BUDGET = 1_000_000  # linked pairs listed at once (16 MB); beyond, stretches are found cell by cell
+PAIR_BUDGET = 250_000  # linked pairs listed at once (~10 MB with the graph); beyond, stretches are found by cell
 
 
 def _stretches(xy: np.ndarray, link_m: float = LINK_M) -> list[np.ndarray]:
