@@ -108,7 +108,10 @@ def _assert_same_products(streamed, memory) -> None:
     assert grid == make_grid(memory)
     a, b = compute_density(streamed, grid), compute_density(memory, grid)
     np.testing.assert_array_equal(a.probability, b.probability)
-    np.testing.assert_array_equal(a.cells, b.cells)
+    np.testing.assert_array_equal(a.stranded, b.stranded)
+    np.testing.assert_array_equal(a.present, b.present)
+    (lon_s, lat_s), (lon_m, lat_m) = present_positions(streamed), present_positions(memory)
+    np.testing.assert_array_equal(grid.index(lon_s, lat_s), grid.index(lon_m, lat_m))  # each particle's cell
     times = area_time_indices(streamed.times, 2)
     assert [x.summary() for x in compute_search_areas(streamed, times, a.shares)] == [
         x.summary() for x in compute_search_areas(memory, times, b.shares)
