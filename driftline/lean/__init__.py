@@ -13,8 +13,10 @@ the OpenDrift model class, with driftline.speedups) replace how a step gets ther
 - `LeanMoveMixin`: OpenDrift's `update_positions` (pyproj's `Geod.fwd`, Karney's geodesic direct problem, per
   particle) with the Geod built once and, for large particle counts, the particles cut into chunks that two
   threads take in turn: pyproj computes without the GIL, so a free second core takes about half the geodesics
-  (and a busy one costs at most the chunk its thread holds). The values are computed by
-  the same C code on the same float64 inputs: identical positions.
+  (and a busy one costs at most the chunk its thread holds). Leeway's two moves of a step (its leeway, then
+  the current; nothing between them reads the positions) are made in one pass over the chunks: one hand-off
+  between the threads a step instead of two. The values are computed by the same C code on the same float64
+  inputs: identical positions.
 - `LeanRunMixin` (driftline.lean.run): for the duration of `run`, a throttled memory probe, no read-back of
   the streamed file, and gridded readers interpolating with `LeanLinear2DInterpolator`
   (driftline.lean.interpolate): OpenDrift's bilinear `linearNDFast` with each block's stencil built once a

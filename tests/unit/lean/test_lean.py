@@ -124,6 +124,44 @@ def test_the_worker_runs_the_lean_step():
     assert lean.SPLIT_MIN_PARTICLES < CASES["many_particles"]["num_particles"]
 
 
+@pytest.mark.parametrize(("case", "paired"), [("many_particles", True), ("oceandrift_diffusion", False)])
+def test_leeways_two_moves_of_a_step_are_made_in_one_pass(case, paired, monkeypatch, tmp_path):
+    """Leeway moves twice a step (leeway, then current): one geodesic pass a step; other models move as they do."""
+    calls, real = [], lean.geodesics
+    monkeypatch.setattr(
+        lean.move, "geodesics", lambda *a, then=None: calls.append(then is not None) or real(*a, then=then)
+    )
+    p = _params(CASES[case])
+    simulation.simulate(p, [constant_plan(p.wind, p.current)], outfile=tmp_path / "run.nc", attrs=ATTRS)
+    steps = round(p.duration_hours * 60 / 15)
+    if paired:
+        assert calls == [True] * steps
+    else:
+        assert calls and not any(calls)
+
+
+def test_a_first_move_without_its_second_is_made_at_the_end_of_the_step():
+    """Should Leeway's step ever move once only, the deferred move is made before the step returns."""
+    from types import SimpleNamespace
+
+    class OneMove:
+        def update(self):
+            self.update_positions(np.full(3, 0.5), np.zeros(3))
+
+    class Model(lean.LeanMoveMixin, OneMove):
+        time_step = SimpleNamespace(total_seconds=lambda: 600.0)
+
+    model = Model()
+    model.elements = SimpleNamespace(lon=np.full(3, 4.0), lat=np.full(3, 60.0), moving=np.ones(3))
+    start = model.elements.lon.copy()
+    lean.move._pairs_moves_of.cache_clear()
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(lean.move, "_pairs_moves", lambda model: True)
+        model.update()
+    assert (model.elements.lon > start).all()  # moved east by 300 m
+    assert model._deferred is None and not model._pairing
+
+
 def test_forcing_uncertainty_options_are_honoured(tmp_path, monkeypatch):
     """OpenDrift's drift:current_uncertainty / _uniform / wind_uncertainty: the same draws in the lean step."""
 
@@ -211,8 +249,8 @@ def test_a_drifting_step_is_caught(tmp_path, monkeypatch):
     """The comparison's tolerance is zero: a lean move off by 1e-7 degrees (~1 cm) fails it."""
     real = lean.geodesics
 
-    def drifting(geod, lon, lat, azimuth, dist):
-        real(geod, lon, lat, azimuth, dist)
+    def drifting(geod, lon, lat, azimuth, dist, then=None):
+        real(geod, lon, lat, azimuth, dist, then=then)
         lon += 1e-7
 
     monkeypatch.setattr(lean.move, "geodesics", drifting)

@@ -91,11 +91,12 @@ def test_a_helper_without_a_core_leaves_every_chunk_to_the_caller(monkeypatch):
     _assert_positions(buffers, expected)
 
 
-def test_after_a_move_the_helper_missed_the_next_moves_run_on_one_thread(monkeypatch):
+def test_after_moves_the_helper_missed_the_next_moves_run_on_one_thread(monkeypatch):
     monkeypatch.setattr(move, "_sharing", move._Sharing())
     geod, n = _RecordingGeod(), 20000
     with _helper_held_up():
-        move.geodesics(geod, *_inputs(n))  # the helper took nothing
+        for _ in range(move.MISSED_IN_A_ROW):
+            move.geodesics(geod, *_inputs(n))  # the helper took nothing
     geod.calls.clear()
     for _ in range(move.PROBE_EVERY):
         move.geodesics(geod, *_inputs(n))
@@ -122,3 +123,35 @@ def test_a_failure_on_the_helper_thread_reaches_the_caller(monkeypatch):
     geod._fwd = failing
     with pytest.raises(ValueError, match="bad input"):
         move.geodesics(geod, *_inputs(20000))
+
+
+def test_one_move_the_helper_missed_does_not_stop_the_sharing(monkeypatch):
+    """An idle machine's helper misses a move now and then (~1 in 200): that alone keeps the sharing."""
+    monkeypatch.setattr(move, "_sharing", move._Sharing())
+    geod, n = _RecordingGeod(), 20000
+    for _ in range(3):
+        with _helper_held_up():
+            move.geodesics(geod, *_inputs(n))  # missed
+        geod.calls.clear()
+        move.geodesics(geod, *_inputs(n))  # shared again
+        assert len(geod.calls) == move.CHUNKS
+
+
+@pytest.mark.parametrize("n", [1, 2047, 5000, 50001])
+def test_two_moves_in_one_pass_equal_pyprojs_two_forward_problems(n):
+    """Leeway's pair of moves (leeway, then current) made chunk by chunk: pyproj's two calls, one after the other."""
+    geod = pyproj.Geod(ellps="WGS84")
+    first, second = _inputs(n), _inputs(n, seed=4)[2:]
+    lon, lat = _reference(geod, first)
+    expected = _reference(geod, [lon, lat, *second])
+    buffers = [a.copy() for a in first]
+    move.geodesics(geod, *buffers, then=tuple(a.copy() for a in second))
+    _assert_positions(buffers, expected)
+
+
+def test_a_moved_pair_is_one_pass_of_chunks_for_both_threads(monkeypatch):
+    n = 40000
+    geod, buffers, _ = _recorded(monkeypatch, n)
+    move.geodesics(geod, *buffers, then=tuple(_inputs(n, seed=5)[2:]))
+    assert sum(size for _, size in geod.calls) == 2 * n  # each chunk moved twice, by whoever took it
+    assert len(geod.calls) == 2 * move.CHUNKS
