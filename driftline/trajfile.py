@@ -149,6 +149,9 @@ class _SlabWriter:
 
     netCDF4 writes and compresses without the GIL, so the zlib work of one buffer overlaps the next buffer's
     time steps. At most one buffer is in flight (its encoded copy, ~BUFFER_BYTES); `wait` re-raises errors.
+    Each write holds the lock xarray holds around its own netCDF4 calls (`netcdf_lock`): the forcing readers
+    read their files through xarray on the simulation's thread meanwhile, and neither netCDF-C nor the HDF5
+    of the netCDF4 wheels is thread-safe (HDF5 built with "Threadsafety: OFF").
     HDF5 keeps what is written in memory until the file is closed (whatever the chunk cache): one
     open-write-close per buffer, as OpenDrift's own writer does, bounds that to one buffer.
     """
@@ -167,7 +170,7 @@ class _SlabWriter:
         self._pending = self._pool.submit(self._write, t0, t1, slabs)
 
     def _write(self, t0: int, t1: int, slabs: dict[str, np.ndarray]) -> None:
-        with _opened(self.path) as nc:
+        with netcdf_lock(), _opened(self.path) as nc:  # the lock until the file is closed (and its chunks written)
             for name, values in slabs.items():
                 if name == "time":
                     nc[name][t0:t1] = values
@@ -186,6 +189,14 @@ class _SlabWriter:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
+
+
+def netcdf_lock():
+    """The lock around every netCDF4 (netCDF-C, HDF5) call xarray's netCDF4 backend makes, for calls made off the
+    main thread: two threads inside the non-thread-safe libraries at once can corrupt their global state."""
+    from xarray.backends.netCDF4_ import NETCDF4_PYTHON_LOCK
+
+    return NETCDF4_PYTHON_LOCK
 
 
 def _opened(path: Path):
