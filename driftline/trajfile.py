@@ -303,27 +303,30 @@ class TrajectoryBuilder:
             found = objects[todo][np.arange(first.size), first]
             self.object_number[todo] = np.where(has.any(axis=1), found, np.nan)
         lon, lat, status = ds["lon"].values, ds["lat"].values, ds["status"].values
-        for k in range(nt):
-            self._step(t0 + k, lon[:, k], lat[:, k], status[:, k])
+        self._columns(t0, lon, lat, status)
 
-    def _step(self, t: int, lon: np.ndarray, lat: np.ndarray, status: np.ndarray) -> None:
-        """One output time: the same rules as driftline.simulation's in-memory conversion."""
+    def _columns(self, t0: int, lon: np.ndarray, lat: np.ndarray, status: np.ndarray) -> None:
+        """A buffer's output times at once, by the same rules as driftline.simulation's in-memory conversion:
+        a particle not written carries its last written state (vanished while active: out of domain), and a
+        stranded one its stranding point; what each particle last had is carried into the next buffer."""
+        n, k = lon.shape
         valid = np.isfinite(lon) & np.isfinite(status)
-        code = np.where(valid, status, 0).astype(int)
-        names = np.array(self.categories + ["?"])[np.clip(code, 0, len(self.categories))]
-        state = np.full(lon.shape, NOT_RELEASED, dtype=np.int8)
-        stranded = np.isin(names, STRANDED_REASONS)
-        state[valid & (names == "active")] = ACTIVE
-        state[valid & stranded] = STRANDED
-        state[valid & (names != "active") & ~stranded] = OUT_OF_DOMAIN
+        code = np.clip(np.where(valid, status, 0).astype(int), 0, len(self.categories))
+        state = np.where(valid, _state_of_category(self.categories)[code], NOT_RELEASED).astype(np.int8)
         seen = state != NOT_RELEASED
-        self.last_state[seen], self.last_lon[seen], self.last_lat[seen] = state[seen], lon[seen], lat[seen]
-        final = np.where(self.last_state == ACTIVE, OUT_OF_DOMAIN, self.last_state)  # vanished while active
+        last = np.maximum.accumulate(np.where(seen, np.arange(k)[None, :], -1), axis=1)  # last column written
+        rows, src, had = np.arange(n)[:, None], np.maximum(last, 0), last >= 0
+        last_state = np.where(had, state[rows, src], self.last_state[:, None])
+        last_lon = np.where(had, lon[rows, src], self.last_lon[:, None])
+        last_lat = np.where(had, lat[rows, src], self.last_lat[:, None])
+        final = np.where(last_state == ACTIVE, OUT_OF_DOMAIN, last_state)  # vanished while active
         new = np.where(seen, state, final).astype(np.int8)
-        self.state[:, t] = new
         active, stranded = new == ACTIVE, new == STRANDED
-        self.lon[:, t] = np.where(stranded, self.last_lon, np.where(active, lon, np.nan))
-        self.lat[:, t] = np.where(stranded, self.last_lat, np.where(active, lat, np.nan))
+        cols = slice(t0, t0 + k)
+        self.state[:, cols] = new
+        self.lon[:, cols] = np.where(stranded, last_lon, np.where(active, lon, np.nan))
+        self.lat[:, cols] = np.where(stranded, last_lat, np.where(active, lat, np.nan))
+        self.last_state, self.last_lon, self.last_lat = (a[:, -1].copy() for a in (last_state, last_lon, last_lat))
 
     def truncate(self, times: int, rows: np.ndarray | None) -> None:
         sel = slice(None) if rows is None else rows
@@ -343,3 +346,9 @@ class TrajectoryBuilder:
             else np.zeros(self.lon.shape[0], dtype=np.int16),
             masked=True,
         )
+
+
+def _state_of_category(categories: list[str]) -> np.ndarray:
+    """Trajectories state of each OpenDrift status code (and of an unknown code, the last entry)."""
+    states = [ACTIVE if c == "active" else STRANDED if c in STRANDED_REASONS else OUT_OF_DOMAIN for c in categories]
+    return np.array([*states, OUT_OF_DOMAIN], dtype=np.int8)
